@@ -5,10 +5,27 @@
 //! function reads it whole and returns only its own part (see DESIGN.md, "The state document").
 //! What the functions need from AWS is expressed as [`ports`]; `cordon-aws` implements them.
 
+pub mod approval;
+pub mod classify;
+mod glob;
 pub mod model;
+pub mod parse;
+pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod record;
+pub mod render;
 
+pub use approval::{Refusal, check_decision};
+pub use classify::classify;
 pub use model::*;
+pub use parse::{MAX_EVENT_BYTES, ParseError, parse_event};
+pub use plan::{
+    PlanError, REVOCATION_POLICY_NAME, ReleaseAction, plan_quarantine, release_plan,
+    revocation_policy_document,
+};
 pub use policy::{Policy, PolicyError};
 pub use ports::{PortError, PortErrorKind};
+pub use render::{
+    RenderContext, Rendered, alert, approval_request, failure_alert, security_hub_update,
+};

@@ -475,13 +475,21 @@ pub enum PlannedAction {
     DeleteLoginProfile { user: String },
     /// Inline deny of every session issued before `before` (`aws:TokenIssueTime`).
     #[serde(rename_all = "camelCase")]
-    RevokeSessions { principal: PrincipalRef, policy_name: String, before: DateTime<Utc> },
+    RevokeSessions {
+        principal: PrincipalRef,
+        policy_name: String,
+        before: DateTime<Utc>,
+    },
     /// Require IMDSv2 on the instance whose credentials leaked.
     #[serde(rename_all = "camelCase")]
     EnforceImdsV2 { instance_id: String },
     /// Deny the remote IP in the instance subnet's network ACL.
     #[serde(rename_all = "camelCase")]
-    NaclDenyIp { network_acl_id: String, cidr: String, rule_number: i32 },
+    NaclDenyIp {
+        network_acl_id: String,
+        cidr: String,
+        rule_number: i32,
+    },
 }
 
 /// A user or a role.

@@ -38,8 +38,16 @@ pub struct PortError {
 }
 
 impl PortError {
-    pub fn new(kind: PortErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind, operation: operation.into(), message: message.into() }
+    pub fn new(
+        kind: PortErrorKind,
+        operation: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            operation: operation.into(),
+            message: message.into(),
+        }
     }
     pub fn is_transient(&self) -> bool {
         self.kind == PortErrorKind::Transient
@@ -88,11 +96,18 @@ pub trait IamWrite: Send + Sync {
     async fn untag_user(&self, user: &str, keys: &[String]) -> PortResult<Change>;
     async fn tag_role(&self, role: &str, tags: &Tags) -> PortResult<Change>;
     async fn untag_role(&self, role: &str, keys: &[String]) -> PortResult<Change>;
-    async fn set_access_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> PortResult<Change>;
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key_id: &str,
+        status: KeyStatus,
+    ) -> PortResult<Change>;
     async fn delete_login_profile(&self, user: &str) -> PortResult<Change>;
-    async fn put_user_policy(&self, user: &str, name: &str, document: &Value) -> PortResult<Change>;
+    async fn put_user_policy(&self, user: &str, name: &str, document: &Value)
+    -> PortResult<Change>;
     async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<Change>;
-    async fn put_role_policy(&self, role: &str, name: &str, document: &Value) -> PortResult<Change>;
+    async fn put_role_policy(&self, role: &str, name: &str, document: &Value)
+    -> PortResult<Change>;
     async fn delete_role_policy(&self, role: &str, name: &str) -> PortResult<Change>;
 }
 
@@ -103,7 +118,12 @@ pub trait Compute: Send + Sync {
     async fn instance(&self, instance_id: &str) -> PortResult<Option<InstanceFacts>>;
     async fn require_imds_v2(&self, instance_id: &str) -> PortResult<Change>;
     /// Add an inbound+outbound deny entry for `cidr` at `rule_number`.
-    async fn nacl_deny(&self, network_acl_id: &str, cidr: &str, rule_number: i32) -> PortResult<Change>;
+    async fn nacl_deny(
+        &self,
+        network_acl_id: &str,
+        cidr: &str,
+        rule_number: i32,
+    ) -> PortResult<Change>;
     async fn nacl_remove(&self, network_acl_id: &str, rule_number: i32) -> PortResult<Change>;
 }
 
