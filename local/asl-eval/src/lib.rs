@@ -11,6 +11,15 @@
 
 use serde_json::{Map, Value};
 
+mod choice;
+mod intrinsic;
+mod json;
+mod jsonata;
+mod path;
+
+pub use choice::{parse_timestamp, string_matches};
+pub use json::{compact, java_string, json_eq, number_from_f64, type_name};
+
 /// An evaluation failure as Step Functions reports it in `ExecutionFailed`/`*Failed` events.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{error}: {cause}")]
@@ -73,81 +82,212 @@ pub struct JsonataScope<'a> {
     pub entropy: &'a dyn Entropy,
 }
 
-fn not_implemented(what: &str) -> EvalError {
-    EvalError::runtime(format!("{what} is not implemented yet"))
-}
-
-/// Evaluates a JSONPath / reference path (`$`, `$$` context, `$var` variables) against `scope`.
-/// `field` names the ASL field (e.g. `InputPath`) for AWS's error wording.
+/// Evaluates a JSONPath / reference path (`$` input, `$$` context, `$name` variables) against
+/// `scope`. A definite (reference) path returns the single value; a path with wildcards, filters,
+/// slices, unions or `..` returns the array of its matches (possibly empty).
+///
+/// `field` names the ASL field (e.g. `InputPath`, `ItemsPath`, `value.$`) for AWS's wording when
+/// nothing matches. Causes are the part AWS writes after
+/// `An error occurred while executing the state '<name>' (entered at the event id #<n>). `.
 pub fn query(path: &str, scope: &Scope, field: &str) -> Result<Value, EvalError> {
-    let _ = (path, scope, field);
-    Err(not_implemented("query"))
+    let parsed =
+        path::parse(path).map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
+    match path::eval(&parsed, scope.input, scope.context, scope.variables) {
+        path::Found::Value(v) => Ok(v),
+        path::Found::Missing => Err(EvalError::runtime(path::missing_cause(
+            path,
+            Some(&parsed),
+            field,
+            scope.input,
+        ))),
+        path::Found::NoVariable(name) => Err(EvalError::runtime(format!(
+            "The JSONPath '{path}' specified for the field '{field}' could not be found: the variable '{name}' is not defined"
+        ))),
+    }
 }
 
-/// Applies `ResultPath`: `None` discards the result (returns the input), `"$"` replaces.
+/// Applies `ResultPath`: `None` (`"ResultPath": null`) discards the result and returns the input,
+/// `"$"` replaces the input, `"$.a.b"` stores the result there, creating missing objects.
 pub fn apply_result_path(
     input: Value,
     path: Option<&str>,
     result: Value,
 ) -> Result<Value, EvalError> {
-    let _ = (input, path, result);
-    Err(not_implemented("ResultPath"))
+    let Some(p) = path else { return Ok(input) };
+    let parsed = path::parse(p).map_err(|m| {
+        EvalError::new(
+            "States.ResultPathMatchFailure",
+            format!("Invalid ResultPath '{p}': {m}"),
+        )
+    })?;
+    if parsed.root != path::Root::Input || !parsed.is_definite() {
+        return Err(EvalError::new(
+            "States.ResultPathMatchFailure",
+            format!(
+                "Invalid ResultPath '{p}': a ResultPath must be a reference path into the state input"
+            ),
+        ));
+    }
+    if parsed.segs.is_empty() {
+        return Ok(result);
+    }
+    let fail = || {
+        EvalError::new(
+            "States.ResultPathMatchFailure",
+            format!(
+                "Unable to apply ResultPath \"{p}\" to input {}",
+                compact(&input)
+            ),
+        )
+    };
+    let mut out = input.clone();
+    let mut cur = &mut out;
+    let n = parsed.segs.len();
+    for (i, seg) in parsed.segs.iter().enumerate() {
+        let last = i + 1 == n;
+        match seg {
+            path::Seg::Child(k) => {
+                let Value::Object(o) = cur else {
+                    return Err(fail());
+                };
+                if last {
+                    o.insert(k.clone(), result);
+                    return Ok(out);
+                }
+                let e = o
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !e.is_object() && !e.is_array() {
+                    *e = Value::Object(Map::new());
+                }
+                cur = e;
+            }
+            path::Seg::Index(ix) => {
+                let Value::Array(a) = cur else {
+                    return Err(fail());
+                };
+                let idx = if *ix < 0 { a.len() as i64 + ix } else { *ix };
+                if idx < 0 || idx as usize >= a.len() {
+                    return Err(fail());
+                }
+                if last {
+                    a[idx as usize] = result;
+                    return Ok(out);
+                }
+                cur = &mut a[idx as usize];
+            }
+            _ => return Err(fail()),
+        }
+    }
+    Ok(out)
 }
 
-/// Evaluates a JSONPath-mode payload template (Parameters, ResultSelector, ItemSelector, Assign).
+/// Evaluates a JSONPath-mode payload template (Parameters, ResultSelector, ItemSelector,
+/// Assign): keys ending in `.$` take a path or an intrinsic function, nested objects and arrays
+/// are evaluated recursively, everything else is kept.
 pub fn payload_template(template: &Value, scope: &Scope, field: &str) -> Result<Value, EvalError> {
-    let _ = (template, scope, field);
-    Err(not_implemented("payload template"))
+    match template {
+        Value::Object(o) => {
+            let mut out = Map::new();
+            for (k, v) in o {
+                if let Some(name) = k.strip_suffix(".$") {
+                    let Value::String(expr) = v else {
+                        return Err(EvalError::runtime(format!(
+                            "The value for the field '{k}' must be a STRING that contains a JSONPath or an intrinsic function, but was {}",
+                            compact(v)
+                        )));
+                    };
+                    let val = if expr.trim_start().starts_with("States.") {
+                        intrinsic_for_field(expr, scope, k)?
+                    } else {
+                        query(expr, scope, k)?
+                    };
+                    out.insert(name.to_string(), val);
+                } else {
+                    out.insert(k.clone(), payload_template(v, scope, field)?);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(a) => Ok(Value::Array(
+            a.iter()
+                .map(|v| payload_template(v, scope, field))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(other.clone()),
+    }
 }
 
-/// Evaluates one `States.*` intrinsic function call.
+fn intrinsic_for_field(expr: &str, scope: &Scope, field: &str) -> Result<Value, EvalError> {
+    let call =
+        intrinsic::parse(expr.trim()).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
+    intrinsic::eval_call(&call, scope, field).map_err(|mut e| {
+        // path arguments report the intrinsic's field
+        if e.error == "States.IntrinsicFailure" {
+            e.cause = e
+                .cause
+                .replacen(&format!("'{field}'"), &format!("'{}'", expr.trim()), 1);
+        }
+        e
+    })
+}
+
+/// Evaluates one `States.*` intrinsic function call (JSONPath mode).
 pub fn intrinsic(expr: &str, scope: &Scope) -> Result<Value, EvalError> {
-    let _ = (expr, scope);
-    Err(not_implemented("intrinsic"))
+    let e = expr.trim();
+    let call = intrinsic::parse(e).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
+    intrinsic::eval_call(&call, scope, e)
 }
 
-/// Evaluates a JSONPath-mode Choice rule.
+/// Evaluates a JSONPath-mode Choice rule (the rule object; `Next` is ignored).
 pub fn choice_rule(rule: &Value, scope: &Scope) -> Result<bool, EvalError> {
-    let _ = (rule, scope);
-    Err(not_implemented("choice rule"))
+    choice::eval(rule, scope)
 }
 
-/// Evaluates one JSONata expression (without the `{% %}` delimiters).
+/// Evaluates one JSONata expression (without the `{% %}` delimiters). Undefined results are a
+/// `States.QueryEvaluationError`; use [`jsonata_field`] to have the field named in the cause.
 pub fn jsonata(expr: &str, scope: &JsonataScope) -> Result<Value, EvalError> {
-    let _ = (expr, scope);
-    Err(not_implemented("jsonata"))
+    jsonata::evaluate(expr, scope, "")
 }
 
-/// Recursively evaluates `"{% expr %}"` strings inside `value`; other values are kept.
+/// [`jsonata`] with the ASL field (e.g. `Output/result`) named in error causes, as AWS does.
+pub fn jsonata_field(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
+    jsonata::evaluate(expr, scope, field)
+}
+
+/// Recursively evaluates `"{% expr %}"` strings inside `value`; other values are kept. `field`
+/// is the top-level field name (`Output`, `Arguments`, `Assign`...); nested keys are appended
+/// as `field/key`.
 pub fn jsonata_template(
     value: &Value,
     scope: &JsonataScope,
     field: &str,
 ) -> Result<Value, EvalError> {
-    let _ = (value, scope, field);
-    Err(not_implemented("jsonata template"))
+    jsonata::template(value, scope, field)
 }
 
-/// Whether `s` is a JSONata expression string `{% ... %}`.
+/// Whether `s` is a JSONata expression string `{% ... %}` (no surrounding whitespace allowed).
 pub fn is_jsonata_expression(s: &str) -> bool {
-    let t = s;
-    t.starts_with("{%") && t.ends_with("%}") && t.len() >= 4
+    s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
 }
 
 /// Validates a path at definition time; the error says what is wrong.
 pub fn validate_path(p: &str) -> Result<(), String> {
-    if p.starts_with('$') {
-        Ok(())
-    } else {
-        Err(format!("The value for the field must start with '$': {p}"))
-    }
+    path::parse(p).map(|_| ())
 }
 
-/// Validates an intrinsic function call at definition time.
+/// Validates an intrinsic function call at definition time (name, arity, syntax, paths).
 pub fn validate_intrinsic(e: &str) -> Result<(), String> {
-    if e.starts_with("States.") {
+    let call = intrinsic::parse(e.trim())?;
+    fn check(c: &intrinsic::Call) -> Result<(), String> {
+        for a in &c.args {
+            match a {
+                intrinsic::Arg::Path(p) => validate_path(p)?,
+                intrinsic::Arg::Call(c) => check(c)?,
+                _ => {}
+            }
+        }
         Ok(())
-    } else {
-        Err(format!("Invalid intrinsic function: {e}"))
     }
+    check(&call)
 }

@@ -1,0 +1,302 @@
+//! JSONata evaluation through `jsonata-rs`, with the Step Functions functions
+//! (`$partition`, `$range`, `$hash`, `$parse`) added and AWS's error wording.
+
+use std::collections::HashMap;
+
+use bumpalo::Bump;
+use jsonata_rs::{ArrayFlags, FunctionContext, JsonAta, Value as JValue};
+use serde_json::{Map, Value};
+
+use crate::json::number_from_f64;
+use crate::{EvalError, JsonataScope};
+
+type JResult<'a> = Result<&'a JValue<'a>, jsonata_rs::Error>;
+
+fn to_j<'a>(arena: &'a Bump, v: &Value) -> &'a JValue<'a> {
+    match v {
+        Value::Null => JValue::null(arena),
+        Value::Bool(b) => JValue::bool(*b),
+        Value::Number(n) => JValue::number(arena, n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => JValue::string(arena, s),
+        Value::Array(a) => {
+            let arr = JValue::array_with_capacity(arena, a.len(), ArrayFlags::empty());
+            for x in a {
+                arr.push(to_j(arena, x));
+            }
+            arr
+        }
+        Value::Object(o) => {
+            let obj = JValue::object_with_capacity(arena, o.len());
+            for (k, x) in o {
+                obj.insert(k, to_j(arena, x));
+            }
+            obj
+        }
+    }
+}
+
+/// Result of converting back: `None` for undefined, `Err(())` for functions.
+fn from_j<'a>(v: &'a JValue<'a>, order: &HashMap<String, usize>) -> Result<Option<Value>, ()> {
+    Ok(Some(match v {
+        JValue::Undefined => return Ok(None),
+        JValue::Null => Value::Null,
+        JValue::Bool(b) => Value::Bool(*b),
+        JValue::Number(n) => number_from_f64(*n),
+        JValue::String(s) => Value::String(s.to_string()),
+        JValue::Array(..) | JValue::Range(..) => {
+            let mut out = Vec::new();
+            for m in v.members() {
+                if let Some(x) = from_j(m, order)? {
+                    out.push(x);
+                }
+            }
+            if v.has_flags(ArrayFlags::SEQUENCE)
+                && out.len() == 1
+                && !v.has_flags(ArrayFlags::SINGLETON)
+            {
+                return Ok(out.pop());
+            }
+            Value::Array(out)
+        }
+        JValue::Object(_) => {
+            let mut entries: Vec<(String, Value)> = Vec::new();
+            for (k, x) in v.entries() {
+                if let Some(x) = from_j(x, order)? {
+                    entries.push((k.to_string(), x));
+                }
+            }
+            // jsonata-rs objects are hash maps: restore the order the keys had in the
+            // expression text and in the bound data.
+            entries.sort_by(|(a, _), (b, _)| {
+                let ra = order.get(a).copied().unwrap_or(usize::MAX);
+                let rb = order.get(b).copied().unwrap_or(usize::MAX);
+                ra.cmp(&rb).then_with(|| a.cmp(b))
+            });
+            Value::Object(entries.into_iter().collect::<Map<_, _>>())
+        }
+        JValue::Regex(_)
+        | JValue::Lambda { .. }
+        | JValue::NativeFn { .. }
+        | JValue::Transformer { .. } => {
+            return Err(());
+        }
+    }))
+}
+
+fn key_order(expr: &str, scope: &JsonataScope) -> HashMap<String, usize> {
+    let mut order = HashMap::new();
+    // object-constructor keys in the expression text: "key": / 'key':
+    let b = expr.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'"' || b[i] == b'\'' {
+            let q = b[i];
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j] != q {
+                if b[j] == b'\\' {
+                    j += 1;
+                }
+                j += 1;
+            }
+            let mut k = j + 1;
+            while k < b.len() && b[k].is_ascii_whitespace() {
+                k += 1;
+            }
+            if k < b.len() && b[k] == b':' && j <= b.len() {
+                let key = &expr[start..j.min(b.len())];
+                let n = order.len();
+                order.entry(key.to_string()).or_insert(n);
+            }
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    fn walk(v: &Value, order: &mut HashMap<String, usize>) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    let n = order.len();
+                    order.entry(k.clone()).or_insert(n);
+                    walk(x, order);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, order)),
+            _ => {}
+        }
+    }
+    walk(scope.states, &mut order);
+    for v in scope.variables.values() {
+        walk(v, &mut order);
+    }
+    order
+}
+
+fn custom_err(msg: impl Into<String>) -> jsonata_rs::Error {
+    jsonata_rs::Error::D3137Error(msg.into())
+}
+
+fn fn_partition<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let (Some(arr), Some(size)) = (args.first(), args.get(1)) else {
+        return Err(custom_err("$partition requires 2 arguments"));
+    };
+    if !arr.is_array() || !size.is_number() {
+        return Err(custom_err(
+            "$partition expects an array and a positive integer",
+        ));
+    }
+    let n = size.as_f64();
+    if n <= 0.0 || n.fract() != 0.0 {
+        return Err(custom_err("The chunk size must be a positive integer"));
+    }
+    let n = n as usize;
+    let members: Vec<&'a JValue<'a>> = arr.members().collect();
+    let out =
+        JValue::array_with_capacity(ctx.arena, members.len().div_ceil(n), ArrayFlags::empty());
+    for chunk in members.chunks(n) {
+        let c = JValue::array_with_capacity(ctx.arena, chunk.len(), ArrayFlags::empty());
+        for m in chunk {
+            c.push(m);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn fn_range<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResult<'a> {
+    if args.len() != 3 || !args.iter().all(|a| a.is_number()) {
+        return Err(custom_err("$range expects three integer arguments"));
+    }
+    let f: Vec<f64> = args.iter().map(|a| a.as_f64()).collect();
+    if f.iter().any(|x| x.fract() != 0.0) {
+        return Err(custom_err("$range expects three integer arguments"));
+    }
+    let v = crate::intrinsic::range(f[0] as i64, f[1] as i64, f[2] as i64).map_err(custom_err)?;
+    let items = v.as_array().cloned().unwrap_or_default();
+    let out = JValue::array_with_capacity(ctx.arena, items.len(), ArrayFlags::SEQUENCE);
+    for x in &items {
+        out.push(to_j(ctx.arena, x));
+    }
+    Ok(out)
+}
+
+fn fn_hash<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let (Some(data), Some(alg)) = (args.first(), args.get(1)) else {
+        return Err(custom_err("$hash requires 2 arguments"));
+    };
+    if !data.is_string() || !alg.is_string() {
+        return Err(custom_err("$hash expects a string and an algorithm name"));
+    }
+    let h = crate::intrinsic::hash(&data.as_str(), &alg.as_str()).map_err(custom_err)?;
+    Ok(JValue::string(ctx.arena, &h))
+}
+
+fn fn_parse<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let Some(s) = args.first() else {
+        return Err(custom_err("$parse requires 1 argument"));
+    };
+    if !s.is_string() {
+        return Err(custom_err("$parse expects a string"));
+    }
+    let v: Value = serde_json::from_str(&s.as_str())
+        .map_err(|e| custom_err(format!("Unable to parse the JSON string: {e}")))?;
+    Ok(to_j(ctx.arena, &crate::intrinsic::normalize_number(v)))
+}
+
+fn describe(expr: &str, field: &str) -> String {
+    if field.is_empty() {
+        format!("The JSONata expression '{expr}'")
+    } else {
+        format!("The JSONata expression '{expr}' specified for the field '{field}'")
+    }
+}
+
+fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
+    let code = e.code().to_string();
+    let text = e.to_string();
+    // jsonata-rs prefixes messages with the character position: "12: message"
+    let msg = match text.split_once(": ") {
+        Some((pos, m)) if pos.chars().all(|c| c.is_ascii_digit()) => m.to_string(),
+        _ => text.clone(),
+    };
+    let msg = msg
+        .strip_prefix(&format!("{code}: "))
+        .unwrap_or(&msg)
+        .to_string();
+    EvalError::new(
+        "States.QueryEvaluationError",
+        format!(
+            "{} threw an error during evaluation. {code}: {msg}",
+            describe(expr, field)
+        ),
+    )
+}
+
+/// Evaluates one expression; `field` names the ASL field for AWS's error wording (may be empty).
+pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
+    let arena = Bump::new();
+    let ja = JsonAta::new(expr, &arena).map_err(|e| eval_error(expr, field, &e))?;
+    ja.register_function("partition", 2, fn_partition);
+    ja.register_function("range", 3, fn_range);
+    ja.register_function("hash", 2, fn_hash);
+    ja.register_function("parse", 1, fn_parse);
+    ja.assign_var("states", to_j(&arena, scope.states));
+    for (k, v) in scope.variables {
+        ja.assign_var(k, to_j(&arena, v));
+    }
+    let r = ja
+        .evaluate_timeboxed(None, Some(1000), Some(10_000))
+        .map_err(|e| eval_error(expr, field, &e))?;
+    let order = key_order(expr, scope);
+    match from_j(r, &order) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(EvalError::new(
+            "States.QueryEvaluationError",
+            format!("{} returned nothing (undefined).", describe(expr, field)),
+        )),
+        Err(()) => Err(EvalError::new(
+            "States.QueryEvaluationError",
+            format!(
+                "{} returned an unsupported result type.",
+                describe(expr, field)
+            ),
+        )),
+    }
+}
+
+/// The expression inside `{% ... %}`.
+pub fn strip(s: &str) -> Option<&str> {
+    s.strip_prefix("{%")
+        .and_then(|r| r.strip_suffix("%}"))
+        .map(str::trim)
+}
+
+pub fn template(value: &Value, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
+    match value {
+        Value::String(s) => match strip(s) {
+            Some(expr) => evaluate(expr, scope, field),
+            None => Ok(value.clone()),
+        },
+        Value::Object(o) => {
+            let mut out = Map::new();
+            for (k, v) in o {
+                let f = if field.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{field}/{k}")
+                };
+                out.insert(k.clone(), template(v, scope, &f)?);
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for (i, v) in a.iter().enumerate() {
+                out.push(template(v, scope, &format!("{field}[{i}]"))?);
+            }
+            Ok(Value::Array(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
