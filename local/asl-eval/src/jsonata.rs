@@ -215,15 +215,16 @@ fn describe(expr: &str, field: &str) -> String {
 fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
     let code = e.code().to_string();
     let text = e.to_string();
-    // jsonata-rs prefixes messages with the character position: "12: message"
+    // jsonata-rs words messages "T1006 @ 12: message" or "12: message"
     let msg = match text.split_once(": ") {
-        Some((pos, m)) if pos.chars().all(|c| c.is_ascii_digit()) => m.to_string(),
+        Some((head, m))
+            if head.chars().all(|c| c.is_ascii_digit())
+                || (head.starts_with(code.as_str()) && head.contains(" @ ")) =>
+        {
+            m.to_string()
+        }
         _ => text.clone(),
     };
-    let msg = msg
-        .strip_prefix(&format!("{code}: "))
-        .unwrap_or(&msg)
-        .to_string();
     EvalError::new(
         "States.QueryEvaluationError",
         format!(
