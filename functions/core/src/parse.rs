@@ -1,11 +1,28 @@
-//! EventBridge event → [`Incident`]. Validates shape and size; names what was wrong.
+//! EventBridge event → [`Incident`]. Validates shape and size, and names what was wrong.
+//!
+//! Two kinds of events are understood, exactly as EventBridge delivers them:
+//! - `source: aws.iam`, `detail-type: AWS API Call via CloudTrail`, `detail.eventName: CreateUser`;
+//! - `source: aws.guardduty`, `detail-type: GuardDuty Finding`.
+//!
+//! Fields that drive a decision (ids, names, types, severity) are required and checked; purely
+//! descriptive ones (title, city, ...) are optional. Names of principals must not contain
+//! control characters (they end up in alert text and logs), and the name of a user that
+//! `CreateUser` actually created must be a valid IAM name. Attacker-controlled free text that
+//! AWS does not constrain (the user agent) is escaped instead of refused, so that an attacker
+//! cannot make cordon fail to parse, and so fail to respond, by choosing a strange user agent.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::model::Incident;
+use crate::model::{Actor, FailedCall, Finding, Incident, IncidentSource, RemoteIp, Subject};
 
 /// EventBridge's own limit on an event: anything larger was not delivered by EventBridge.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The CloudTrail envelope's `detail-type`.
+pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+/// GuardDuty's `detail-type`.
+pub const GUARDDUTY_DETAIL_TYPE: &str = "GuardDuty Finding";
 
 /// Why an event could not be parsed. Each message names the JSON path and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,11 +60,625 @@ pub enum ParseError {
     },
 }
 
+impl ParseError {
+    /// The JSON path the error is about, when there is one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            ParseError::Missing { path }
+            | ParseError::WrongType { path, .. }
+            | ParseError::Invalid { path, .. }
+            | ParseError::ControlCharacter { path, .. }
+            | ParseError::InvalidName { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// Parse an EventBridge event (CloudTrail `CreateUser` or a GuardDuty finding).
 pub fn parse_event(event: &Value) -> Result<Incident, ParseError> {
-    let _ = event;
-    Err(ParseError::Invalid {
-        path: "$".into(),
-        problem: "not implemented yet".into(),
+    let size = serde_json::to_vec(event)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_EVENT_BYTES {
+        return Err(ParseError::Oversized {
+            size,
+            limit: MAX_EVENT_BYTES,
+        });
+    }
+    let root = Node::root(event);
+    if !event.is_object() {
+        return Err(ParseError::NotAnObject {
+            found: type_name(event).into(),
+        });
+    }
+    let source = root.req_str("source")?;
+    let detail_type = root.req_str("detail-type")?;
+    let account = root.req_str("account")?;
+    let region = root.req_str("region")?;
+    let detail = root.req_object("detail")?;
+    match (source, detail_type) {
+        ("aws.iam", CLOUDTRAIL_DETAIL_TYPE) => parse_cloudtrail(&root, &detail, account, region),
+        ("aws.guardduty", GUARDDUTY_DETAIL_TYPE) => parse_guardduty(&detail, account, region),
+        _ => Err(ParseError::UnknownEvent {
+            event_source: escape_control(source),
+            detail_type: escape_control(detail_type),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CloudTrail
+// ---------------------------------------------------------------------------------------------
+
+fn parse_cloudtrail(
+    _root: &Node<'_>,
+    detail: &Node<'_>,
+    account: &str,
+    region: &str,
+) -> Result<Incident, ParseError> {
+    let event_name = detail.req_str("eventName")?;
+    if event_name != "CreateUser" {
+        return Err(ParseError::UnsupportedEventName {
+            name: escape_control(event_name),
+        });
+    }
+    let id = detail.req_str("eventID")?;
+    no_control(&detail.child_path("eventID"), id)?;
+    let observed_at = detail.req_time("eventTime")?;
+
+    let failed_call = match detail.opt_str("errorCode")? {
+        Some(code) => Some(FailedCall {
+            error_code: escape_control(code),
+            error_message: detail
+                .opt_str("errorMessage")?
+                .map(escape_control)
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+
+    // The new user: what AWS says it created, else what was asked for.
+    let response_user = match detail.opt_object("responseElements")? {
+        Some(resp) => resp.opt_object("user")?,
+        None => None,
+    };
+    let request = detail.opt_object("requestParameters")?;
+    let subject = match &response_user {
+        Some(user) => {
+            let name = user.req_str("userName")?;
+            check_name(&user.child_path("userName"), name, failed_call.is_none())?;
+            let arn = user.opt_str("arn")?;
+            if let Some(arn) = arn {
+                no_control(&user.child_path("arn"), arn)?;
+            }
+            let user_id = user.opt_str("userId")?;
+            if let Some(uid) = user_id {
+                no_control(&user.child_path("userId"), uid)?;
+            }
+            Subject::IamUser {
+                name: name.to_string(),
+                arn: arn.map(str::to_string),
+                user_id: user_id.map(str::to_string),
+                access_key_id: None,
+            }
+        }
+        None => {
+            let Some(request) = &request else {
+                return Err(ParseError::Missing {
+                    path: detail.child_path("requestParameters.userName"),
+                });
+            };
+            let name = request.req_str("userName")?;
+            check_name(&request.child_path("userName"), name, failed_call.is_none())?;
+            Subject::IamUser {
+                name: name.to_string(),
+                arn: None,
+                user_id: None,
+                access_key_id: None,
+            }
+        }
+    };
+
+    let identity = detail.req_object("userIdentity")?;
+    let mut actor = parse_user_identity(&identity)?;
+    if let Some(ip) = detail.opt_str("sourceIPAddress")? {
+        no_control(&detail.child_path("sourceIPAddress"), ip)?;
+        actor.source_ip = Some(ip.to_string());
+    }
+    actor.user_agent = detail.opt_str("userAgent")?.map(escape_control);
+
+    Ok(Incident {
+        id: id.to_string(),
+        source: IncidentSource::Cloudtrail,
+        kind: "CreateUser".into(),
+        account: account.to_string(),
+        region: region.to_string(),
+        observed_at,
+        subject,
+        actor: Some(actor),
+        finding: None,
+        failed_call,
     })
+}
+
+fn parse_user_identity(id: &Node<'_>) -> Result<Actor, ParseError> {
+    let identity_type = id.req_str("type")?;
+    no_control(&id.child_path("type"), identity_type)?;
+    let mut actor = Actor {
+        identity_type: identity_type.to_string(),
+        arn: id.opt_name("arn")?,
+        principal_id: id.opt_name("principalId")?,
+        account_id: id.opt_name("accountId")?,
+        name: None,
+        session_issuer_arn: None,
+        access_key_id: id.opt_name("accessKeyId")?,
+        source_ip: None,
+        user_agent: None,
+        mfa_authenticated: None,
+        invoked_by: id.opt_name("invokedBy")?,
+    };
+    let session = id.opt_object("sessionContext")?;
+    let issuer = match &session {
+        Some(s) => s.opt_object("sessionIssuer")?,
+        None => None,
+    };
+    if let Some(s) = &session {
+        if let Some(attrs) = s.opt_object("attributes")? {
+            actor.mfa_authenticated = attrs.opt_bool_text("mfaAuthenticated")?;
+        }
+    }
+    match identity_type {
+        "IAMUser" => {
+            actor.name = id.opt_name("userName")?;
+            // Long-term access keys (AKIA...) carry no MFA context at all: no MFA was used.
+            if actor.mfa_authenticated.is_none()
+                && actor
+                    .access_key_id
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with("AKIA"))
+            {
+                actor.mfa_authenticated = Some(false);
+            }
+        }
+        "AssumedRole" => {
+            if let Some(issuer) = &issuer {
+                actor.session_issuer_arn = issuer.opt_name("arn")?;
+                actor.name = issuer.opt_name("userName")?;
+            }
+            if actor.name.is_none() {
+                // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+                actor.name = actor
+                    .arn
+                    .as_deref()
+                    .and_then(|a| a.split_once(":assumed-role/"))
+                    .and_then(|(_, rest)| rest.split('/').next())
+                    .map(str::to_string);
+            }
+        }
+        "Root" => actor.name = Some("root".into()),
+        "FederatedUser" => {
+            if let Some(issuer) = &issuer {
+                actor.session_issuer_arn = issuer.opt_name("arn")?;
+            }
+            actor.name = actor
+                .arn
+                .as_deref()
+                .and_then(|a| a.split_once(":federated-user/"))
+                .map(|(_, n)| n.to_string());
+        }
+        "AWSService" => actor.name = actor.invoked_by.clone(),
+        "IdentityCenterUser" => {
+            if let Some(on_behalf) = id.opt_object("onBehalfOf")? {
+                actor.name = on_behalf.opt_name("userId")?;
+            }
+        }
+        "AWSAccount" => actor.name = actor.account_id.clone(),
+        _ => actor.name = id.opt_name("userName")?,
+    }
+    Ok(actor)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GuardDuty
+// ---------------------------------------------------------------------------------------------
+
+fn parse_guardduty(detail: &Node<'_>, account: &str, region: &str) -> Result<Incident, ParseError> {
+    let id = detail.req_str("id")?;
+    no_control(&detail.child_path("id"), id)?;
+    let finding_type = detail.req_str("type")?;
+    no_control(&detail.child_path("type"), finding_type)?;
+    let severity = detail.req_f64("severity")?;
+    if !(0.0..=10.0).contains(&severity) {
+        return Err(ParseError::Invalid {
+            path: detail.child_path("severity"),
+            problem: format!("{severity} is outside GuardDuty's 0.0..=10.0"),
+        });
+    }
+    let observed_at = detail.req_time("updatedAt")?;
+    let resource = detail.req_object("resource")?;
+    let resource_type = resource.req_str("resourceType")?;
+    no_control(&resource.child_path("resourceType"), resource_type)?;
+    let service = detail.opt_object("service")?;
+
+    let mut finding = Finding {
+        id: id.to_string(),
+        finding_type: finding_type.to_string(),
+        severity,
+        title: detail
+            .opt_str("title")?
+            .map(escape_control)
+            .unwrap_or_else(|| finding_type.to_string()),
+        description: detail
+            .opt_str("description")?
+            .map(escape_control)
+            .unwrap_or_default(),
+        count: 1,
+        first_seen: None,
+        last_seen: None,
+        resource_type: resource_type.to_string(),
+        remote_ip: None,
+        api_called: None,
+        service_name: None,
+        archived: false,
+    };
+    if let Some(service) = &service {
+        if let Some(count) = service.opt_u64("count")? {
+            finding.count = count;
+        }
+        finding.first_seen = service.opt_time("eventFirstSeen")?;
+        finding.last_seen = service.opt_time("eventLastSeen")?;
+        finding.archived = service.opt_bool("archived")?.unwrap_or(false);
+        if let Some(action) = service.opt_object("action")? {
+            if let Some(call) = action.opt_object("awsApiCallAction")? {
+                finding.api_called = call.opt_str("api")?.map(escape_control);
+                finding.service_name = call.opt_str("serviceName")?.map(escape_control);
+                if let Some(remote) = call.opt_object("remoteIpDetails")? {
+                    finding.remote_ip = parse_remote_ip(&remote)?;
+                }
+            }
+        }
+    }
+
+    let instance_id = match resource.opt_object("instanceDetails")? {
+        Some(inst) => inst.opt_name("instanceId")?,
+        None => None,
+    };
+
+    let (subject, actor) = if resource_type == "AccessKey" {
+        let keys = resource.req_object("accessKeyDetails")?;
+        let user_type = keys.req_str("userType")?;
+        let user_name_path = keys.child_path("userName");
+        let access_key_id = keys.opt_name("accessKeyId")?;
+        let principal_id = keys.opt_name("principalId")?;
+        let subject = match user_type {
+            "IAMUser" => {
+                let name = keys.req_str("userName")?;
+                check_name(&user_name_path, name, true)?;
+                Subject::IamUser {
+                    name: name.to_string(),
+                    arn: None,
+                    user_id: principal_id.clone(),
+                    access_key_id: access_key_id.clone(),
+                }
+            }
+            "AssumedRole" => {
+                let name = keys.req_str("userName")?;
+                check_name(&user_name_path, name, true)?;
+                // principalId is ROLEID:SESSIONNAME; instance credentials use the instance id
+                // as the session name.
+                let session_name = principal_id
+                    .as_deref()
+                    .and_then(|p| p.split_once(':'))
+                    .map(|(_, s)| s.to_string());
+                let instance_id = instance_id
+                    .clone()
+                    .or_else(|| session_name.clone().filter(|s| looks_like_instance_id(s)));
+                Subject::AssumedRole {
+                    role_name: name.to_string(),
+                    role_arn: None,
+                    session_name,
+                    instance_id,
+                    access_key_id: access_key_id.clone(),
+                }
+            }
+            "Root" => Subject::Root {
+                account: account.to_string(),
+            },
+            other => {
+                return Err(ParseError::Invalid {
+                    path: keys.child_path("userType"),
+                    problem: format!(
+                        "unsupported userType `{}` (cordon handles IAMUser, AssumedRole, Root)",
+                        escape_control(other)
+                    ),
+                });
+            }
+        };
+        let actor = Actor {
+            identity_type: user_type.to_string(),
+            arn: None,
+            principal_id,
+            account_id: Some(account.to_string()),
+            name: keys.opt_name("userName")?,
+            session_issuer_arn: None,
+            access_key_id,
+            source_ip: finding.remote_ip.as_ref().map(|r| r.ip.clone()),
+            user_agent: None,
+            mfa_authenticated: None,
+            invoked_by: None,
+        };
+        (subject, Some(actor))
+    } else {
+        let id = match resource_type {
+            "Instance" => instance_id.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| "unknown".to_string());
+        (
+            Subject::Resource {
+                resource_type: resource_type.to_string(),
+                id,
+            },
+            None,
+        )
+    };
+
+    Ok(Incident {
+        id: id.to_string(),
+        source: IncidentSource::Guardduty,
+        kind: finding_type.to_string(),
+        account: account.to_string(),
+        region: region.to_string(),
+        observed_at,
+        subject,
+        actor,
+        finding: Some(finding),
+        failed_call: None,
+    })
+}
+
+fn parse_remote_ip(remote: &Node<'_>) -> Result<Option<RemoteIp>, ParseError> {
+    let Some(ip) = remote.opt_str("ipAddressV4")? else {
+        return Ok(None);
+    };
+    no_control(&remote.child_path("ipAddressV4"), ip)?;
+    let mut out = RemoteIp {
+        ip: ip.to_string(),
+        org: None,
+        asn: None,
+        asn_org: None,
+        isp: None,
+        country: None,
+        city: None,
+    };
+    if let Some(org) = remote.opt_object("organization")? {
+        out.asn = org.opt_str("asn")?.map(escape_control);
+        out.asn_org = org.opt_str("asnOrg")?.map(escape_control);
+        out.isp = org.opt_str("isp")?.map(escape_control);
+        out.org = org.opt_str("org")?.map(escape_control);
+    }
+    if let Some(country) = remote.opt_object("country")? {
+        out.country = country.opt_str("countryName")?.map(escape_control);
+    }
+    if let Some(city) = remote.opt_object("city")? {
+        out.city = city.opt_str("cityName")?.map(escape_control);
+    }
+    Ok(Some(out))
+}
+
+fn looks_like_instance_id(s: &str) -> bool {
+    s.strip_prefix("i-")
+        .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------------
+
+/// Escape control characters (`\n` → `\u{a}`) so a value is safe in one line of text.
+pub fn escape_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn no_control(path: &str, value: &str) -> Result<(), ParseError> {
+    if value.chars().any(char::is_control) {
+        return Err(ParseError::ControlCharacter {
+            path: path.to_string(),
+            escaped: escape_control(value),
+        });
+    }
+    Ok(())
+}
+
+/// A principal name: never control characters; when AWS accepted it (`strict`), IAM's charset.
+fn check_name(path: &str, value: &str, strict: bool) -> Result<(), ParseError> {
+    no_control(path, value)?;
+    if !strict {
+        return Ok(());
+    }
+    let problem = if value.is_empty() {
+        Some("empty".to_string())
+    } else if value.chars().count() > 64 {
+        Some(format!(
+            "{} characters, IAM allows at most 64",
+            value.chars().count()
+        ))
+    } else {
+        value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+            .map(|c| {
+                format!(
+                    "character `{}` (U+{:04X}) is outside IAM's [A-Za-z0-9+=,.@_-]",
+                    c, c as u32
+                )
+            })
+    };
+    match problem {
+        Some(problem) => Err(ParseError::InvalidName {
+            path: path.to_string(),
+            escaped: escape_control(value),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON value with the path that leads to it, for error messages.
+struct Node<'a> {
+    value: &'a Value,
+    path: String,
+}
+
+impl<'a> Node<'a> {
+    fn root(value: &'a Value) -> Self {
+        Node {
+            value,
+            path: String::new(),
+        }
+    }
+
+    fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
+    }
+
+    /// `Ok(None)` when absent or null.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.value.get(key).filter(|v| !v.is_null())
+    }
+
+    fn wrong(&self, key: &str, expected: &str, found: &Value) -> ParseError {
+        ParseError::WrongType {
+            path: self.child_path(key),
+            expected: expected.to_string(),
+            found: type_name(found).to_string(),
+        }
+    }
+
+    fn missing(&self, key: &str) -> ParseError {
+        ParseError::Missing {
+            path: self.child_path(key),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(self.wrong(key, "a string", other)),
+        }
+    }
+
+    fn req_str(&self, key: &str) -> Result<&'a str, ParseError> {
+        self.opt_str(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// An optional string that must not contain control characters.
+    fn opt_name(&self, key: &str) -> Result<Option<String>, ParseError> {
+        match self.opt_str(key)? {
+            Some(s) => {
+                no_control(&self.child_path(key), s)?;
+                Ok(Some(s.to_string()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn opt_object(&self, key: &str) -> Result<Option<Node<'a>>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v @ Value::Object(_)) => Ok(Some(Node {
+                value: v,
+                path: self.child_path(key),
+            })),
+            Some(other) => Err(self.wrong(key, "an object", other)),
+        }
+    }
+
+    fn req_object(&self, key: &str) -> Result<Node<'a>, ParseError> {
+        self.opt_object(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    fn req_f64(&self, key: &str) -> Result<f64, ParseError> {
+        match self.get(key) {
+            None => Err(self.missing(key)),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| self.wrong(key, "a number", &Value::Null)),
+            Some(other) => Err(self.wrong(key, "a number", other)),
+        }
+    }
+
+    fn opt_u64(&self, key: &str) -> Result<Option<u64>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| ParseError::Invalid {
+                path: self.child_path(key),
+                problem: format!("{n} is not a non-negative integer"),
+            }),
+            Some(other) => Err(self.wrong(key, "a non-negative integer", other)),
+        }
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong(key, "a boolean", other)),
+        }
+    }
+
+    /// CloudTrail writes booleans as `"true"`/`"false"` strings; accept real booleans too.
+    fn opt_bool_text(&self, key: &str) -> Result<Option<bool>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(Value::String(s)) => Err(ParseError::Invalid {
+                path: self.child_path(key),
+                problem: format!("`{}` is neither \"true\" nor \"false\"", escape_control(s)),
+            }),
+            Some(other) => Err(self.wrong(key, "\"true\" or \"false\"", other)),
+        }
+    }
+
+    fn opt_time(&self, key: &str) -> Result<Option<DateTime<Utc>>, ParseError> {
+        match self.opt_str(key)? {
+            None => Ok(None),
+            Some(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|e| ParseError::Invalid {
+                    path: self.child_path(key),
+                    problem: format!("`{}` is not an RFC 3339 timestamp ({e})", escape_control(s)),
+                }),
+        }
+    }
+
+    fn req_time(&self, key: &str) -> Result<DateTime<Utc>, ParseError> {
+        self.opt_time(key)?.ok_or_else(|| self.missing(key))
+    }
 }
