@@ -249,6 +249,9 @@ impl<'a> P<'a> {
                     self.i += 1;
                     if self.eat(b'*') {
                         segs.push(Seg::Wildcard);
+                    } else if self.src[self.i..].starts_with("length()") {
+                        self.i += "length()".len();
+                        segs.push(Seg::Length);
                     } else if self.peek() == Some(b'[') {
                         // Jayway accepts "$.['a']"
                         continue;
