@@ -1,0 +1,210 @@
+//! Shared runtime state: the clock, registered state machines, running executions, task
+//! tokens and the group-commit writer.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::dispatch::{LambdaInvoker, ServiceIntegration};
+use crate::history::HistoryEvent;
+use crate::model::Definition;
+use crate::store::{ExecutionRecord, JournalEntry, StateMachineRecord, Store, WriteOp};
+
+/// How time passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockMode {
+    /// The system clock.
+    #[default]
+    Real,
+    /// Simulated time: run the engine on a paused tokio runtime
+    /// (`Builder::new_current_thread().enable_all().start_paused(true)`); waits complete
+    /// instantly and in order, timestamps show the simulated times.
+    Virtual,
+}
+
+pub(crate) struct Clock {
+    mode: ClockMode,
+    base_ms: i64,
+    start: tokio::time::Instant,
+}
+
+fn system_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Clock {
+    pub fn new(mode: ClockMode) -> Self {
+        Self {
+            mode,
+            base_ms: system_ms(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+    pub fn now_ms(&self) -> i64 {
+        match self.mode {
+            ClockMode::Real => system_ms(),
+            ClockMode::Virtual => self.base_ms + self.start.elapsed().as_millis() as i64,
+        }
+    }
+    /// Sleep until the wall-clock (or simulated) time `ms`.
+    pub async fn sleep_until_ms(&self, ms: i64) {
+        let d = ms - self.now_ms();
+        if d > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(d as u64)).await;
+        }
+    }
+}
+
+pub(crate) struct SmEntry {
+    pub record: StateMachineRecord,
+    pub def: Arc<Definition>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub sms: BTreeMap<String, Arc<SmEntry>>,
+    pub execs: HashMap<String, Arc<Execution>>,
+    /// Execution ARNs in start order.
+    pub order: Vec<String>,
+}
+
+/// What answers a waiting task token.
+#[derive(Debug)]
+pub(crate) enum TokenMsg {
+    Success(Value),
+    Failure { error: String, cause: String },
+    Heartbeat,
+}
+
+pub(crate) struct TokenSlot {
+    pub execution_arn: String,
+    pub tx: mpsc::UnboundedSender<TokenMsg>,
+}
+
+#[derive(Default)]
+pub(crate) struct Tokens {
+    pub live: HashMap<String, TokenSlot>,
+    /// Tokens whose task is over (answered, timed out, execution ended): `TaskTimedOut`.
+    pub closed: HashSet<String>,
+}
+
+pub(crate) enum WriterMsg {
+    Op(WriteOp),
+    Flush(oneshot::Sender<()>),
+}
+
+pub(crate) struct Inner {
+    pub account_id: String,
+    pub region: String,
+    pub partition: String,
+    pub clock: Clock,
+    pub lambda: Option<Arc<dyn LambdaInvoker>>,
+    pub services: HashMap<String, Arc<dyn ServiceIntegration>>,
+    pub reg: Mutex<Registry>,
+    pub tokens: Mutex<Tokens>,
+    pub writer: mpsc::UnboundedSender<WriterMsg>,
+}
+
+impl Inner {
+    pub fn send(&self, op: WriteOp) {
+        let _ = self.writer.send(WriterMsg::Op(op));
+    }
+    /// Wait until everything sent so far is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writer.send(WriterMsg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The group-commit writer: everything queued since the last commit goes in one `write`.
+pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    while let Some(first) = rx.recv().await {
+        let mut ops: Vec<WriteOp> = Vec::new();
+        let mut waiters = Vec::new();
+        let push = |m: WriterMsg,
+                    ops: &mut Vec<WriteOp>,
+                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
+            WriterMsg::Op(WriteOp::Append {
+                execution_arn,
+                entries,
+            }) => {
+                if let Some(WriteOp::Append {
+                    execution_arn: last,
+                    entries: le,
+                }) = ops.last_mut()
+                {
+                    if *last == execution_arn {
+                        le.extend(entries);
+                        return;
+                    }
+                }
+                ops.push(WriteOp::Append {
+                    execution_arn,
+                    entries,
+                });
+            }
+            WriterMsg::Op(op) => ops.push(op),
+            WriterMsg::Flush(tx) => waiters.push(tx),
+        };
+        push(first, &mut ops, &mut waiters);
+        while let Ok(m) = rx.try_recv() {
+            push(m, &mut ops, &mut waiters);
+            if ops.len() > 4096 {
+                break;
+            }
+        }
+        if !ops.is_empty() {
+            if let Err(e) = store.write(ops).await {
+                tracing::error!(error = %e, "store write failed");
+            }
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// Mutable state of one execution.
+pub(crate) struct ExecState {
+    pub record: ExecutionRecord,
+    pub history: Vec<HistoryEvent>,
+    /// Journal entries not yet handed to the writer.
+    pub pending: Vec<JournalEntry>,
+    /// Replay: event key -> index in `history`, values by key. Empty for a fresh execution.
+    pub replay: HashMap<String, usize>,
+    pub values: HashMap<String, Value>,
+}
+
+pub(crate) struct Execution {
+    pub arn: String,
+    pub def: Arc<Definition>,
+    pub context_execution: Value,
+    pub context_state_machine: Value,
+    pub state: Mutex<ExecState>,
+    pub done: watch::Sender<bool>,
+    pub stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
+}
+
+impl Execution {
+    /// Hand pending journal entries to the writer (not awaiting the commit).
+    pub fn push_pending(&self, inner: &Inner) {
+        let entries = {
+            let mut st = self.state.lock().unwrap();
+            if st.pending.is_empty() {
+                return;
+            }
+            std::mem::take(&mut st.pending)
+        };
+        inner.send(WriteOp::Append {
+            execution_arn: self.arn.clone(),
+            entries,
+        });
+    }
+}

@@ -1,0 +1,174 @@
+//! Durability. The engine is event-sourced: for every execution the store keeps the history
+//! events exactly as `GetExecutionHistory` returns them plus a few private journal values
+//! (entropy drawn by `States.UUID`/`States.MathRandom`, retry jitter, task tokens issued).
+//! Everything else an execution needs to resume (wait deadlines, task outcomes, times) is
+//! derivable from its events. On restart the engine re-runs every unfinished execution from
+//! its start, consuming the journal instead of dispatching, sleeping or emitting, and continues
+//! live once the journal is exhausted.
+//!
+//! Writes reach the store through [`Store::write`] in batches: the engine's writer task groups
+//! whatever all executions produced since the last commit into one call (group commit), so a
+//! durable implementation pays one fsync per batch, not per event.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::history::HistoryEvent;
+
+/// A store failure; the engine reports it as `InternalServerError`... or stops writing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// A state machine as `CreateStateMachine` recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineRecord {
+    pub arn: String,
+    pub name: String,
+    /// The definition text exactly as given.
+    pub definition: String,
+    pub role_arn: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub kind: String,
+    /// Epoch milliseconds.
+    pub creation_date_ms: i64,
+}
+
+/// One execution's summary (everything `DescribeExecution` shows). Its history lives in the
+/// journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub arn: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    /// A copy of the state machine's definition at start (`DescribeStateMachineForExecution`,
+    /// and recovery after the state machine was deleted).
+    pub definition: String,
+    pub role_arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
+    pub status: String,
+    /// The input text exactly as given to `StartExecution`.
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub start_date_ms: i64,
+    pub stop_date_ms: Option<i64>,
+    pub redrive_count: u32,
+}
+
+impl ExecutionRecord {
+    pub fn is_finished(&self) -> bool {
+        self.status != "RUNNING"
+    }
+}
+
+/// One append-only journal entry of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum JournalEntry {
+    /// A history event (carries its private replay key).
+    Event(HistoryEvent),
+    /// A non-deterministic value the execution drew, by replay key.
+    Value { key: String, value: Value },
+}
+
+/// One write of a batch. A batch is applied atomically and in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WriteOp {
+    PutStateMachine(StateMachineRecord),
+    DeleteStateMachine {
+        arn: String,
+    },
+    /// Create or replace an execution's summary (status changes).
+    PutExecution(ExecutionRecord),
+    /// Append to an execution's journal.
+    Append {
+        execution_arn: String,
+        entries: Vec<JournalEntry>,
+    },
+}
+
+/// Everything the engine needs back after a restart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub state_machines: Vec<StateMachineRecord>,
+    /// Every execution with its journal, in start order (finished ones too, so that
+    /// `DescribeExecution`/`GetExecutionHistory` keep working after a restart).
+    pub executions: Vec<(ExecutionRecord, Vec<JournalEntry>)>,
+}
+
+/// Where the engine keeps state machines, executions and journals.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Apply `ops` atomically and durably (for a durable store: return after the commit).
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// Load everything (called once, by `Engine::start`).
+    async fn load(&self) -> Result<Snapshot, StoreError>;
+}
+
+/// A store in memory: nothing survives the process. The default for tests and benchmarks.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    state_machines: Vec<StateMachineRecord>,
+    executions: Vec<(ExecutionRecord, Vec<JournalEntry>)>,
+    index: HashMap<String, usize>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        for op in ops {
+            match op {
+                WriteOp::PutStateMachine(r) => {
+                    g.state_machines.retain(|s| s.arn != r.arn);
+                    g.state_machines.push(r);
+                }
+                WriteOp::DeleteStateMachine { arn } => g.state_machines.retain(|s| s.arn != arn),
+                WriteOp::PutExecution(r) => match g.index.get(&r.arn).copied() {
+                    Some(i) => g.executions[i].0 = r,
+                    None => {
+                        let i = g.executions.len();
+                        g.index.insert(r.arn.clone(), i);
+                        g.executions.push((r, Vec::new()));
+                    }
+                },
+                WriteOp::Append {
+                    execution_arn,
+                    entries,
+                } => {
+                    let Some(i) = g.index.get(&execution_arn).copied() else {
+                        return Err(StoreError(format!(
+                            "append to unknown execution {execution_arn}"
+                        )));
+                    };
+                    g.executions[i].1.extend(entries);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(Snapshot {
+            state_machines: g.state_machines.clone(),
+            executions: g.executions.clone(),
+        })
+    }
+}
