@@ -682,3 +682,529 @@ impl<'a> Node<'a> {
         self.opt_time(key)?.ok_or_else(|| self.missing(key))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::Subject;
+
+    /// A fixture from `tests/events/`, parsed as JSON.
+    pub(crate) fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    pub(crate) fn incident(name: &str) -> Incident {
+        parse_event(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn user(name: &str, arn: Option<&str>, user_id: Option<&str>, key: Option<&str>) -> Subject {
+        Subject::IamUser {
+            name: name.into(),
+            arn: arn.map(Into::into),
+            user_id: user_id.map(Into::into),
+            access_key_id: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn create_user_by_iam_user() {
+        let i = incident("cloudtrail-create-user-by-iam-user.json");
+        assert_eq!(i.id, "3b7a1f0e-2c4d-4e5f-9a8b-1c2d3e4f5a01");
+        assert_eq!(i.source, IncidentSource::Cloudtrail);
+        assert_eq!(i.kind, "CreateUser");
+        assert_eq!(i.account, "123456789012");
+        assert_eq!(i.region, "us-east-1");
+        assert_eq!(i.observed_at, t("2026-03-14T02:13:07Z"));
+        assert_eq!(
+            i.subject,
+            user(
+                "bob.smith",
+                Some("arn:aws:iam::123456789012:user/bob.smith"),
+                Some("AIDA3B7A1F0E2C4D4E5F9"),
+                None
+            )
+        );
+        assert_eq!(
+            i.actor,
+            Some(Actor {
+                identity_type: "IAMUser".into(),
+                arn: Some("arn:aws:iam::123456789012:user/alice".into()),
+                principal_id: Some("AIDAALICEEXAMPLE0001".into()),
+                account_id: Some("123456789012".into()),
+                name: Some("alice".into()),
+                session_issuer_arn: None,
+                access_key_id: Some("ASIAALICECONSOLE0001".into()),
+                source_ip: Some("203.0.113.10".into()),
+                user_agent: Some("AWS Internal".into()),
+                mfa_authenticated: Some(true),
+                invoked_by: None,
+            })
+        );
+        assert_eq!(i.finding, None);
+        assert_eq!(i.failed_call, None);
+    }
+
+    #[test]
+    fn create_user_by_sso_admin() {
+        let i = incident("cloudtrail-create-user-by-sso-admin.json");
+        assert_eq!(i.id, "5d2e8c41-7a3b-4c6d-8e9f-0a1b2c3d4e02");
+        let Subject::IamUser { name, .. } = &i.subject else {
+            panic!("{:?}", i.subject)
+        };
+        assert_eq!(name, "data-analyst-7");
+        let a = i.actor.unwrap();
+        assert_eq!(a.identity_type, "AssumedRole");
+        assert_eq!(
+            a.arn.as_deref(),
+            Some(
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com"
+            )
+        );
+        assert_eq!(
+            a.session_issuer_arn.as_deref(),
+            Some(
+                "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
+            )
+        );
+        assert_eq!(
+            a.name.as_deref(),
+            Some("AWSReservedSSO_AdministratorAccess_0123456789abcdef")
+        );
+        assert_eq!(a.mfa_authenticated, Some(false));
+        assert_eq!(a.source_ip.as_deref(), Some("192.0.2.44"));
+    }
+
+    #[test]
+    fn create_user_by_ci_pipeline() {
+        let i = incident("cloudtrail-create-user-by-ci-pipeline.json");
+        let a = i.actor.unwrap();
+        assert_eq!(a.identity_type, "AssumedRole");
+        assert_eq!(a.name.as_deref(), Some("terraform-deployer"));
+        assert_eq!(
+            a.session_issuer_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/terraform-deployer")
+        );
+        assert!(
+            a.user_agent
+                .unwrap()
+                .starts_with("APN/1.0 HashiCorp/1.0 Terraform/1.7.5")
+        );
+        assert_eq!(
+            i.subject,
+            user(
+                "app-reporting-svc",
+                Some("arn:aws:iam::123456789012:user/app-reporting-svc"),
+                Some("AIDA7F4A9B621E2D4F3CA"),
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn create_user_by_root() {
+        let a = incident("cloudtrail-create-user-by-root.json")
+            .actor
+            .unwrap();
+        assert_eq!(a.identity_type, "Root");
+        assert_eq!(a.arn.as_deref(), Some("arn:aws:iam::123456789012:root"));
+        assert_eq!(a.name.as_deref(), Some("root"));
+        assert_eq!(a.mfa_authenticated, Some(true));
+    }
+
+    #[test]
+    fn create_user_access_denied_is_a_failed_call() {
+        let i = incident("cloudtrail-create-user-access-denied.json");
+        assert_eq!(i.subject, user("backdoor", None, None, None));
+        let f = i.failed_call.unwrap();
+        assert_eq!(f.error_code, "AccessDenied");
+        assert!(
+            f.error_message
+                .starts_with("User: arn:aws:iam::123456789012:user/intern is not authorized")
+        );
+    }
+
+    #[test]
+    fn create_user_suspicious_long_term_key_has_no_mfa() {
+        let i = incident("cloudtrail-create-user-suspicious-name-no-mfa-cli.json");
+        let Subject::IamUser { name, .. } = &i.subject else {
+            panic!()
+        };
+        assert_eq!(name, "service-x7k2qa");
+        let a = i.actor.unwrap();
+        assert_eq!(a.name.as_deref(), Some("devops-tools"));
+        assert_eq!(a.access_key_id.as_deref(), Some("AKIADEVOPSEXAMPLE001"));
+        assert_eq!(a.mfa_authenticated, Some(false));
+        assert_eq!(a.source_ip.as_deref(), Some("185.220.101.34"));
+        assert!(a.user_agent.unwrap().starts_with("aws-cli/2.15.30"));
+    }
+
+    #[test]
+    fn create_user_by_other_identity_types() {
+        let a = incident("cloudtrail-create-user-by-federated-user.json")
+            .actor
+            .unwrap();
+        assert_eq!(a.identity_type, "FederatedUser");
+        assert_eq!(a.name.as_deref(), Some("contractor-dave"));
+        assert_eq!(
+            a.session_issuer_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:user/identity-broker")
+        );
+
+        let a = incident("cloudtrail-create-user-by-identity-center-user.json")
+            .actor
+            .unwrap();
+        assert_eq!(a.identity_type, "IdentityCenterUser");
+        assert_eq!(
+            a.name.as_deref(),
+            Some("94482488-3041-7026-18f3-be45837cd0e4")
+        );
+        assert_eq!(a.arn, None);
+
+        let a = incident("cloudtrail-create-user-by-aws-service.json")
+            .actor
+            .unwrap();
+        assert_eq!(a.identity_type, "AWSService");
+        assert_eq!(a.name.as_deref(), Some("cloudformation.amazonaws.com"));
+        assert_eq!(
+            a.invoked_by.as_deref(),
+            Some("cloudformation.amazonaws.com")
+        );
+    }
+
+    #[test]
+    fn control_characters_in_user_agent_are_escaped_not_fatal() {
+        let a = incident("cloudtrail-create-user-control-chars-in-user-agent.json")
+            .actor
+            .unwrap();
+        assert_eq!(
+            a.user_agent.as_deref(),
+            Some("curl/8.5.0\\u{d}\\u{a}X-Injected: yes")
+        );
+    }
+
+    #[test]
+    fn guardduty_exfiltration_outside_aws() {
+        let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
+        assert_eq!(i.id, "a4c5d6e7f8091a2b3c4d5e6f708192a3");
+        assert_eq!(i.source, IncidentSource::Guardduty);
+        assert_eq!(
+            i.kind,
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+        );
+        assert_eq!(i.observed_at, t("2026-03-14T01:45:12.345Z"));
+        assert_eq!(
+            i.subject,
+            Subject::AssumedRole {
+                role_name: "web-app-role".into(),
+                role_arn: None,
+                session_name: Some("i-0a1b2c3d4e5f60718".into()),
+                instance_id: Some("i-0a1b2c3d4e5f60718".into()),
+                access_key_id: Some("ASIAWEBAPPSTOLEN0001".into()),
+            }
+        );
+        let f = i.finding.unwrap();
+        assert_eq!(f.severity, 8.0);
+        assert_eq!(f.count, 1);
+        assert_eq!(f.resource_type, "AccessKey");
+        assert_eq!(f.api_called.as_deref(), Some("ListBuckets"));
+        assert_eq!(f.service_name.as_deref(), Some("s3.amazonaws.com"));
+        assert_eq!(f.first_seen, Some(t("2026-03-14T01:10:00Z")));
+        assert_eq!(f.last_seen, Some(t("2026-03-14T01:40:00Z")));
+        assert!(!f.archived);
+        assert_eq!(
+            f.title,
+            "Credentials for instance role web-app-role used from external IP address."
+        );
+        assert_eq!(
+            f.remote_ip,
+            Some(RemoteIp {
+                ip: "198.51.100.77".into(),
+                org: Some("Example Hosting Ltd".into()),
+                asn: Some("64500".into()),
+                asn_org: Some("EXAMPLE-HOSTING-AS".into()),
+                isp: Some("Example Hosting Ltd".into()),
+                country: Some("Netherlands".into()),
+                city: Some("Amsterdam".into()),
+            })
+        );
+        let a = i.actor.unwrap();
+        assert_eq!(a.identity_type, "AssumedRole");
+        assert_eq!(a.source_ip.as_deref(), Some("198.51.100.77"));
+    }
+
+    #[test]
+    fn guardduty_update_keeps_the_id_and_raises_the_count() {
+        let first = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
+        let update =
+            incident("guardduty-instance-credential-exfiltration-outside-aws-updated.json");
+        assert_eq!(update.id, first.id);
+        assert_eq!(update.finding.as_ref().unwrap().count, 14);
+        assert_eq!(update.observed_at, t("2026-03-14T03:15:00Z"));
+        assert_eq!(update.subject, first.subject);
+    }
+
+    #[test]
+    fn guardduty_exfiltration_inside_aws_takes_instance_from_session_name() {
+        let i = incident("guardduty-instance-credential-exfiltration-inside-aws.json");
+        assert_eq!(
+            i.subject,
+            Subject::AssumedRole {
+                role_name: "batch-worker-role".into(),
+                role_arn: None,
+                session_name: Some("i-0fedcba9876543210".into()),
+                instance_id: Some("i-0fedcba9876543210".into()),
+                access_key_id: Some("ASIABATCHROLESTOLEN1".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn guardduty_iam_user_findings() {
+        for (file, kind, name, key, severity) in [
+            (
+                "guardduty-tor-ip-caller.json",
+                "Recon:IAMUser/TorIPCaller",
+                "dev-bob",
+                "AKIADEVBOBEXAMPLE001",
+                5.0,
+            ),
+            (
+                "guardduty-console-login-success-b.json",
+                "UnauthorizedAccess:IAMUser/ConsoleLoginSuccess.B",
+                "carol",
+                "ASIACAROLCONSOLE0001",
+                5.0,
+            ),
+            (
+                "guardduty-anomalous-behavior.json",
+                "CredentialAccess:IAMUser/AnomalousBehavior",
+                "analytics-etl",
+                "AKIAETLEXAMPLE000001",
+                5.0,
+            ),
+            (
+                "guardduty-low-severity.json",
+                "Discovery:IAMUser/AnomalousBehavior",
+                "reporting-bot",
+                "AKIAREPORTBOTEXMPL01",
+                2.0,
+            ),
+        ] {
+            let i = incident(file);
+            assert_eq!(i.kind, kind, "{file}");
+            let Subject::IamUser {
+                name: n,
+                access_key_id,
+                ..
+            } = &i.subject
+            else {
+                panic!("{file}")
+            };
+            assert_eq!(n, name, "{file}");
+            assert_eq!(access_key_id.as_deref(), Some(key), "{file}");
+            assert_eq!(i.finding.unwrap().severity, severity, "{file}");
+        }
+    }
+
+    #[test]
+    fn guardduty_root_and_archived_and_port_probe() {
+        let i = incident("guardduty-root-credential-usage.json");
+        assert_eq!(
+            i.subject,
+            Subject::Root {
+                account: "123456789012".into()
+            }
+        );
+        assert_eq!(i.kind, "Policy:IAMUser/RootCredentialUsage");
+
+        let i = incident("guardduty-archived.json");
+        assert!(i.finding.unwrap().archived);
+
+        let i = incident("guardduty-ec2-port-probe.json");
+        assert_eq!(
+            i.subject,
+            Subject::Resource {
+                resource_type: "Instance".into(),
+                id: "i-0123456789abcdef0".into()
+            }
+        );
+        assert_eq!(i.actor, None);
+        let f = i.finding.unwrap();
+        assert_eq!(f.resource_type, "Instance");
+        assert_eq!(f.remote_ip, None);
+    }
+
+    fn err(name: &str) -> ParseError {
+        match parse_event(&fixture(name)) {
+            Ok(i) => panic!("{name} parsed: {i:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn missing(path: &str) -> ParseError {
+        ParseError::Missing { path: path.into() }
+    }
+
+    fn wrong(path: &str, expected: &str, found: &str) -> ParseError {
+        ParseError::WrongType {
+            path: path.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    #[test]
+    fn malformed_fixtures_give_the_named_error() {
+        assert_eq!(
+            err("malformed-not-an-object.json"),
+            ParseError::NotAnObject {
+                found: "an array".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-missing-detail-type.json"),
+            missing("detail-type")
+        );
+        assert_eq!(
+            err("malformed-unknown-detail-type.json"),
+            ParseError::UnknownEvent {
+                event_source: "aws.ec2".into(),
+                detail_type: "EC2 Instance State-change Notification".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-detail-not-an-object.json"),
+            wrong("detail", "an object", "a string")
+        );
+        assert_eq!(
+            err("malformed-unsupported-event-name.json"),
+            ParseError::UnsupportedEventName {
+                name: "DeleteUser".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-create-user-without-user-name.json"),
+            missing("detail.requestParameters.userName")
+        );
+        assert_eq!(
+            err("malformed-create-user-missing-event-id.json"),
+            missing("detail.eventID")
+        );
+        let e = err("malformed-create-user-bad-event-time.json");
+        assert_eq!(e.path(), Some("detail.eventTime"));
+        assert!(matches!(e, ParseError::Invalid { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("`yesterday at 2` is not an RFC 3339 timestamp"),
+            "{e}"
+        );
+        assert_eq!(
+            err("malformed-user-identity-not-an-object.json"),
+            wrong("detail.userIdentity", "an object", "a string")
+        );
+        assert_eq!(
+            err("malformed-control-character-in-user-name.json"),
+            ParseError::ControlCharacter {
+                path: "detail.responseElements.user.userName".into(),
+                escaped: "bob\\u{a}SecurityStatus=ok".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-unicode-user-name.json"),
+            ParseError::InvalidName {
+                path: "detail.responseElements.user.userName".into(),
+                escaped: "\u{430}dministrator".into(),
+                problem: "character `\u{430}` (U+0430) is outside IAM's [A-Za-z0-9+=,.@_-]".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-guardduty-without-id.json"),
+            missing("detail.id")
+        );
+        assert_eq!(
+            err("malformed-guardduty-severity-not-a-number.json"),
+            wrong("detail.severity", "a number", "a string")
+        );
+        assert_eq!(
+            err("malformed-guardduty-severity-out-of-range.json"),
+            ParseError::Invalid {
+                path: "detail.severity".into(),
+                problem: "42 is outside GuardDuty's 0.0..=10.0".into()
+            }
+        );
+        assert_eq!(
+            err("malformed-guardduty-missing-user-type.json"),
+            missing("detail.resource.accessKeyDetails.userType")
+        );
+        assert_eq!(
+            err("malformed-guardduty-count-negative.json"),
+            ParseError::Invalid {
+                path: "detail.service.count".into(),
+                problem: "-3 is not a non-negative integer".into()
+            }
+        );
+        let event = fixture("malformed-oversized.json");
+        let size = serde_json::to_vec(&event).unwrap().len();
+        assert!(size > 300_000, "{size}");
+        assert_eq!(
+            parse_event(&event),
+            Err(ParseError::Oversized {
+                size,
+                limit: 262_144
+            })
+        );
+    }
+
+    #[test]
+    fn every_fixture_is_covered_and_malformed_ones_fail() {
+        let dir = format!("{}/../../tests/events", env!("CARGO_MANIFEST_DIR"));
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if !name.ends_with(".json") {
+                continue;
+            }
+            n += 1;
+            let result = parse_event(&fixture(&name));
+            assert_eq!(
+                result.is_err(),
+                name.starts_with("malformed-"),
+                "{name}: {result:?}"
+            );
+        }
+        assert_eq!(n, 37, "a new fixture needs its own test above");
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        assert_eq!(
+            missing("detail.id").to_string(),
+            "missing field `detail.id`"
+        );
+        assert_eq!(
+            wrong("detail.severity", "a number", "a string").to_string(),
+            "field `detail.severity` has the wrong type: expected a number, found a string"
+        );
+        let mut e = fixture("cloudtrail-create-user-by-iam-user.json");
+        e["detail"]["userIdentity"]["userName"] = Value::String("al\u{7}ice".into());
+        assert_eq!(
+            parse_event(&e).unwrap_err().to_string(),
+            "field `detail.userIdentity.userName` contains a control character: al\\u{7}ice"
+        );
+    }
+
+    #[test]
+    fn failed_call_with_unicode_name_still_parses() {
+        // A refused CreateUser with a name IAM would reject is still worth recording (ignored).
+        let mut e = fixture("cloudtrail-create-user-access-denied.json");
+        e["detail"]["requestParameters"]["userName"] = Value::String("\u{430}dmin".into());
+        let i = parse_event(&e).unwrap();
+        assert!(i.failed_call.is_some());
+    }
+}
