@@ -291,3 +291,17 @@ pub fn validate_intrinsic(e: &str) -> Result<(), String> {
     }
     check(&call)
 }
+
+/// The error AWS reports when a JSONata field returned a value of the wrong type, e.g. for
+/// `Items`: `The JSONata expression '1' specified for the field 'Items' returned an unexpected
+/// result type. Expected 'array', but was 'number' for value: 1`.
+pub fn jsonata_type_error(expr: &str, field: &str, expected: &str, value: &Value) -> EvalError {
+    EvalError::new(
+        "States.QueryEvaluationError",
+        format!(
+            "The JSONata expression '{expr}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {}",
+            type_name(value),
+            compact(value)
+        ),
+    )
+}

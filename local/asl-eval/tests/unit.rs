@@ -392,3 +392,12 @@ fn jsonata_errors_and_templates() {
     assert!(!is_jsonata_expression(" {% 1 %}"));
     assert!(!is_jsonata_expression("{% 1"));
 }
+
+#[test]
+fn jsonata_type_error_wording() {
+    let e = jsonata_type_error("{'foo': 'bar'}", "Items", "array", &json!({"foo": "bar"}));
+    assert_eq!(
+        e.cause,
+        "The JSONata expression '{'foo': 'bar'}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was 'object' for value: {\"foo\":\"bar\"}"
+    );
+}
