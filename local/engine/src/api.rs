@@ -599,7 +599,7 @@ impl Engine {
         let cause = r.get("cause").and_then(Value::as_str).map(str::to_string);
         let running = exec.state.lock().unwrap().record.status == "RUNNING";
         if running {
-            let _ = exec.stop.send(Some((error, cause)));
+            exec.stop.send_replace(Some((error, cause)));
             let mut rx = exec.done.subscribe();
             while !*rx.borrow_and_update() {
                 if rx.changed().await.is_err() {

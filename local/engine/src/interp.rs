@@ -285,7 +285,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
             ("inputDetails", not_truncated()),
             ("roleArn", Value::String(role_arn)),
         ]),
-        true,
+        false,
     );
     let mut stop_rx = exec.stop.subscribe();
     let timeout_at = exec
