@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::model::{Enrichment, Incident, PrincipalRef, QuarantinePlan, QuarantineRecord};
+use crate::model::{
+    Enrichment, Incident, KeyStatus, PlannedAction, PrincipalRef, QuarantinePlan, QuarantineRecord,
+    SkippedAction, Subject,
+};
 use crate::policy::Policy;
 
 /// The inline policy cordon puts on a principal to revoke its earlier sessions.
@@ -26,6 +29,14 @@ pub enum PlanError {
 }
 
 /// Plan the quarantine of the incident's subject.
+///
+/// The order matters: the record tags go on right after the deny policy, so that a run that
+/// fails half-way still leaves on the principal what `release` needs. The record lists what
+/// this plan will change, merged with any earlier cordon record on the same principal (so a
+/// second quarantine never forgets keys the first one deactivated).
+///
+/// `policy.dry_run` is not looked at here: the quarantine function reports a dry-run plan's
+/// actions as `skipped` instead of executing them.
 pub fn plan_quarantine(
     incident: &Incident,
     enrichment: &Enrichment,
@@ -33,11 +44,407 @@ pub fn plan_quarantine(
     quarantine_policy_arn: &str,
     now: DateTime<Utc>,
 ) -> Result<QuarantinePlan, PlanError> {
-    let _ = (enrichment, policy, quarantine_policy_arn, now);
-    Err(PlanError::MissingFacts(format!(
-        "not implemented yet ({})",
-        incident.id
-    )))
+    match &incident.subject {
+        Subject::Root { .. } => return Err(PlanError::Root),
+        Subject::Resource { resource_type, id } => {
+            return Err(PlanError::NotAnIdentity(format!("{resource_type} {id}")));
+        }
+        _ => {}
+    }
+    if let Some(reason) = policy.protection(&incident.subject, Some(enrichment)) {
+        return Err(PlanError::Protected(reason));
+    }
+    if !enrichment.exists {
+        return Err(PlanError::SubjectMissing);
+    }
+    let mut b = Builder {
+        actions: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let c = &policy.containment;
+    let reason = quarantine_reason(incident);
+    match &incident.subject {
+        Subject::IamUser { name, .. } => {
+            let user = enrichment
+                .user
+                .as_ref()
+                .ok_or_else(|| PlanError::MissingFacts("enrichment.user is absent".into()))?;
+            let principal = PrincipalRef::User(name.clone());
+            let prior = prior_record(enrichment, &principal);
+            let mut record = new_record(incident, &principal, reason, now, prior);
+
+            if !c.attach_deny_policy {
+                b.skip(
+                    ACT_ATTACH,
+                    name,
+                    "disabled by policy (containment.attachDenyPolicy = false)",
+                );
+            } else if user
+                .attached_policies
+                .iter()
+                .any(|p| p.arn == quarantine_policy_arn)
+            {
+                b.skip(
+                    ACT_ATTACH,
+                    name,
+                    &format!("{quarantine_policy_arn} is already attached"),
+                );
+            } else {
+                b.actions.push(PlannedAction::AttachQuarantinePolicy {
+                    user: name.clone(),
+                    policy_arn: quarantine_policy_arn.to_string(),
+                });
+                record.attached_policy_arn = Some(quarantine_policy_arn.to_string());
+            }
+
+            let mut keys = Vec::new();
+            if !c.deactivate_access_keys {
+                b.skip(
+                    ACT_DEACTIVATE,
+                    name,
+                    "disabled by policy (containment.deactivateAccessKeys = false)",
+                );
+            } else if user.access_keys.is_empty() {
+                b.skip(ACT_DEACTIVATE, name, "the user has no access keys");
+            } else {
+                for key in &user.access_keys {
+                    if key.status == KeyStatus::Active {
+                        keys.push(PlannedAction::DeactivateAccessKey {
+                            user: name.clone(),
+                            access_key_id: key.id.clone(),
+                        });
+                        if !record.deactivated_keys.contains(&key.id) {
+                            record.deactivated_keys.push(key.id.clone());
+                        }
+                    } else {
+                        b.skip(
+                            ACT_DEACTIVATE,
+                            &key.id,
+                            "already inactive (not recorded: release leaves it inactive)",
+                        );
+                    }
+                }
+            }
+
+            let mut profile = None;
+            if !c.delete_login_profile {
+                b.skip(
+                    ACT_DELETE_PROFILE,
+                    name,
+                    "disabled by policy (containment.deleteLoginProfile = false)",
+                );
+            } else if user.login_profile.is_none() {
+                b.skip(ACT_DELETE_PROFILE, name, "the user has no console password");
+            } else {
+                profile = Some(PlannedAction::DeleteLoginProfile { user: name.clone() });
+                record.login_profile_deleted = true;
+            }
+
+            let revoke = revoke(
+                &mut b,
+                c.revoke_sessions,
+                &principal,
+                name,
+                now,
+                &mut record,
+            );
+            b.skip(
+                ACT_IMDS,
+                name,
+                "not applicable: the subject is an IAM user, not instance credentials",
+            );
+            b.skip(
+                ACT_NACL,
+                name,
+                "not applicable: the subject is an IAM user, not instance credentials",
+            );
+
+            // After the attach (if any), the record tags, then the rest.
+            b.actions.push(PlannedAction::TagQuarantined {
+                principal,
+                tags: record.to_tags(),
+            });
+            b.actions.extend(keys);
+            b.actions.extend(profile);
+            b.actions.extend(revoke);
+        }
+        Subject::AssumedRole {
+            role_name,
+            instance_id,
+            ..
+        } => {
+            // Without the role's facts its path (service-linked? SSO?) is unknown: refuse.
+            enrichment
+                .role
+                .as_ref()
+                .ok_or_else(|| PlanError::MissingFacts("enrichment.role is absent".into()))?;
+            let principal = PrincipalRef::Role(role_name.clone());
+            let prior = prior_record(enrichment, &principal);
+            let mut record = new_record(incident, &principal, reason, now, prior);
+            b.skip(
+                ACT_ATTACH,
+                role_name,
+                "not applied to roles: it would deny fresh, legitimate sessions too; earlier sessions are revoked instead",
+            );
+            b.skip(
+                ACT_DEACTIVATE,
+                role_name,
+                "not applicable: roles have no long-term access keys",
+            );
+            b.skip(
+                ACT_DELETE_PROFILE,
+                role_name,
+                "not applicable: roles have no console password",
+            );
+            let revoke = revoke(
+                &mut b,
+                c.revoke_sessions,
+                &principal,
+                role_name,
+                now,
+                &mut record,
+            );
+
+            let instance_id = instance_id
+                .clone()
+                .or_else(|| enrichment.instance.as_ref().map(|i| i.instance_id.clone()));
+            let instance = enrichment.instance.as_ref();
+            let mut imds = None;
+            if !c.enforce_imds_v2 {
+                b.skip(
+                    ACT_IMDS,
+                    instance_id.as_deref().unwrap_or(role_name),
+                    "disabled by policy (containment.enforceImdsV2 = false)",
+                );
+            } else {
+                match (&instance_id, instance) {
+                    (None, _) => b.skip(ACT_IMDS, role_name, "the finding names no EC2 instance"),
+                    (Some(id), None) => b.skip(
+                        ACT_IMDS,
+                        id,
+                        "no facts about the instance (it may no longer exist)",
+                    ),
+                    (Some(id), Some(facts))
+                        if facts.metadata_http_tokens.as_deref() == Some("required") =>
+                    {
+                        b.skip(ACT_IMDS, id, "the instance already requires IMDSv2")
+                    }
+                    (Some(id), Some(_)) => {
+                        imds = Some(PlannedAction::EnforceImdsV2 {
+                            instance_id: id.clone(),
+                        });
+                        record.imdsv2_enforced_on = Some(id.clone());
+                    }
+                }
+            }
+
+            let mut nacl = None;
+            let remote_ip = incident
+                .finding
+                .as_ref()
+                .and_then(|f| f.remote_ip.as_ref())
+                .map(|r| r.ip.clone());
+            if !c.nacl_deny_remote_ip {
+                b.skip(
+                    ACT_NACL,
+                    remote_ip.as_deref().unwrap_or(role_name),
+                    "disabled by policy (containment.naclDenyRemoteIp = false)",
+                );
+            } else {
+                let acl = instance.and_then(|i| i.network_acl_id.clone());
+                match (&remote_ip, acl) {
+                    (None, _) => b.skip(
+                        ACT_NACL,
+                        role_name,
+                        "the finding names no remote IPv4 address",
+                    ),
+                    (Some(ip), None) => b.skip(
+                        ACT_NACL,
+                        ip,
+                        "no network ACL known for the instance's subnet",
+                    ),
+                    (Some(ip), Some(_)) if ip.parse::<std::net::Ipv4Addr>().is_err() => {
+                        b.skip(ACT_NACL, ip, "not an IPv4 address")
+                    }
+                    (Some(ip), Some(acl)) => {
+                        let cidr = format!("{ip}/32");
+                        let rule_number = nacl_rule_number(ip);
+                        record.nacl_entry =
+                            Some(crate::record::nacl_entry_tag(&acl, rule_number, &cidr));
+                        nacl = Some(PlannedAction::NaclDenyIp {
+                            network_acl_id: acl,
+                            cidr,
+                            rule_number,
+                        });
+                    }
+                }
+            }
+
+            b.actions.push(PlannedAction::TagQuarantined {
+                principal,
+                tags: record.to_tags(),
+            });
+            b.actions.extend(revoke);
+            b.actions.extend(imds);
+            b.actions.extend(nacl);
+        }
+        Subject::Root { .. } | Subject::Resource { .. } => unreachable!("handled above"),
+    }
+    Ok(QuarantinePlan {
+        incident_id: incident.id.clone(),
+        actions: b.actions,
+        skipped: b.skipped,
+    })
+}
+
+/// Action names as reported in `skipped` and in the containment outcomes.
+pub const ACT_ATTACH: &str = "attach-quarantine-policy";
+pub const ACT_TAG: &str = "tag-quarantined";
+pub const ACT_DEACTIVATE: &str = "deactivate-access-key";
+pub const ACT_DELETE_PROFILE: &str = "delete-login-profile";
+pub const ACT_REVOKE: &str = "revoke-sessions";
+pub const ACT_IMDS: &str = "enforce-imds-v2";
+pub const ACT_NACL: &str = "nacl-deny-ip";
+
+/// The kebab-case name and the target of a planned action (for outcomes and messages).
+pub fn action_name_and_target(action: &PlannedAction) -> (&'static str, String) {
+    match action {
+        PlannedAction::AttachQuarantinePolicy { user, .. } => (ACT_ATTACH, user.clone()),
+        PlannedAction::TagQuarantined { principal, .. } => {
+            (ACT_TAG, principal_name(principal).to_string())
+        }
+        PlannedAction::DeactivateAccessKey { access_key_id, .. } => {
+            (ACT_DEACTIVATE, access_key_id.clone())
+        }
+        PlannedAction::DeleteLoginProfile { user } => (ACT_DELETE_PROFILE, user.clone()),
+        PlannedAction::RevokeSessions { principal, .. } => {
+            (ACT_REVOKE, principal_name(principal).to_string())
+        }
+        PlannedAction::EnforceImdsV2 { instance_id } => (ACT_IMDS, instance_id.clone()),
+        PlannedAction::NaclDenyIp {
+            network_acl_id,
+            cidr,
+            ..
+        } => (ACT_NACL, format!("{network_acl_id} {cidr}")),
+    }
+}
+
+fn principal_name(p: &PrincipalRef) -> &str {
+    match p {
+        PrincipalRef::User(n) | PrincipalRef::Role(n) => n,
+    }
+}
+
+impl QuarantinePlan {
+    /// The quarantine record this plan writes (read back from its tag action).
+    pub fn record(&self) -> Option<QuarantineRecord> {
+        self.actions.iter().find_map(|a| match a {
+            PlannedAction::TagQuarantined { principal, tags } => {
+                QuarantineRecord::from_tags(principal.clone(), tags)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// A NACL rule number for `ip`: deterministic (a retry reuses it) and within 1..=90, so it is
+/// evaluated before the conventional allow rules that start at 100.
+pub fn nacl_rule_number(ip: &str) -> i32 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in ip.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    1 + (h % 90) as i32
+}
+
+struct Builder {
+    actions: Vec<PlannedAction>,
+    skipped: Vec<SkippedAction>,
+}
+
+impl Builder {
+    fn skip(&mut self, action: &str, target: &str, detail: &str) {
+        self.skipped.push(SkippedAction {
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.to_string(),
+        });
+    }
+}
+
+fn revoke(
+    b: &mut Builder,
+    enabled: bool,
+    principal: &PrincipalRef,
+    name: &str,
+    now: DateTime<Utc>,
+    record: &mut QuarantineRecord,
+) -> Option<PlannedAction> {
+    if !enabled {
+        b.skip(
+            ACT_REVOKE,
+            name,
+            "disabled by policy (containment.revokeSessions = false)",
+        );
+        return None;
+    }
+    record.revocation_policy = Some(REVOCATION_POLICY_NAME.to_string());
+    Some(PlannedAction::RevokeSessions {
+        principal: principal.clone(),
+        policy_name: REVOCATION_POLICY_NAME.to_string(),
+        before: now,
+    })
+}
+
+fn prior_record<'a>(
+    enrichment: &'a Enrichment,
+    principal: &PrincipalRef,
+) -> Option<&'a QuarantineRecord> {
+    enrichment
+        .quarantine
+        .as_ref()
+        .filter(|r| &r.principal == principal)
+}
+
+fn new_record(
+    incident: &Incident,
+    principal: &PrincipalRef,
+    reason: String,
+    now: DateTime<Utc>,
+    prior: Option<&QuarantineRecord>,
+) -> QuarantineRecord {
+    // Keep what an earlier quarantine did, so release still undoes it.
+    QuarantineRecord {
+        incident_id: incident.id.clone(),
+        principal: principal.clone(),
+        reason,
+        quarantined_at: now,
+        attached_policy_arn: prior.and_then(|p| p.attached_policy_arn.clone()),
+        deactivated_keys: prior
+            .map(|p| p.deactivated_keys.clone())
+            .unwrap_or_default(),
+        login_profile_deleted: prior.is_some_and(|p| p.login_profile_deleted),
+        revocation_policy: prior.and_then(|p| p.revocation_policy.clone()),
+        imdsv2_enforced_on: prior.and_then(|p| p.imdsv2_enforced_on.clone()),
+        nacl_entry: prior.and_then(|p| p.nacl_entry.clone()),
+    }
+}
+
+/// A short reason for the `QuarantineReason` tag.
+fn quarantine_reason(incident: &Incident) -> String {
+    match &incident.finding {
+        Some(f) => format!("GuardDuty {} severity {}", f.finding_type, f.severity),
+        None => {
+            let by = incident
+                .actor
+                .as_ref()
+                .and_then(|a| a.arn.clone().or_else(|| a.name.clone()))
+                .unwrap_or_else(|| "unknown actor".into());
+            format!("{} by {by}", incident.kind)
+        }
+    }
 }
 
 /// Deny every action on every resource for sessions issued before `before`.
@@ -95,8 +502,52 @@ pub enum ReleaseAction {
     },
 }
 
-/// Exactly the inverse of what the record says was done, in reverse order.
+/// Exactly the inverse of what the record says, in reverse order of the quarantine, with the
+/// record tags removed last (so an interrupted release can be retried from the tags). Keys are
+/// reactivated while the deny policy is still attached, then the policy is detached.
 pub fn release_plan(record: &QuarantineRecord) -> Vec<ReleaseAction> {
-    let _ = record;
-    Vec::new()
+    let mut steps = Vec::new();
+    if let Some((network_acl_id, rule_number, _)) = record
+        .nacl_entry
+        .as_deref()
+        .and_then(crate::record::parse_nacl_entry)
+    {
+        steps.push(ReleaseAction::RemoveNaclEntry {
+            network_acl_id,
+            rule_number,
+        });
+    }
+    if let Some(instance_id) = &record.imdsv2_enforced_on {
+        steps.push(ReleaseAction::KeepImdsV2 {
+            instance_id: instance_id.clone(),
+        });
+    }
+    if let Some(policy_name) = &record.revocation_policy {
+        steps.push(ReleaseAction::DeleteRevocationPolicy {
+            principal: record.principal.clone(),
+            policy_name: policy_name.clone(),
+        });
+    }
+    if let PrincipalRef::User(user) = &record.principal {
+        if record.login_profile_deleted {
+            steps.push(ReleaseAction::ResetLoginProfileManually { user: user.clone() });
+        }
+        for key in &record.deactivated_keys {
+            steps.push(ReleaseAction::ReactivateAccessKey {
+                user: user.clone(),
+                access_key_id: key.clone(),
+            });
+        }
+        if let Some(policy_arn) = &record.attached_policy_arn {
+            steps.push(ReleaseAction::DetachQuarantinePolicy {
+                user: user.clone(),
+                policy_arn: policy_arn.clone(),
+            });
+        }
+    }
+    steps.push(ReleaseAction::UntagQuarantined {
+        principal: record.principal.clone(),
+        keys: record.to_tags().into_keys().collect(),
+    });
+    steps
 }

@@ -39,7 +39,11 @@ pub fn tag_value(value: &str) -> String {
     value
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) { c } else { '_' }
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
         })
         .take(MAX_TAG_VALUE_CHARS)
         .collect()
@@ -50,11 +54,15 @@ impl QuarantineRecord {
     /// written; `from_tags` reads them back as absent.
     pub fn to_tags(&self) -> Tags {
         let mut tags = Tags::new();
-        tags.insert(TAG_SECURITY_STATUS.into(), SECURITY_STATUS_QUARANTINED.into());
+        tags.insert(
+            TAG_SECURITY_STATUS.into(),
+            SECURITY_STATUS_QUARANTINED.into(),
+        );
         tags.insert(TAG_REASON.into(), tag_value(&self.reason));
         tags.insert(
             TAG_TIME.into(),
-            self.quarantined_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            self.quarantined_at
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
         );
         tags.insert(TAG_INCIDENT.into(), tag_value(&self.incident_id));
         if let Some(arn) = &self.attached_policy_arn {
@@ -63,7 +71,10 @@ impl QuarantineRecord {
         if !self.deactivated_keys.is_empty() {
             // IAM tag values allow no comma: keys are space separated (20 chars each, and a
             // user has at most two).
-            tags.insert(TAG_DEACTIVATED_KEYS.into(), tag_value(&self.deactivated_keys.join(" ")));
+            tags.insert(
+                TAG_DEACTIVATED_KEYS.into(),
+                tag_value(&self.deactivated_keys.join(" ")),
+            );
         }
         if self.login_profile_deleted {
             tags.insert(TAG_LOGIN_PROFILE_DELETED.into(), "true".into());
@@ -87,7 +98,9 @@ impl QuarantineRecord {
             return None;
         }
         let incident_id = tags.get(TAG_INCIDENT).filter(|s| !s.is_empty())?.clone();
-        let quarantined_at = DateTime::parse_from_rfc3339(tags.get(TAG_TIME)?).ok()?.with_timezone(&Utc);
+        let quarantined_at = DateTime::parse_from_rfc3339(tags.get(TAG_TIME)?)
+            .ok()?
+            .with_timezone(&Utc);
         let opt = |key: &str| tags.get(key).filter(|s| !s.is_empty()).cloned();
         Some(QuarantineRecord {
             incident_id,
@@ -99,7 +112,8 @@ impl QuarantineRecord {
                 .get(TAG_DEACTIVATED_KEYS)
                 .map(|v| v.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
-            login_profile_deleted: tags.get(TAG_LOGIN_PROFILE_DELETED).map(String::as_str) == Some("true"),
+            login_profile_deleted: tags.get(TAG_LOGIN_PROFILE_DELETED).map(String::as_str)
+                == Some("true"),
             revocation_policy: opt(TAG_REVOCATION_POLICY),
             imdsv2_enforced_on: opt(TAG_IMDSV2_ENFORCED_ON),
             nacl_entry: opt(TAG_NACL_ENTRY),
@@ -130,13 +144,19 @@ mod tests {
             incident_id: "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406".into(),
             principal: PrincipalRef::User("service-x7k2qa".into()),
             reason: "suspicious-user-name: matches ^service-[a-z0-9]{6}$".into(),
-            quarantined_at: DateTime::parse_from_rfc3339("2026-03-14T02:50:00Z").unwrap().with_timezone(&Utc),
+            quarantined_at: DateTime::parse_from_rfc3339("2026-03-14T02:50:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
             attached_policy_arn: Some("arn:aws:iam::123456789012:policy/cordon-quarantine".into()),
             deactivated_keys: vec!["AKIAEXAMPLEKEY000001".into(), "AKIAEXAMPLEKEY000002".into()],
             login_profile_deleted: true,
             revocation_policy: Some("cordon-revoke-sessions".into()),
             imdsv2_enforced_on: Some("i-0a1b2c3d4e5f60718".into()),
-            nacl_entry: Some(nacl_entry_tag("acl-0123456789abcdef0", 42, "198.51.100.77/32")),
+            nacl_entry: Some(nacl_entry_tag(
+                "acl-0123456789abcdef0",
+                42,
+                "198.51.100.77/32",
+            )),
         }
     }
 
@@ -145,15 +165,27 @@ mod tests {
         let tags = record().to_tags();
         let expected: Tags = [
             ("SecurityStatus", "Quarantined"),
-            ("QuarantineReason", "suspicious-user-name: matches _service-_a-z0-9__6__"),
+            (
+                "QuarantineReason",
+                "suspicious-user-name: matches _service-_a-z0-9__6__",
+            ),
             ("QuarantineTime", "2026-03-14T02:50:00Z"),
             ("QuarantineIncident", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"),
-            ("CordonAttachedPolicy", "arn:aws:iam::123456789012:policy/cordon-quarantine"),
-            ("CordonDeactivatedKeys", "AKIAEXAMPLEKEY000001 AKIAEXAMPLEKEY000002"),
+            (
+                "CordonAttachedPolicy",
+                "arn:aws:iam::123456789012:policy/cordon-quarantine",
+            ),
+            (
+                "CordonDeactivatedKeys",
+                "AKIAEXAMPLEKEY000001 AKIAEXAMPLEKEY000002",
+            ),
             ("CordonLoginProfileDeleted", "true"),
             ("CordonRevocationPolicy", "cordon-revoke-sessions"),
             ("CordonImdsV2EnforcedOn", "i-0a1b2c3d4e5f60718"),
-            ("CordonNaclEntry", "acl-0123456789abcdef0:42:198.51.100.77/32"),
+            (
+                "CordonNaclEntry",
+                "acl-0123456789abcdef0:42:198.51.100.77/32",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -165,7 +197,10 @@ mod tests {
     fn round_trip() {
         let mut r = record();
         r.reason = "GuardDuty UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS severity 8".into();
-        assert_eq!(QuarantineRecord::from_tags(r.principal.clone(), &r.to_tags()), Some(r.clone()));
+        assert_eq!(
+            QuarantineRecord::from_tags(r.principal.clone(), &r.to_tags()),
+            Some(r.clone())
+        );
         let minimal = QuarantineRecord {
             attached_policy_arn: None,
             deactivated_keys: vec![],
@@ -177,7 +212,10 @@ mod tests {
             ..r
         };
         assert_eq!(minimal.to_tags().len(), 4);
-        assert_eq!(QuarantineRecord::from_tags(minimal.principal.clone(), &minimal.to_tags()), Some(minimal));
+        assert_eq!(
+            QuarantineRecord::from_tags(minimal.principal.clone(), &minimal.to_tags()),
+            Some(minimal)
+        );
     }
 
     #[test]
@@ -189,7 +227,11 @@ mod tests {
         assert_eq!(reason.chars().count(), 256);
         assert!(reason.starts_with("x___x___"));
         for v in tags.values() {
-            assert!(v.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)), "{v}");
+            assert!(
+                v.chars()
+                    .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)),
+                "{v}"
+            );
         }
     }
 
@@ -202,9 +244,18 @@ mod tests {
             t.remove(key);
             t
         };
-        assert_eq!(QuarantineRecord::from_tags(p.clone(), &without(TAG_SECURITY_STATUS)), None);
-        assert_eq!(QuarantineRecord::from_tags(p.clone(), &without(TAG_INCIDENT)), None);
-        assert_eq!(QuarantineRecord::from_tags(p.clone(), &without(TAG_TIME)), None);
+        assert_eq!(
+            QuarantineRecord::from_tags(p.clone(), &without(TAG_SECURITY_STATUS)),
+            None
+        );
+        assert_eq!(
+            QuarantineRecord::from_tags(p.clone(), &without(TAG_INCIDENT)),
+            None
+        );
+        assert_eq!(
+            QuarantineRecord::from_tags(p.clone(), &without(TAG_TIME)),
+            None
+        );
         let mut released = tags.clone();
         released.insert(TAG_SECURITY_STATUS.into(), "Released".into());
         assert_eq!(QuarantineRecord::from_tags(p, &released), None);
