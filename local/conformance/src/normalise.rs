@@ -336,6 +336,16 @@ fn succeeded_output(events: &[Value]) -> Option<Value> {
 
 /// Normalises raw `GetExecutionHistory` events with the case's `normalization_steps`.
 pub fn normalise_history(steps: &[Value], raw_events: &[Value]) -> Result<Vec<Value>, String> {
+    normalise(steps, raw_events, false).map(|(events, _)| events)
+}
+
+/// Like [`normalise_history`], but when the replaced text is no longer JSON (LocalStack's
+/// snapshot would fail) the breaking replacements are skipped and the problem is returned.
+pub fn normalise_history_lenient(steps: &[Value], raw_events: &[Value]) -> Result<(Vec<Value>, Option<String>), String> {
+    normalise(steps, raw_events, true)
+}
+
+fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Vec<Value>, Option<String>), String> {
     let raw = prepare_raw(raw_events);
     let output = succeeded_output(&raw);
     let mut doc = Value::Object(Map::from_iter([("events".to_string(), Value::Array(raw))]));
@@ -481,9 +491,9 @@ pub fn normalise_history(steps: &[Value], raw_events: &[Value]) -> Result<Vec<Va
             other => return Err(format!("unknown normalisation op {other:?}")),
         }
     }
-    let mut text = pyjson::dumps(&doc, true);
-    for r in &ctx.replacements {
-        text = match r {
+    let text = pyjson::dumps(&doc, true);
+    let apply = |text: String, r: &Replacement| -> Result<String, String> {
+        Ok(match r {
             Replacement::Text(from, to) => {
                 if from.is_empty() {
                     text
@@ -495,12 +505,37 @@ pub fn normalise_history(steps: &[Value], raw_events: &[Value]) -> Result<Vec<Va
                 .try_replacen(&text, 0, to.as_str())
                 .map_err(|e| format!("regex replacement failed: {e}"))?
                 .into_owned(),
-        };
+        })
+    };
+    let mut replaced = text.clone();
+    for r in &ctx.replacements {
+        replaced = apply(replaced, r)?;
     }
-    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("normalised text is not JSON: {e}"))?;
+    let parsed: Result<Value, String> = serde_json::from_str(&replaced).map_err(|e| {
+        let at: usize = replaced.lines().take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum::<usize>() + e.column();
+        let from = replaced.floor_char_boundary(at.saturating_sub(60));
+        let to = replaced.ceil_char_boundary((at + 40).min(replaced.len()));
+        format!("normalised text is not JSON ({e}) near {:?}", &replaced[from..to])
+    });
+    let (doc, warning) = match parsed {
+        Ok(doc) => (doc, None),
+        Err(msg) if lenient => {
+            // LocalStack would fail here; keep going without the replacements that break the
+            // text, so that the comparison can name the real difference.
+            let mut t = text;
+            for r in &ctx.replacements {
+                let next = apply(t.clone(), r)?;
+                if serde_json::from_str::<Value>(&next).is_ok() {
+                    t = next;
+                }
+            }
+            (serde_json::from_str(&t).map_err(|e| format!("normalised text is not JSON: {e}"))?, Some(msg))
+        }
+        Err(msg) => return Err(msg),
+    };
     match doc.get("events") {
-        Some(Value::Array(events)) => Ok(events.clone()),
-        _ => Ok(Vec::new()),
+        Some(Value::Array(events)) => Ok((events.clone(), warning)),
+        _ => Ok((Vec::new(), warning)),
     }
 }
 

@@ -184,8 +184,17 @@ pub fn top_reasons(results: &[CaseResult], n: usize) -> Vec<(usize, String, Stri
 
 fn coarse(reason: &str) -> String {
     // drop event numbers and values: "event 5 TaskFailed: taskFailedEventDetails.cause: expected …"
-    let r = reason.split(": expected").next().unwrap_or(reason);
+    // keep the location and the start of the expected value, drop what the engine produced
+    let r = reason.split(", got ").next().unwrap_or(reason);
     let r = r.split(" [").next().unwrap_or(r);
+    let r = match r.split_once(": expected ") {
+        Some((loc, exp)) => format!("{loc}: expected {}", exp.chars().take(48).collect::<String>()),
+        None => r.to_string(),
+    };
+    let r = match r.split_once(" near ") {
+        Some((a, _)) => a.to_string(),
+        None => r,
+    };
     let mut out = String::new();
     let mut prev_digit = false;
     for c in r.chars() {
@@ -199,7 +208,7 @@ fn coarse(reason: &str) -> String {
             out.push(c);
         }
     }
-    out.chars().take(140).collect()
+    out.chars().take(160).collect()
 }
 
 pub fn final_line(results: &[CaseResult]) -> String {

@@ -280,11 +280,14 @@ pub fn run_case_blocking(case: &Case, index: usize, opts: &RunOptions) -> CaseRe
     drop(rt);
     match raw {
         Err(e) => result.error = Some(e),
-        Ok(raw) => match normalise::normalise_history(&case.normalization_steps, &raw.events) {
+        Ok(raw) => match normalise::normalise_history_lenient(&case.normalization_steps, &raw.events) {
             Err(e) => result.error = Some(format!("normalisation: {e}")),
-            Ok(history) => {
+            Ok((history, warning)) => {
                 let obs = Observed { status: raw.status.clone(), history };
                 result.strict = compare::strict(case, &obs);
+                if let Some(w) = warning {
+                    result.strict = Some(result.strict.take().unwrap_or(w));
+                }
                 result.shape = compare::shape(case, &obs);
                 if !raw.notes.is_empty() && result.strict.is_some() {
                     let note = raw.notes.join("; ");
