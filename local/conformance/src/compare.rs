@@ -79,6 +79,19 @@ pub fn first_diff(path: &str, expected: &Value, actual: &Value) -> Option<String
         (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
             e.iter().zip(a).enumerate().find_map(|(i, (v, w))| first_diff(&format!("{path}[{i}]"), v, w))
         }
+        (Value::String(e), Value::String(a)) if e.chars().count() > 60 || a.chars().count() > 60 => {
+            // long texts: show where they part
+            let at = e.chars().zip(a.chars()).take_while(|(x, y)| x == y).count();
+            let from = at.saturating_sub(40);
+            let piece = |s: &str| -> String { s.chars().skip(from).take(100).collect() };
+            Some(format!(
+                "{path}: texts differ at char {at}: expected \"{}{}\", got \"{}{}\"",
+                if from > 0 { "…" } else { "" },
+                piece(e),
+                if from > 0 { "…" } else { "" },
+                piece(a)
+            ))
+        }
         _ => Some(format!("{path}: expected {}, got {}", short(expected), short(actual))),
     }
 }
@@ -194,6 +207,9 @@ pub fn strict(case: &Case, obs: &Observed) -> Option<String> {
         return None; // `$..events` itself is unverified
     };
     for (i, (x, y)) in ee.iter().zip(ae).enumerate() {
+        if x.get("type") != y.get("type") {
+            return Some(format!("event {}: expected {}, got {}", i + 1, event_label(x), event_label(y)));
+        }
         if let Some(d) = first_diff("", x, y) {
             return Some(format!("event {} {}: {}", i + 1, event_label(x), d.trim_start_matches('.')));
         }

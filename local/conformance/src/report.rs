@@ -191,6 +191,10 @@ fn coarse(reason: &str) -> String {
         Some((loc, exp)) => format!("{loc}: expected {}", exp.chars().take(48).collect::<String>()),
         None => r.to_string(),
     };
+    let r = match r.split_once(": texts differ at char ") {
+        Some((loc, rest)) => format!("{loc}: expected {}", rest.split_once("expected ").map(|x| x.1).unwrap_or("").chars().take(60).collect::<String>()),
+        None => r,
+    };
     let r = match r.split_once(" near ") {
         Some((a, _)) => a.to_string(),
         None => r,

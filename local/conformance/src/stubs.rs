@@ -60,7 +60,12 @@ impl LambdaInvoker for StandInLambdas {
         let behaviour = f.get("behaviour").cloned().unwrap_or(Value::Null);
         let kind = behaviour.get("kind").and_then(Value::as_str).unwrap_or("echo");
         let ascii = runtime_ensure_ascii(f);
-        let event: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        // an Invoke without payload reaches the function as `{}`
+        let event: Value = if payload.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(&payload).unwrap_or(Value::Null)
+        };
         let ok = |bytes: Vec<u8>| {
             Ok(LambdaResponse { payload: bytes, function_error: None, executed_version: "$LATEST".into() })
         };
