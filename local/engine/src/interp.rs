@@ -355,7 +355,12 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         }
         End::Done(Err(f)) => {
             fail_execution(&run, &mut th, &f);
-            ("FAILED", None, Some(f.error), f.cause)
+            (
+                "FAILED",
+                None,
+                Some(f.error).filter(|e| !e.is_empty()),
+                f.cause,
+            )
         }
         End::Stopped(e, c) => {
             th.last = last_id;
@@ -391,7 +396,10 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
 }
 
 fn fail_execution(run: &Run, th: &mut Th, f: &Fail) {
-    let mut d = vec![("error", Value::String(f.error.clone()))];
+    let mut d = Vec::new();
+    if !f.error.is_empty() {
+        d.push(("error", Value::String(f.error.clone())));
+    }
     if let Some(c) = &f.cause {
         d.push(("cause", Value::String(c.clone())));
     }
@@ -532,7 +540,11 @@ fn context(run: &Run, cx: &Cx, token: Option<&str>) -> Value {
         "StateMachine".into(),
         run.exec.context_state_machine.clone(),
     );
-    m.insert("State".into(), json!({"Name": cx.st.name, "EnteredTime": iso(cx.entered_ts), "RetryCount": cx.retry_count}));
+    let mut state = json!({"Name": cx.st.name, "EnteredTime": iso(cx.entered_ts)});
+    if matches!(cx.st.kind, Kind::Task(_)) {
+        state["RetryCount"] = json!(cx.retry_count);
+    }
+    m.insert("State".into(), state);
     if let Some(t) = token {
         m.insert("Task".into(), json!({"Token": t}));
     }
@@ -543,6 +555,9 @@ fn context(run: &Run, cx: &Cx, token: Option<&str>) -> Value {
 }
 
 fn err_matches(ee: &[String], error: &str) -> bool {
+    if error == "States.Runtime" {
+        return false;
+    }
     ee.iter().any(|e| {
         e == error
             || (e == "States.ALL" && error != "States.Runtime")
@@ -585,6 +600,7 @@ async fn run_state(
     item: Option<&Value>,
 ) -> Result<(Option<String>, Value), Fail> {
     let ty = st.type_name;
+    let entered_prev = th.last;
     let (entered_id, entered_ts) = run.emit(
         th,
         &format!("{ty}StateEntered"),
@@ -629,6 +645,7 @@ async fn run_state(
             }
             Err(f) => {
                 if matches!(st.kind, Kind::Fail { .. }) {
+                    state_failed(run, th, st, entered_prev, &f);
                     return Err(f);
                 }
                 if let Some(i) = st
@@ -661,6 +678,7 @@ async fn run_state(
                         continue;
                     }
                 }
+                state_failed(run, th, st, entered_prev, &f);
                 if let Some(c) = st
                     .catch
                     .iter()
@@ -725,6 +743,45 @@ async fn run_state(
                 return Err(f);
             }
         }
+    }
+}
+
+/// Events of a state failing for good (not retried): `EvaluationFailed` for a query error,
+/// `MapStateFailed`/`ParallelStateFailed`.
+fn state_failed(run: &Run, th: &mut Th, st: &State, entered_prev: u64, f: &Fail) {
+    if f.error == "States.QueryEvaluationError" {
+        let mut d = vec![("error", Value::String(f.error.clone()))];
+        if let Some(c) = &f.cause {
+            d.push(("cause", Value::String(c.clone())));
+            if let Some(i) = c.find("specified for the field '") {
+                let rest = &c[i + 25..];
+                if let Some(j) = rest.find('\'') {
+                    d.push(("location", Value::String(rest[..j].to_string())));
+                }
+            }
+        }
+        d.push(("state", Value::String(st.name.clone())));
+        let saved = th.last;
+        th.last = entered_prev;
+        run.emit(
+            th,
+            "EvaluationFailed",
+            "evaluationFailedEventDetails",
+            details(d),
+            true,
+        );
+        if saved > th.last {
+            th.last = saved;
+        }
+    }
+    match st.kind {
+        Kind::Map(_) => {
+            run.emit(th, "MapStateFailed", "", Value::Null, true);
+        }
+        Kind::Parallel { .. } => {
+            run.emit(th, "ParallelStateFailed", "", Value::Null, true);
+        }
+        _ => {}
     }
 }
 
@@ -1811,20 +1868,7 @@ async fn run_parallel(
     for r in results {
         match r {
             Ok(v) => out.push(v),
-            Err(f) => {
-                let mut d = vec![("error", Value::String(f.error.clone()))];
-                if let Some(c) = &f.cause {
-                    d.push(("cause", Value::String(c.clone())));
-                }
-                run.emit(
-                    th,
-                    "ParallelStateFailed",
-                    "parallelStateFailedEventDetails",
-                    details(d),
-                    true,
-                );
-                return Err(f);
-            }
+            Err(f) => return Err(f),
         }
     }
     run.emit(th, "ParallelStateSucceeded", "", Value::Null, false);
@@ -1909,10 +1953,14 @@ async fn run_map(
         (items, mc, tc, tp)
     };
     let Value::Array(mut items) = items else {
-        let f = cx.rt(EvalError::runtime(format!(
-            "Map state input must be an array but was: {}",
-            items
-        )));
+        let f = cx.rt(EvalError::new(
+            if jsonata {
+                "States.QueryEvaluationError"
+            } else {
+                "States.Runtime"
+            },
+            format!("Map state input must be an array but was: {}", items),
+        ));
         return Err(f);
     };
     if let Some(b) = &spec.item_batcher {
@@ -1944,6 +1992,8 @@ async fn run_map(
     );
     let base = format!("{}:{}", th.prefix, th.seq);
     let pointer = Mutex::new(started);
+    let last_succeeded = Mutex::new(started);
+    let last_succeeded = &last_succeeded;
     let failures = Mutex::new(0usize);
     let tolerated = |fails: usize| -> bool {
         let by_count = tol_count.map(|c| (fails as f64) <= c).unwrap_or(false);
@@ -1982,7 +2032,7 @@ async fn run_map(
                 }
                 Some(s) => {
                     let mut c2 = if ctx.is_null() {
-                        json!({"Execution": run.exec.context_execution, "StateMachine": run.exec.context_state_machine, "State": {"Name": st.name, "EnteredTime": iso(cx.entered_ts), "RetryCount": cx.retry_count}})
+                        json!({"Execution": run.exec.context_execution, "StateMachine": run.exec.context_state_machine, "State": {"Name": st.name, "EnteredTime": iso(cx.entered_ts)}})
                     } else {
                         ctx.clone()
                     };
@@ -2001,7 +2051,9 @@ async fn run_map(
             };
             let out = match r {
                 Ok(v) => {
-                    run.emit(&mut ith, "MapIterationSucceeded", "mapIterationSucceededEventDetails", d, false);
+                    let (id, _) = run.emit(&mut ith, "MapIterationSucceeded", "mapIterationSucceededEventDetails", d, false);
+                    let mut ls = last_succeeded.lock().unwrap();
+                    *ls = (*ls).max(id);
                     Ok(v)
                 }
                 Err(f) => {
@@ -2036,19 +2088,9 @@ async fn run_map(
                 "The specified tolerated failure threshold was exceeded",
             );
         }
-        let mut d = vec![("error", Value::String(f.error.clone()))];
-        if let Some(c) = &f.cause {
-            d.push(("cause", Value::String(c.clone())));
-        }
-        run.emit(
-            th,
-            "MapStateFailed",
-            "mapStateFailedEventDetails",
-            details(d),
-            true,
-        );
         return Err(f);
     }
+    th.last = *last_succeeded.lock().unwrap();
     run.emit(th, "MapStateSucceeded", "", Value::Null, false);
     Ok(Value::Array(results))
 }

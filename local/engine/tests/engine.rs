@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 const ROLE: &str = "arn:aws:iam::123456789012:role/test";
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
 }
 
 fn lambdas(calls: Arc<AtomicUsize>) -> InProcessLambdas {
@@ -19,9 +23,17 @@ fn lambdas(calls: Arc<AtomicUsize>) -> InProcessLambdas {
         .with("echo", |v| async move { Ok(v) })
         .with("flaky", move |v| {
             let n = c2.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 2 { Err(("Transient".to_string(), "try again".to_string())) } else { Ok(v) } }
+            async move {
+                if n < 2 {
+                    Err(("Transient".to_string(), "try again".to_string()))
+                } else {
+                    Ok(v)
+                }
+            }
         })
-        .with("boom", |_| async move { Err(("SubjectNotFound".to_string(), "no such user".to_string())) })
+        .with("boom", |_| async move {
+            Err(("SubjectNotFound".to_string(), "no such user".to_string()))
+        })
 }
 
 async fn engine_with(store: Arc<dyn Store>, calls: Arc<AtomicUsize>) -> Engine {
@@ -42,11 +54,29 @@ async fn engine() -> Engine {
 
 async fn run(e: &Engine, def: Value, input: Value) -> (Value, Vec<Value>) {
     let name = format!("sm{}", uuid_like());
-    let sm = e.call("CreateStateMachine", json!({"name": name, "definition": def.to_string(), "roleArn": ROLE})).await.unwrap();
-    let ex = e.call("StartExecution", json!({"stateMachineArn": sm["stateMachineArn"], "input": input.to_string()})).await.unwrap();
+    let sm = e
+        .call(
+            "CreateStateMachine",
+            json!({"name": name, "definition": def.to_string(), "roleArn": ROLE}),
+        )
+        .await
+        .unwrap();
+    let ex = e
+        .call(
+            "StartExecution",
+            json!({"stateMachineArn": sm["stateMachineArn"], "input": input.to_string()}),
+        )
+        .await
+        .unwrap();
     let arn = ex["executionArn"].as_str().unwrap().to_string();
     let d = e.wait_for_execution(&arn).await.unwrap();
-    let h = e.call("GetExecutionHistory", json!({"executionArn": arn, "maxResults": 1000})).await.unwrap();
+    let h = e
+        .call(
+            "GetExecutionHistory",
+            json!({"executionArn": arn, "maxResults": 1000}),
+        )
+        .await
+        .unwrap();
     (d, h["events"].as_array().unwrap().clone())
 }
 
@@ -77,11 +107,22 @@ fn pass_chain_succeeds_with_history() {
 fn fail_state_fails_execution() {
     rt().block_on(async {
         let e = engine().await;
-        let (d, h) = run(&e, json!({"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Bad","Cause":"because"}}}), json!({})).await;
+        let (d, h) = run(
+            &e,
+            json!({"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Bad","Cause":"because"}}}),
+            json!({}),
+        )
+        .await;
         assert_eq!(d["status"], "FAILED");
         assert_eq!(d["error"], "Bad");
-        assert_eq!(types(&h), ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"]);
-        assert_eq!(h[2]["executionFailedEventDetails"], json!({"error":"Bad","cause":"because"}));
+        assert_eq!(
+            types(&h),
+            ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"]
+        );
+        assert_eq!(
+            h[2]["executionFailedEventDetails"],
+            json!({"error":"Bad","cause":"because"})
+        );
     });
 }
 
@@ -89,7 +130,12 @@ fn fail_state_fails_execution() {
 fn wait_state_advances_virtual_time() {
     rt().block_on(async {
         let e = engine().await;
-        let (d, h) = run(&e, json!({"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}), json!({})).await;
+        let (d, h) = run(
+            &e,
+            json!({"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}),
+            json!({}),
+        )
+        .await;
         assert_eq!(d["status"], "SUCCEEDED");
         let t = |i: usize| h[i]["timestamp"].as_f64().unwrap();
         assert!((t(2) - t(1) - 3600.0).abs() < 0.01, "{} {}", t(1), t(2));
@@ -154,14 +200,17 @@ fn parallel_and_map_events() {
         assert_eq!(types(&h), ["ExecutionStarted", "MapStateEntered", "MapStateStarted", "MapIterationStarted", "PassStateEntered", "PassStateExited", "MapIterationSucceeded",
             "MapIterationStarted", "PassStateEntered", "PassStateExited", "MapIterationSucceeded", "MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"]);
         let prev: Vec<u64> = h.iter().map(|e| e["previousEventId"].as_u64().unwrap()).collect();
-        assert_eq!(prev, [0, 0, 2, 3, 4, 5, 6, 6, 8, 9, 10, 10, 10, 13]);
+        assert_eq!(prev, [0, 0, 2, 3, 4, 5, 6, 6, 8, 9, 10, 11, 11, 13]);
     });
 }
 
 struct Sqs;
 #[async_trait::async_trait]
 impl cordon_engine::ServiceIntegration for Sqs {
-    async fn call(&self, _r: cordon_engine::ServiceRequest) -> Result<Value, cordon_engine::TaskError> {
+    async fn call(
+        &self,
+        _r: cordon_engine::ServiceRequest,
+    ) -> Result<Value, cordon_engine::TaskError> {
         Ok(json!({"MessageId": "m-1"}))
     }
 }
@@ -169,7 +218,14 @@ impl cordon_engine::ServiceIntegration for Sqs {
 async fn token_engine(store: Arc<dyn Store>) -> Engine {
     let mut services: HashMap<String, Arc<dyn cordon_engine::ServiceIntegration>> = HashMap::new();
     services.insert("sqs".into(), Arc::new(Sqs));
-    Engine::start(EngineConfig { clock: ClockMode::Virtual, store, services, ..EngineConfig::default() }).await.unwrap()
+    Engine::start(EngineConfig {
+        clock: ClockMode::Virtual,
+        store,
+        services,
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 fn token_def(hb: Option<u64>) -> Value {
@@ -183,17 +239,37 @@ fn token_def(hb: Option<u64>) -> Value {
 
 async fn start(e: &Engine, def: Value) -> String {
     let name = format!("tk{}", uuid_like());
-    let sm = e.call("CreateStateMachine", json!({"name": name, "definition": def.to_string(), "roleArn": ROLE})).await.unwrap();
-    let ex = e.call("StartExecution", json!({"stateMachineArn": sm["stateMachineArn"], "name": "x"})).await.unwrap();
+    let sm = e
+        .call(
+            "CreateStateMachine",
+            json!({"name": name, "definition": def.to_string(), "roleArn": ROLE}),
+        )
+        .await
+        .unwrap();
+    let ex = e
+        .call(
+            "StartExecution",
+            json!({"stateMachineArn": sm["stateMachineArn"], "name": "x"}),
+        )
+        .await
+        .unwrap();
     ex["executionArn"].as_str().unwrap().to_string()
 }
 
 async fn token_of(e: &Engine, arn: &str) -> String {
     for _ in 0..100 {
-        let h = e.call("GetExecutionHistory", json!({"executionArn": arn})).await.unwrap();
+        let h = e
+            .call("GetExecutionHistory", json!({"executionArn": arn}))
+            .await
+            .unwrap();
         for ev in h["events"].as_array().unwrap() {
             if ev["type"] == "TaskScheduled" {
-                let p: Value = serde_json::from_str(ev["taskScheduledEventDetails"]["parameters"].as_str().unwrap()).unwrap();
+                let p: Value = serde_json::from_str(
+                    ev["taskScheduledEventDetails"]["parameters"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap();
                 return p["MessageBody"]["TaskToken"].as_str().unwrap().to_string();
             }
         }
@@ -208,21 +284,48 @@ fn task_token_success_failure_and_errors() {
         let e = token_engine(Arc::new(MemoryStore::new())).await;
         let arn = start(&e, token_def(None)).await;
         let tok = token_of(&e, &arn).await;
-        e.call("SendTaskHeartbeat", json!({"taskToken": tok})).await.unwrap();
-        e.call("SendTaskSuccess", json!({"taskToken": tok, "output": "{\"ok\":true}"})).await.unwrap();
+        e.call("SendTaskHeartbeat", json!({"taskToken": tok}))
+            .await
+            .unwrap();
+        e.call(
+            "SendTaskSuccess",
+            json!({"taskToken": tok, "output": "{\"ok\":true}"}),
+        )
+        .await
+        .unwrap();
         let d = e.wait_for_execution(&arn).await.unwrap();
         assert_eq!(d["status"], "SUCCEEDED");
         assert_eq!(d["output"], "{\"ok\":true}");
-        let err = e.call("SendTaskSuccess", json!({"taskToken": tok, "output": "{}"})).await.unwrap_err();
+        let err = e
+            .call("SendTaskSuccess", json!({"taskToken": tok, "output": "{}"}))
+            .await
+            .unwrap_err();
         assert_eq!(err.code, "TaskTimedOut");
-        let err = e.call("SendTaskSuccess", json!({"taskToken": "garbage", "output": "{}"})).await.unwrap_err();
+        let err = e
+            .call(
+                "SendTaskSuccess",
+                json!({"taskToken": "garbage", "output": "{}"}),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(err.code, "InvalidToken");
-        let err = e.call("SendTaskFailure", json!({"taskToken": format!("AAAA{}", "0".repeat(64))})).await.unwrap_err();
+        let err = e
+            .call(
+                "SendTaskFailure",
+                json!({"taskToken": format!("AAAA{}", "0".repeat(64))}),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(err.code, "TaskDoesNotExist");
 
         let arn = start(&e, token_def(None)).await;
         let tok = token_of(&e, &arn).await;
-        e.call("SendTaskFailure", json!({"taskToken": tok, "error": "Rejected", "cause": "no"})).await.unwrap();
+        e.call(
+            "SendTaskFailure",
+            json!({"taskToken": tok, "error": "Rejected", "cause": "no"}),
+        )
+        .await
+        .unwrap();
         let d = e.wait_for_execution(&arn).await.unwrap();
         assert_eq!(d["status"], "FAILED");
         assert_eq!(d["error"], "Rejected");
@@ -237,8 +340,22 @@ fn heartbeat_timeout() {
         let d = e.wait_for_execution(&arn).await.unwrap();
         assert_eq!(d["status"], "FAILED");
         assert_eq!(d["error"], "States.HeartbeatTimeout");
-        let h = e.call("GetExecutionHistory", json!({"executionArn": arn})).await.unwrap();
-        assert_eq!(types(h["events"].as_array().unwrap()), ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskTimedOut", "ExecutionFailed"]);
+        let h = e
+            .call("GetExecutionHistory", json!({"executionArn": arn}))
+            .await
+            .unwrap();
+        assert_eq!(
+            types(h["events"].as_array().unwrap()),
+            [
+                "ExecutionStarted",
+                "TaskStateEntered",
+                "TaskScheduled",
+                "TaskStarted",
+                "TaskSubmitted",
+                "TaskTimedOut",
+                "ExecutionFailed"
+            ]
+        );
     });
 }
 
@@ -292,13 +409,32 @@ fn recovery_resumes_wait_and_token_without_rerunning_tasks() {
         let e = engine_with(store.clone(), calls.clone()).await;
         let d = e.wait_for_execution(&arn).await.unwrap();
         assert_eq!(d["status"], "SUCCEEDED", "{d}");
-        let h = e.call("GetExecutionHistory", json!({"executionArn": arn})).await.unwrap();
+        let h = e
+            .call("GetExecutionHistory", json!({"executionArn": arn}))
+            .await
+            .unwrap();
         let ev = h["events"].as_array().unwrap();
-        assert_eq!(types(ev).iter().filter(|t| **t == "WaitStateExited").count(), 1);
-        assert_eq!(types(ev).iter().filter(|t| **t == "ExecutionStarted").count(), 1);
+        assert_eq!(
+            types(ev)
+                .iter()
+                .filter(|t| **t == "WaitStateExited")
+                .count(),
+            1
+        );
+        assert_eq!(
+            types(ev)
+                .iter()
+                .filter(|t| **t == "ExecutionStarted")
+                .count(),
+            1
+        );
         for (i, e) in ev.iter().enumerate() {
             assert_eq!(e["id"].as_u64().unwrap(), i as u64 + 1);
         }
     });
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "no completed task runs again");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "no completed task runs again"
+    );
 }
