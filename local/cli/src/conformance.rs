@@ -34,7 +34,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let dir = args.dir.clone().unwrap_or_else(cordon_conformance::default_corpus_dir);
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(cordon_conformance::default_corpus_dir);
     let files = match cordon_conformance::load_dir(&dir) {
         Ok(f) => f,
         Err(e) => {
@@ -47,7 +50,10 @@ pub fn run(args: Args) -> ExitCode {
         .flat_map(|f| f.cases)
         .filter(|c| args.filter.as_deref().is_none_or(|f| c.id.contains(f)))
         .collect();
-    let mut opts = RunOptions { wall_timeout: Duration::from_secs(args.timeout.max(1)), ..RunOptions::default() };
+    let mut opts = RunOptions {
+        wall_timeout: Duration::from_secs(args.timeout.max(1)),
+        ..RunOptions::default()
+    };
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
@@ -66,9 +72,15 @@ pub fn run(args: Args) -> ExitCode {
     };
     let results = cordon_conformance::run_cases(&cases, &opts, &progress);
 
-    let misses: Vec<String> = report::check_targets(&results).into_iter().flat_map(|(_, _, m)| m).collect();
+    let misses: Vec<String> = report::check_targets(&results)
+        .into_iter()
+        .flat_map(|(_, _, m)| m)
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::to_json(&results)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::to_json(&results)).unwrap_or_default()
+        );
         eprintln!("{}", report::final_line(&results));
     } else {
         print!("{}", report::table(&results));
@@ -82,7 +94,8 @@ pub fn run(args: Args) -> ExitCode {
                 let shape = if r.shape_passed() { " [shape ok]" } else { "" };
                 println!("  {}{}: {}", r.id, shape, one_line(&r.reason()));
                 if args.verbose
-                    && let (Some(obs), Some(case)) = (&r.observed, cases.iter().find(|c| c.id == r.id))
+                    && let (Some(obs), Some(case)) =
+                        (&r.observed, cases.iter().find(|c| c.id == r.id))
                 {
                     print!("{}", compare::verbose_diff(case, obs));
                 }
@@ -107,5 +120,9 @@ pub fn run(args: Args) -> ExitCode {
 
 fn one_line(s: &str) -> String {
     let s = s.replace('\n', "\\n");
-    if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s }
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s
+    }
 }

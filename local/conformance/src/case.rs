@@ -83,7 +83,10 @@ struct FileDoc {
 
 /// The corpus directory shipped beside the repository, resolved from this crate's manifest.
 pub fn default_corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/asl-conformance"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/asl-conformance"
+    ))
 }
 
 /// Loads every `*.json` case file of `dir` except `manifest.json`, sorted by name.
@@ -99,10 +102,19 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CaseFile>, String> {
     paths.sort();
     let mut files = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        let doc: FileDoc = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        files.push(CaseFile { name, cases: doc.cases });
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let doc: FileDoc =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        let name = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        files.push(CaseFile {
+            name,
+            cases: doc.cases,
+        });
     }
     Ok(files)
 }

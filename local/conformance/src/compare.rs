@@ -31,9 +31,13 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
                     _ => false,
                 }
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| loose_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| loose_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
         }
         (Value::String(s), other) | (other, Value::String(s)) if other.is_object() => {
             parse_text(s).is_some_and(|p| loose_eq(&p, other))
@@ -76,10 +80,14 @@ pub fn first_diff(path: &str, expected: &Value, actual: &Value) -> Option<String
             }
             None
         }
-        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
-            e.iter().zip(a).enumerate().find_map(|(i, (v, w))| first_diff(&format!("{path}[{i}]"), v, w))
-        }
-        (Value::String(e), Value::String(a)) if e.chars().count() > 60 || a.chars().count() > 60 => {
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => e
+            .iter()
+            .zip(a)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_diff(&format!("{path}[{i}]"), v, w)),
+        (Value::String(e), Value::String(a))
+            if e.chars().count() > 60 || a.chars().count() > 60 =>
+        {
             // long texts: show where they part
             let at = e.chars().zip(a.chars()).take_while(|(x, y)| x == y).count();
             let from = at.saturating_sub(40);
@@ -92,7 +100,11 @@ pub fn first_diff(path: &str, expected: &Value, actual: &Value) -> Option<String
                 piece(a)
             ))
         }
-        _ => Some(format!("{path}: expected {}, got {}", short(expected), short(actual))),
+        _ => Some(format!(
+            "{path}: expected {}, got {}",
+            short(expected),
+            short(actual)
+        )),
     }
 }
 
@@ -106,10 +118,22 @@ pub fn short(v: &Value) -> String {
 }
 
 const TERMINAL: [(&str, &str, &str); 4] = [
-    ("ExecutionSucceeded", "SUCCEEDED", "executionSucceededEventDetails"),
+    (
+        "ExecutionSucceeded",
+        "SUCCEEDED",
+        "executionSucceededEventDetails",
+    ),
     ("ExecutionFailed", "FAILED", "executionFailedEventDetails"),
-    ("ExecutionTimedOut", "TIMED_OUT", "executionTimedOutEventDetails"),
-    ("ExecutionAborted", "ABORTED", "executionAbortedEventDetails"),
+    (
+        "ExecutionTimedOut",
+        "TIMED_OUT",
+        "executionTimedOutEventDetails",
+    ),
+    (
+        "ExecutionAborted",
+        "ABORTED",
+        "executionAbortedEventDetails",
+    ),
 ];
 
 /// (output, error, cause) of the terminal event of a normalised history.
@@ -119,7 +143,9 @@ pub fn terminal_result(history: &[Value]) -> (Value, Value, Value) {
         if let Some((_, _, details)) = TERMINAL.iter().find(|(t, _, _)| *t == ty) {
             let d = e.get(*details).cloned().unwrap_or(Value::Null);
             let output = match d.get("output") {
-                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+                Some(Value::String(s)) => {
+                    serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
+                }
                 Some(v) => v.clone(),
                 None => Value::Null,
             };
@@ -134,13 +160,29 @@ pub fn terminal_result(history: &[Value]) -> (Value, Value, Value) {
 /// Result-level comparison shared by strict and shape.
 fn result_diff(case: &Case, obs: &Observed) -> Option<String> {
     let exp = &case.expected;
-    if exp.status != obs.status {
-        return Some(format!("status: expected {}, got {}", exp.status, obs.status));
-    }
     let (output, error, cause) = terminal_result(&obs.history);
+    if exp.status != obs.status {
+        let detail = if obs.status == "FAILED" || obs.status == "TIMED_OUT" {
+            let c = match &cause {
+                Value::String(s) => s.chars().take(200).collect::<String>(),
+                other => short(other),
+            };
+            format!(" ({}: {})", error.as_str().unwrap_or("?"), c)
+        } else {
+            String::new()
+        };
+        return Some(format!(
+            "status: expected {}, got {}{}",
+            exp.status, obs.status, detail
+        ));
+    }
     // descendant `unverified_paths` (`$..SdkHttpMetadata`) apply to the result values as well
-    let descendant: Vec<String> =
-        exp.unverified_paths.iter().filter(|p| p.starts_with("$..") && !p.starts_with("$..events")).cloned().collect();
+    let descendant: Vec<String> = exp
+        .unverified_paths
+        .iter()
+        .filter(|p| p.starts_with("$..") && !p.starts_with("$..events"))
+        .cloned()
+        .collect();
     let strip = |v: &Value| -> Value {
         let mut doc = serde_json::json!({ "v": v });
         for p in &descendant {
@@ -202,24 +244,46 @@ pub fn strict(case: &Case, obs: &Observed) -> Option<String> {
     };
     let e = strip_unverified(expected, &case.expected.unverified_paths);
     let a = strip_unverified(&obs.history, &case.expected.unverified_paths);
-    let (Some(ee), Some(ae)) = (e.get("events").and_then(Value::as_array), a.get("events").and_then(Value::as_array))
-    else {
+    let (Some(ee), Some(ae)) = (
+        e.get("events").and_then(Value::as_array),
+        a.get("events").and_then(Value::as_array),
+    ) else {
         return None; // `$..events` itself is unverified
     };
     for (i, (x, y)) in ee.iter().zip(ae).enumerate() {
         if x.get("type") != y.get("type") {
-            return Some(format!("event {}: expected {}, got {}", i + 1, event_label(x), event_label(y)));
+            return Some(format!(
+                "event {}: expected {}, got {}",
+                i + 1,
+                event_label(x),
+                event_label(y)
+            ));
         }
         if let Some(d) = first_diff("", x, y) {
-            return Some(format!("event {} {}: {}", i + 1, event_label(x), d.trim_start_matches('.')));
+            return Some(format!(
+                "event {} {}: {}",
+                i + 1,
+                event_label(x),
+                d.trim_start_matches('.')
+            ));
         }
     }
     if ee.len() != ae.len() {
         let i = ee.len().min(ae.len());
         return Some(if ee.len() > ae.len() {
-            format!("history: {} events expected, got {}; first missing: {}", ee.len(), ae.len(), event_label(&ee[i]))
+            format!(
+                "history: {} events expected, got {}; first missing: {}",
+                ee.len(),
+                ae.len(),
+                event_label(&ee[i])
+            )
         } else {
-            format!("history: {} events expected, got {}; first extra: {}", ee.len(), ae.len(), event_label(&ae[i]))
+            format!(
+                "history: {} events expected, got {}; first extra: {}",
+                ee.len(),
+                ae.len(),
+                event_label(&ae[i])
+            )
         });
     }
     None
@@ -231,7 +295,9 @@ fn choice_branch(case: &Case, obs: &Observed) -> Option<String> {
     if entered.iter().any(|n| n == want) {
         None
     } else {
-        Some(format!("branch: expected {want}, states entered {entered:?}"))
+        Some(format!(
+            "branch: expected {want}, states entered {entered:?}"
+        ))
     }
 }
 
@@ -243,7 +309,12 @@ pub fn shape(case: &Case, obs: &Observed) -> Option<String> {
     let Some(expected) = &case.expected.history else {
         return choice_branch(case, obs);
     };
-    if case.expected.unverified_paths.iter().any(|p| p == "$..events") {
+    if case
+        .expected
+        .unverified_paths
+        .iter()
+        .any(|p| p == "$..events")
+    {
         return None;
     }
     let seq = |h: &[Value]| -> Vec<String> { h.iter().map(event_label).collect() };
@@ -254,7 +325,11 @@ pub fn shape(case: &Case, obs: &Observed) -> Option<String> {
         }
     }
     if e.len() != a.len() {
-        return Some(format!("history: {} events expected, got {}", e.len(), a.len()));
+        return Some(format!(
+            "history: {} events expected, got {}",
+            e.len(),
+            a.len()
+        ));
     }
     None
 }
@@ -263,7 +338,11 @@ pub fn shape(case: &Case, obs: &Observed) -> Option<String> {
 pub fn verbose_diff(case: &Case, obs: &Observed) -> String {
     let mut out = String::new();
     let Some(expected) = &case.expected.history else {
-        return format!("  expected output {}\n  got history {}\n", short(&case.expected.output), short(&Value::from(obs.history.clone())));
+        return format!(
+            "  expected output {}\n  got history {}\n",
+            short(&case.expected.output),
+            short(&Value::from(obs.history.clone()))
+        );
     };
     let e = strip_unverified(expected, &case.expected.unverified_paths);
     let a = strip_unverified(&obs.history, &case.expected.unverified_paths);
@@ -272,13 +351,19 @@ pub fn verbose_diff(case: &Case, obs: &Observed) -> String {
     let ae = a.get("events").and_then(Value::as_array).unwrap_or(&empty);
     for i in 0..ee.len().max(ae.len()) {
         match (ee.get(i), ae.get(i)) {
-            (Some(x), Some(y)) if loose_eq(x, y) => out.push_str(&format!("    = {:>3} {}\n", i + 1, event_label(x))),
+            (Some(x), Some(y)) if loose_eq(x, y) => {
+                out.push_str(&format!("    = {:>3} {}\n", i + 1, event_label(x)))
+            }
             (Some(x), Some(y)) => {
                 out.push_str(&format!("    - {:>3} {}\n", i + 1, pyjson::dumps(x, false)));
                 out.push_str(&format!("    + {:>3} {}\n", i + 1, pyjson::dumps(y, false)));
             }
-            (Some(x), None) => out.push_str(&format!("    - {:>3} {}\n", i + 1, pyjson::dumps(x, false))),
-            (None, Some(y)) => out.push_str(&format!("    + {:>3} {}\n", i + 1, pyjson::dumps(y, false))),
+            (Some(x), None) => {
+                out.push_str(&format!("    - {:>3} {}\n", i + 1, pyjson::dumps(x, false)))
+            }
+            (None, Some(y)) => {
+                out.push_str(&format!("    + {:>3} {}\n", i + 1, pyjson::dumps(y, false)))
+            }
             (None, None) => {}
         }
     }
@@ -296,7 +381,10 @@ mod tests {
         assert!(loose_eq(&json!("[[1, 2], [3]]"), &json!("[[1,2],[3]]")));
         assert!(loose_eq(&json!("\"HelloWorld\""), &json!("\"HelloWorld\"")));
         assert!(!loose_eq(&json!("[1]"), &json!("[2]")));
-        assert!(loose_eq(&json!({"a": "{\"x\": 1}"}), &json!({"a": "{\"x\":1}"})));
+        assert!(loose_eq(
+            &json!({"a": "{\"x\": 1}"}),
+            &json!({"a": "{\"x\":1}"})
+        ));
         assert!(!loose_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 }

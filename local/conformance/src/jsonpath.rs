@@ -30,7 +30,9 @@ pub struct JsonPath {
 impl JsonPath {
     pub fn parse(path: &str) -> Result<Self, String> {
         let p = path.trim();
-        let rest = p.strip_prefix('$').ok_or_else(|| format!("path must start with $: {path}"))?;
+        let rest = p
+            .strip_prefix('$')
+            .ok_or_else(|| format!("path must start with $: {path}"))?;
         let chars: Vec<char> = rest.chars().collect();
         let mut i = 0;
         let mut segs = Vec::new();
@@ -61,7 +63,11 @@ impl JsonPath {
                 };
                 segs.push(seg);
             } else if chars[i] == '[' {
-                let end = chars[i..].iter().position(|&c| c == ']').ok_or("unclosed [")? + i;
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .ok_or("unclosed [")?
+                    + i;
                 let inner: String = chars[i + 1..end].iter().collect();
                 let inner = inner.trim();
                 i = end + 1;
@@ -111,14 +117,21 @@ impl JsonPath {
                             }
                         }
                     }
-                    Seg::Descend(name) => descend(node, loc, &mut |n, l, out| {
-                        if let Value::Object(m) = n
-                            && m.contains_key(name)
-                        {
-                            out.push(with(l, Step::Key(name.clone())));
-                        }
-                    }, &mut next),
-                    Seg::DescendAny => descend(node, loc, &mut |n, l, out| children(n, l, out), &mut next),
+                    Seg::Descend(name) => descend(
+                        node,
+                        loc,
+                        &mut |n, l, out| {
+                            if let Value::Object(m) = n
+                                && m.contains_key(name)
+                            {
+                                out.push(with(l, Step::Key(name.clone())));
+                            }
+                        },
+                        &mut next,
+                    ),
+                    Seg::DescendAny => {
+                        descend(node, loc, &mut |n, l, out| children(n, l, out), &mut next)
+                    }
                 }
             }
             current = next;
@@ -270,7 +283,11 @@ mod tests {
     fn descendants_pre_order() {
         let doc = json!({"a": {"T": 1, "b": [{"T": 2}]}, "T": 3});
         let p = JsonPath::parse("$..T").unwrap();
-        let vals: Vec<_> = p.find(&doc).iter().map(|l| get(&doc, l).unwrap().clone()).collect();
+        let vals: Vec<_> = p
+            .find(&doc)
+            .iter()
+            .map(|l| get(&doc, l).unwrap().clone())
+            .collect();
         assert_eq!(vals, vec![json!(3), json!(1), json!(2)]);
     }
 
@@ -280,10 +297,20 @@ mod tests {
             {"x": {"SdkHttpMetadata": {"AllHttpHeaders": {"Date": ["d"]}, "HttpHeaders": {"Date": "d"}}}},
             {"previousEventId": 1}, {"previousEventId": 2}
         ]});
-        JsonPath::parse("$..SdkHttpMetadata..Date").unwrap().set(&mut doc, &json!("date"));
-        assert_eq!(doc["events"][0]["x"]["SdkHttpMetadata"]["HttpHeaders"]["Date"], json!("date"));
-        assert_eq!(doc["events"][0]["x"]["SdkHttpMetadata"]["AllHttpHeaders"]["Date"], json!("date"));
-        JsonPath::parse("$..events[2].previousEventId").unwrap().remove(&mut doc);
+        JsonPath::parse("$..SdkHttpMetadata..Date")
+            .unwrap()
+            .set(&mut doc, &json!("date"));
+        assert_eq!(
+            doc["events"][0]["x"]["SdkHttpMetadata"]["HttpHeaders"]["Date"],
+            json!("date")
+        );
+        assert_eq!(
+            doc["events"][0]["x"]["SdkHttpMetadata"]["AllHttpHeaders"]["Date"],
+            json!("date")
+        );
+        JsonPath::parse("$..events[2].previousEventId")
+            .unwrap()
+            .remove(&mut doc);
         assert_eq!(doc["events"][2], json!({}));
         JsonPath::parse("$..events[1]").unwrap().remove(&mut doc);
         assert_eq!(doc["events"].as_array().unwrap().len(), 2);

@@ -10,19 +10,24 @@ use serde_json::{Map, Value};
 use crate::jsonpath::JsonPath;
 use crate::pyjson;
 
-pub const PATTERN_UUID: &str = r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}";
+pub const PATTERN_UUID: &str =
+    r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}";
 pub const PATTERN_ISO8601: &str = r"(?:[1-9]\d{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[1-9]\d(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)-02-29)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-][01]\d:?([0-5]\d)?)";
 
-static RE_UUID_START: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(&format!("^(?:{PATTERN_UUID})")).unwrap());
-static RE_ISO_START: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(&format!("^(?:{PATTERN_ISO8601})")).unwrap());
+static RE_UUID_START: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(&format!("^(?:{PATTERN_UUID})")).unwrap());
+static RE_ISO_START: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(&format!("^(?:{PATTERN_ISO8601})")).unwrap());
 static RE_ARN: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"^arn:(aws[a-zA-Z-]*)?:([a-zA-Z0-9-_.]+)?:([^:]+)?:(\d{12})?:(.*)").unwrap()
 });
-static RE_CAUSE_JSON: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(r"^.*'(\{.*\})'").unwrap());
+static RE_CAUSE_JSON: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^.*'(\{.*\})'").unwrap());
 static RE_SNS_PEM: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^.*SimpleNotificationService-(.*\.pem)").unwrap());
-static RE_SNS_UNSUB: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"^.*\?Action=Unsubscribe&SubscriptionArn=.*:(.*)").unwrap());
+static RE_SNS_UNSUB: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"^.*\?Action=Unsubscribe&SubscriptionArn=.*:(.*)").unwrap()
+});
 
 /// A registered text replacement, applied to the serialised document in registration order.
 enum Replacement {
@@ -52,11 +57,14 @@ impl Ctx {
         }
         let n = self.new_scope(name);
         self.cache.insert(value.clone());
-        self.replacements.push(Replacement::Text(value, format!("<{name}:{n}>")));
+        self.replacements
+            .push(Replacement::Text(value, format!("<{name}:{n}>")));
     }
     fn register_regex(&mut self, pattern: &str, replacement: &str) -> Result<(), String> {
-        let re = fancy_regex::Regex::new(pattern).map_err(|e| format!("bad regex {pattern:?}: {e}"))?;
-        self.replacements.push(Replacement::Regex(re, python_repl_to_rust(replacement)));
+        let re =
+            fancy_regex::Regex::new(pattern).map_err(|e| format!("bad regex {pattern:?}: {e}"))?;
+        self.replacements
+            .push(Replacement::Regex(re, python_repl_to_rust(replacement)));
         Ok(())
     }
 }
@@ -79,7 +87,11 @@ fn python_repl_to_rust(repl: &str) -> String {
                 'r' => out.push('\r'),
                 '\\' => out.push('\\'),
                 'g' if i + 1 < chars.len() && chars[i + 1] == '<' => {
-                    let end = chars[i..].iter().position(|&c| c == '>').map(|p| p + i).unwrap_or(chars.len() - 1);
+                    let end = chars[i..]
+                        .iter()
+                        .position(|&c| c == '>')
+                        .map(|p| p + i)
+                        .unwrap_or(chars.len() - 1);
                     let name: String = chars[i + 2..end].iter().collect();
                     out.push_str(&format!("${{{name}}}"));
                     i = end;
@@ -202,7 +214,10 @@ fn kv_walk(
 fn resource_name(v: &Value) -> Option<String> {
     let s = v.as_str()?;
     let caps = RE_ARN.captures(s)?;
-    let mut res = caps.get(5).map(|m| m.as_str().to_string()).unwrap_or_default();
+    let mut res = caps
+        .get(5)
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
     if res.starts_with('<') && res.ends_with('>') {
         return None;
     }
@@ -215,7 +230,12 @@ fn resource_name(v: &Value) -> Option<String> {
     if let Some(r) = res.strip_prefix("function:") {
         res = r.to_string();
         if res.contains('$') {
-            res = res.split('$').next().unwrap_or("").trim_end_matches(':').to_string();
+            res = res
+                .split('$')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(':')
+                .to_string();
         }
         return Some(res);
     }
@@ -247,11 +267,17 @@ pub fn parallel_sort(events: &mut Vec<Value>) {
     let mut in_sublist = false;
     let mut i = 0;
     while i < events.len() {
-        let ty = events[i].get("type").and_then(Value::as_str).map(str::to_string);
+        let ty = events[i]
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match ty.as_deref() {
             None => in_sublist = false,
             Some(
-                "ParallelStateSucceeded" | "ParallelStateAborted" | "ParallelStateExited" | "ParallelStateFailed",
+                "ParallelStateSucceeded"
+                | "ParallelStateAborted"
+                | "ParallelStateExited"
+                | "ParallelStateFailed",
             ) => {
                 let mut sorted = sublist.clone();
                 sorted.sort_by_cached_key(|e| pyjson::dumps(e, true));
@@ -302,7 +328,9 @@ fn convert_output_to_json(m: &mut Map<String, Value>) -> bool {
 }
 
 fn str_field<'a>(step: &'a Value, key: &str) -> Result<&'a str, String> {
-    step.get(key).and_then(Value::as_str).ok_or_else(|| format!("step lacks '{key}': {step}"))
+    step.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("step lacks '{key}': {step}"))
 }
 
 /// Top-level `timestamp` of each raw event becomes a number (as boto's `datetime` it is not
@@ -341,11 +369,18 @@ pub fn normalise_history(steps: &[Value], raw_events: &[Value]) -> Result<Vec<Va
 
 /// Like [`normalise_history`], but when the replaced text is no longer JSON (LocalStack's
 /// snapshot would fail) the breaking replacements are skipped and the problem is returned.
-pub fn normalise_history_lenient(steps: &[Value], raw_events: &[Value]) -> Result<(Vec<Value>, Option<String>), String> {
+pub fn normalise_history_lenient(
+    steps: &[Value],
+    raw_events: &[Value],
+) -> Result<(Vec<Value>, Option<String>), String> {
     normalise(steps, raw_events, true)
 }
 
-fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Vec<Value>, Option<String>), String> {
+fn normalise(
+    steps: &[Value],
+    raw_events: &[Value],
+    lenient: bool,
+) -> Result<(Vec<Value>, Option<String>), String> {
     let raw = prepare_raw(raw_events);
     let output = succeeded_output(&raw);
     let mut doc = Value::Object(Map::from_iter([("events".to_string(), Value::Array(raw))]));
@@ -353,7 +388,9 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
     let mut ctx = Ctx::default();
     for step in steps {
         let op = str_field(step, "op")?;
-        let Value::Object(m) = &mut doc else { unreachable!() };
+        let Value::Object(m) = &mut doc else {
+            unreachable!()
+        };
         match op {
             "parse_json_strings" => parse_json_strings(m),
             "reference_counters" => {
@@ -363,7 +400,9 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
                     }
                 }
             }
-            "regex" => ctx.register_regex(str_field(step, "pattern")?, str_field(step, "replacement")?)?,
+            "regex" => {
+                ctx.register_regex(str_field(step, "pattern")?, str_field(step, "replacement")?)?
+            }
             "text" => ctx.replacements.push(Replacement::Text(
                 str_field(step, "text")?.to_string(),
                 str_field(step, "replacement")?.to_string(),
@@ -427,13 +466,19 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
                 let name = str_field(step, "name")?.to_string();
                 let f = |k: &str, v: &Value| -> Option<String> {
                     let s = v.as_str()?;
-                    (k.to_lowercase().ends_with("id") && RE_UUID_START.is_match(s)).then(|| s.to_string())
+                    (k.to_lowercase().ends_with("id") && RE_UUID_START.is_match(s))
+                        .then(|| s.to_string())
                 };
                 kv_walk(m, &f, &|_| KvAction::Reference(name.clone()), &mut ctx);
             }
             "resource_name_reference" => {
                 let name = str_field(step, "name")?.to_string();
-                kv_walk(m, &|_, v| resource_name(v), &|_| KvAction::Reference(name.clone()), &mut ctx);
+                kv_walk(
+                    m,
+                    &|_, v| resource_name(v),
+                    &|_| KvAction::Reference(name.clone()),
+                    &mut ctx,
+                );
             }
             "cause_json_input_reference" => {
                 let name = str_field(step, "name")?.to_string();
@@ -464,7 +509,10 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
                 kv_walk(m, &f, &|_| KvAction::Reference(name.clone()), &mut ctx);
             }
             "timestamp_key_set" => {
-                let value = step.get("value").map(pyjson::py_str).unwrap_or_else(|| "timestamp".into());
+                let value = step
+                    .get("value")
+                    .map(pyjson::py_str)
+                    .unwrap_or_else(|| "timestamp".into());
                 let f = |k: &str, v: &Value| -> Option<String> {
                     let key_matches = (k.to_lowercase().contains("timestamp") && !k.contains('\n'))
                         || k == "creationTime"
@@ -512,10 +560,18 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
         replaced = apply(replaced, r)?;
     }
     let parsed: Result<Value, String> = serde_json::from_str(&replaced).map_err(|e| {
-        let at: usize = replaced.lines().take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum::<usize>() + e.column();
+        let at: usize = replaced
+            .lines()
+            .take(e.line().saturating_sub(1))
+            .map(|l| l.len() + 1)
+            .sum::<usize>()
+            + e.column();
         let from = replaced.floor_char_boundary(at.saturating_sub(60));
         let to = replaced.ceil_char_boundary((at + 40).min(replaced.len()));
-        format!("normalised text is not JSON ({e}) near {:?}", &replaced[from..to])
+        format!(
+            "normalised text is not JSON ({e}) near {:?}",
+            &replaced[from..to]
+        )
     });
     let (doc, warning) = match parsed {
         Ok(doc) => (doc, None),
@@ -529,7 +585,11 @@ fn normalise(steps: &[Value], raw_events: &[Value], lenient: bool) -> Result<(Ve
                     t = next;
                 }
             }
-            (serde_json::from_str(&t).map_err(|e| format!("normalised text is not JSON: {e}"))?, Some(msg))
+            (
+                serde_json::from_str(&t)
+                    .map_err(|e| format!("normalised text is not JSON: {e}"))?,
+                Some(msg),
+            )
         }
         Err(msg) => return Err(msg),
     };
@@ -563,8 +623,13 @@ pub fn denormalise_history(case: &crate::case::Case, events: &[Value]) -> Vec<Va
     }
     for step in &case.normalization_steps {
         if step.get("op").and_then(Value::as_str) == Some("regex") {
-            let (Some(p), Some(r)) = (step["pattern"].as_str(), step["replacement"].as_str()) else { continue };
-            let literal = p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let (Some(p), Some(r)) = (step["pattern"].as_str(), step["replacement"].as_str())
+            else {
+                continue;
+            };
+            let literal = p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if literal && (r.starts_with("<ArnPart_") || r.starts_with("<ExecArnPart_")) {
                 swaps.push((r.into(), p.into()));
             }
@@ -615,7 +680,15 @@ mod tests {
         // events are sorted by their JSON text with id [0] and previousEventId 0
         assert_eq!(
             types,
-            ["ParallelStateEntered", "ParallelStateStarted", "PassStateEntered", "PassStateEntered", "ParallelStateExited", "PassStateEntered", "ExecutionSucceeded"]
+            [
+                "ParallelStateEntered",
+                "ParallelStateStarted",
+                "PassStateEntered",
+                "PassStateEntered",
+                "ParallelStateExited",
+                "PassStateEntered",
+                "ExecutionSucceeded"
+            ]
         );
         assert_eq!(events[2]["id"], json!([0]));
         assert_eq!(events[2]["previousEventId"], json!(0));
@@ -652,11 +725,15 @@ mod tests {
     #[test]
     fn cause_json_input() {
         let steps = vec![json!({"op": "cause_json_input_reference", "name": "json-input"})];
-        let raw = vec![json!({"id": 1, "type": "ExecutionFailed", "executionFailedEventDetails": {"cause": "An error occurred while executing the state 'X'. The JSONPath '$.y' could not be found in the input '{\"a\": 1}'", "error": "States.Runtime"}})];
+        let raw = vec![
+            json!({"id": 1, "type": "ExecutionFailed", "executionFailedEventDetails": {"cause": "An error occurred while executing the state 'X'. The JSONPath '$.y' could not be found in the input '{\"a\": 1}'", "error": "States.Runtime"}}),
+        ];
         let out = normalise_history(&steps, &raw).unwrap();
         assert_eq!(
             out[0]["executionFailedEventDetails"]["cause"],
-            json!("An error occurred while executing the state 'X'. The JSONPath '$.y' could not be found in the input '<json-input:1>'")
+            json!(
+                "An error occurred while executing the state 'X'. The JSONPath '$.y' could not be found in the input '<json-input:1>'"
+            )
         );
     }
 }

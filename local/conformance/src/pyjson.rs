@@ -88,10 +88,18 @@ pub fn float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-tripping digits: "1.2345e-5", "1e16".
     let sci = format!("{:e}", f);
@@ -154,7 +162,11 @@ fn write_repr(out: &mut String, value: &Value) {
         Value::Null => out.push_str("None"),
         Value::Bool(true) => out.push_str("True"),
         Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => out.push_str(&number_repr(n).replace("NaN", "nan").replace("Infinity", "inf")),
+        Value::Number(n) => out.push_str(
+            &number_repr(n)
+                .replace("NaN", "nan")
+                .replace("Infinity", "inf"),
+        ),
         Value::String(s) => out.push_str(&str_repr(s)),
         Value::Array(items) => {
             out.push('[');
@@ -183,7 +195,11 @@ fn write_repr(out: &mut String, value: &Value) {
 
 /// Python's `repr(str)`: single quotes unless the text contains `'` and no `"`.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(quote);
     for c in s.chars() {
@@ -196,8 +212,12 @@ pub fn str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || (c as u32) == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (0x80..0xa0).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || (c as u32) == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -212,9 +232,17 @@ mod tests {
 
     #[test]
     fn dumps_like_python() {
-        let v: Value = serde_json::from_str(r#"{"a": [1, 2.5, "é\n\"x\"", null, true], "b": {"c": 1e20}}"#).unwrap();
-        assert_eq!(dumps(&v, true), r#"{"a": [1, 2.5, "\u00e9\n\"x\"", null, true], "b": {"c": 1e+20}}"#);
-        assert_eq!(dumps(&v, false), "{\"a\": [1, 2.5, \"é\\n\\\"x\\\"\", null, true], \"b\": {\"c\": 1e+20}}");
+        let v: Value =
+            serde_json::from_str(r#"{"a": [1, 2.5, "é\n\"x\"", null, true], "b": {"c": 1e20}}"#)
+                .unwrap();
+        assert_eq!(
+            dumps(&v, true),
+            r#"{"a": [1, 2.5, "\u00e9\n\"x\"", null, true], "b": {"c": 1e+20}}"#
+        );
+        assert_eq!(
+            dumps(&v, false),
+            "{\"a\": [1, 2.5, \"é\\n\\\"x\\\"\", null, true], \"b\": {\"c\": 1e+20}}"
+        );
         assert_eq!(dumps(&json!("😀\u{1}"), true), r#""\ud83d\ude00\u0001""#);
     }
 
@@ -232,7 +260,10 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(py_str(&json!({"a": 1, "b": [true, null, "x'y"], "c": "q"})), r#"{'a': 1, 'b': [True, None, "x'y"], 'c': 'q'}"#);
+        assert_eq!(
+            py_str(&json!({"a": 1, "b": [true, null, "x'y"], "c": "q"})),
+            r#"{'a': 1, 'b': [True, None, "x'y"], 'c': 'q'}"#
+        );
         assert_eq!(py_str(&json!("plain")), "plain");
         assert_eq!(py_str(&json!(true)), "True");
         assert_eq!(py_str(&json!(null)), "None");

@@ -38,16 +38,51 @@ const PURE: &[&str] = &[
     "logs",
     "intrinsic_functions",
 ];
-const JSONATA_FILES: &[&str] = &["evaluate_jsonata", "outputdecl", "query_language", "intrinsic_functions"];
+const JSONATA_FILES: &[&str] = &[
+    "evaluate_jsonata",
+    "outputdecl",
+    "query_language",
+    "intrinsic_functions",
+];
 
 /// The targets, in one table.
 pub const TARGETS: &[Target] = &[
-    Target { name: "choice tables", select: Select::Files(&["choice_operators"]), min_strict: Some(100.0), min_shape: None },
-    Target { name: "pure ASL (JSONPath)", select: Select::JsonPathOf(PURE), min_strict: Some(90.0), min_shape: Some(97.0) },
-    Target { name: "assign", select: Select::Files(&["assign"]), min_strict: Some(90.0), min_shape: None },
-    Target { name: "lambda", select: Select::Files(&["lambda"]), min_strict: Some(85.0), min_shape: None },
-    Target { name: "callbacks", select: Select::Files(&["callbacks"]), min_strict: Some(85.0), min_shape: None },
-    Target { name: "JSONata", select: Select::JsonataOf(JSONATA_FILES), min_strict: None, min_shape: Some(70.0) },
+    Target {
+        name: "choice tables",
+        select: Select::Files(&["choice_operators"]),
+        min_strict: Some(100.0),
+        min_shape: None,
+    },
+    Target {
+        name: "pure ASL (JSONPath)",
+        select: Select::JsonPathOf(PURE),
+        min_strict: Some(90.0),
+        min_shape: Some(97.0),
+    },
+    Target {
+        name: "assign",
+        select: Select::Files(&["assign"]),
+        min_strict: Some(90.0),
+        min_shape: None,
+    },
+    Target {
+        name: "lambda",
+        select: Select::Files(&["lambda"]),
+        min_strict: Some(85.0),
+        min_shape: None,
+    },
+    Target {
+        name: "callbacks",
+        select: Select::Files(&["callbacks"]),
+        min_strict: Some(85.0),
+        min_shape: None,
+    },
+    Target {
+        name: "JSONata",
+        select: Select::JsonataOf(JSONATA_FILES),
+        min_strict: None,
+        min_shape: Some(70.0),
+    },
 ];
 
 impl Select {
@@ -55,7 +90,9 @@ impl Select {
         match self {
             Select::Files(f) => f.contains(&r.file.as_str()),
             Select::JsonPathOf(f) => f.contains(&r.file.as_str()) && !r.jsonata,
-            Select::JsonataOf(f) => f.contains(&r.file.as_str()) && (r.jsonata || r.file != "intrinsic_functions"),
+            Select::JsonataOf(f) => {
+                f.contains(&r.file.as_str()) && (r.jsonata || r.file != "intrinsic_functions")
+            }
         }
     }
 }
@@ -82,7 +119,11 @@ impl Tally {
 }
 
 fn pct(n: usize, d: usize) -> f64 {
-    if d == 0 { 100.0 } else { 100.0 * n as f64 / d as f64 }
+    if d == 0 {
+        100.0
+    } else {
+        100.0 * n as f64 / d as f64
+    }
 }
 
 pub fn per_file(results: &[CaseResult]) -> BTreeMap<String, Tally> {
@@ -95,7 +136,10 @@ pub fn per_file(results: &[CaseResult]) -> BTreeMap<String, Tally> {
 
 pub fn table(results: &[CaseResult]) -> String {
     let mut out = String::new();
-    out.push_str(&format!("{:<22} {:>6} {:>14} {:>14}\n", "file", "cases", "strict", "shape"));
+    out.push_str(&format!(
+        "{:<22} {:>6} {:>14} {:>14}\n",
+        "file", "cases", "strict", "shape"
+    ));
     let mut total = Tally::default();
     for (file, t) in per_file(results) {
         out.push_str(&format!(
@@ -129,17 +173,32 @@ pub fn check_targets(results: &[CaseResult]) -> Vec<(Target, Tally, Vec<String>)
         .iter()
         .map(|t| {
             let mut tally = Tally::default();
-            results.iter().filter(|r| t.select.matches(r)).for_each(|r| tally.add(r));
+            results
+                .iter()
+                .filter(|r| t.select.matches(r))
+                .for_each(|r| tally.add(r));
             let mut misses = Vec::new();
             if let Some(min) = t.min_strict
                 && tally.strict_pct() + 1e-9 < min
             {
-                misses.push(format!("{}: strict {:.1}% < {min}% ({}/{})", t.name, tally.strict_pct(), tally.strict, tally.cases));
+                misses.push(format!(
+                    "{}: strict {:.1}% < {min}% ({}/{})",
+                    t.name,
+                    tally.strict_pct(),
+                    tally.strict,
+                    tally.cases
+                ));
             }
             if let Some(min) = t.min_shape
                 && tally.shape_pct() + 1e-9 < min
             {
-                misses.push(format!("{}: shape {:.1}% < {min}% ({}/{})", t.name, tally.shape_pct(), tally.shape, tally.cases));
+                misses.push(format!(
+                    "{}: shape {:.1}% < {min}% ({}/{})",
+                    t.name,
+                    tally.shape_pct(),
+                    tally.shape,
+                    tally.cases
+                ));
             }
             (*t, tally, misses)
         })
@@ -149,11 +208,14 @@ pub fn check_targets(results: &[CaseResult]) -> Vec<(Target, Tally, Vec<String>)
 pub fn targets_table(results: &[CaseResult]) -> String {
     let mut out = String::from("targets:\n");
     for (t, tally, misses) in check_targets(results) {
-        let want = [t.min_strict.map(|m| format!("strict>={m}%")), t.min_shape.map(|m| format!("shape>={m}%"))]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let want = [
+            t.min_strict.map(|m| format!("strict>={m}%")),
+            t.min_shape.map(|m| format!("shape>={m}%")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         out.push_str(&format!(
             "  {:<20} {:>4} cases  strict {:>5.1}%  shape {:>5.1}%  want {:<24} {}\n",
             t.name,
@@ -176,7 +238,8 @@ pub fn top_reasons(results: &[CaseResult], n: usize) -> Vec<(usize, String, Stri
         let e = groups.entry(key).or_insert((0, r.id.clone()));
         e.0 += 1;
     }
-    let mut v: Vec<(usize, String, String)> = groups.into_iter().map(|(k, (c, ex))| (c, k, ex)).collect();
+    let mut v: Vec<(usize, String, String)> =
+        groups.into_iter().map(|(k, (c, ex))| (c, k, ex)).collect();
     v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     v.truncate(n);
     v
@@ -188,11 +251,22 @@ fn coarse(reason: &str) -> String {
     let r = reason.split(", got ").next().unwrap_or(reason);
     let r = r.split(" [").next().unwrap_or(r);
     let r = match r.split_once(": expected ") {
-        Some((loc, exp)) => format!("{loc}: expected {}", exp.chars().take(48).collect::<String>()),
+        Some((loc, exp)) => format!(
+            "{loc}: expected {}",
+            exp.chars().take(48).collect::<String>()
+        ),
         None => r.to_string(),
     };
     let r = match r.split_once(": texts differ at char ") {
-        Some((loc, rest)) => format!("{loc}: expected {}", rest.split_once("expected ").map(|x| x.1).unwrap_or("").chars().take(60).collect::<String>()),
+        Some((loc, rest)) => format!(
+            "{loc}: expected {}",
+            rest.split_once("expected ")
+                .map(|x| x.1)
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect::<String>()
+        ),
         None => r,
     };
     let r = match r.split_once(" near ") {
@@ -217,13 +291,22 @@ fn coarse(reason: &str) -> String {
 
 pub fn final_line(results: &[CaseResult]) -> String {
     let passed = results.iter().filter(|r| r.strict_passed()).count();
-    format!("conformance: {} passed, {} failed", passed, results.len() - passed)
+    format!(
+        "conformance: {} passed, {} failed",
+        passed,
+        results.len() - passed
+    )
 }
 
 pub fn to_json(results: &[CaseResult]) -> Value {
     let files: serde_json::Map<String, Value> = per_file(results)
         .into_iter()
-        .map(|(f, t)| (f, json!({"cases": t.cases, "strict": t.strict, "shape": t.shape})))
+        .map(|(f, t)| {
+            (
+                f,
+                json!({"cases": t.cases, "strict": t.strict, "shape": t.shape}),
+            )
+        })
         .collect();
     let targets: Vec<Value> = check_targets(results)
         .into_iter()

@@ -30,8 +30,15 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-        Self { threads, wall_timeout: Duration::from_secs(60), virtual_limit: Duration::from_secs(30 * 24 * 3600) }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 8);
+        Self {
+            threads,
+            wall_timeout: Duration::from_secs(60),
+            virtual_limit: Duration::from_secs(30 * 24 * 3600),
+        }
     }
 }
 
@@ -60,7 +67,10 @@ impl CaseResult {
     }
     /// One-line reason for failing strict.
     pub fn reason(&self) -> String {
-        self.error.clone().or_else(|| self.strict.clone()).unwrap_or_default()
+        self.error
+            .clone()
+            .or_else(|| self.strict.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -100,14 +110,22 @@ pub async fn drive(case: &Case, index: usize, virtual_limit: Duration) -> Result
         services,
         ..Default::default()
     };
-    let engine = Engine::start(cfg).await.map_err(|e| api_err("Engine::start", e))?;
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| api_err("Engine::start", e))?;
 
-    let sm_name = case.ctx("stateMachineName").map(str::to_string).unwrap_or_else(|| format!("conformance_sm_{index}"));
+    let sm_name = case
+        .ctx("stateMachineName")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("conformance_sm_{index}"));
     let role = case
         .ctx("roleArn")
         .map(str::to_string)
         .unwrap_or_else(|| format!("arn:aws:iam::{ACCOUNT}:role/conformance-sfn-role"));
-    let exec_name = case.ctx("executionName").map(str::to_string).unwrap_or_else(|| format!("conformance_exec_{index}"));
+    let exec_name = case
+        .ctx("executionName")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("conformance_exec_{index}"));
     let created = engine
         .call(
             "CreateStateMachine",
@@ -115,23 +133,43 @@ pub async fn drive(case: &Case, index: usize, virtual_limit: Duration) -> Result
         )
         .await
         .map_err(|e| api_err("CreateStateMachine", e))?;
-    let sm_arn = created.get("stateMachineArn").and_then(Value::as_str).unwrap_or_default().to_string();
+    let sm_arn = created
+        .get("stateMachineArn")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let started = engine
-        .call("StartExecution", json!({"stateMachineArn": sm_arn, "name": exec_name, "input": case.input_text}))
+        .call(
+            "StartExecution",
+            json!({"stateMachineArn": sm_arn, "name": exec_name, "input": case.input_text}),
+        )
         .await
         .map_err(|e| api_err("StartExecution", e))?;
-    let exec_arn = started.get("executionArn").and_then(Value::as_str).unwrap_or_default().to_string();
+    let exec_arn = started
+        .get("executionArn")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
 
     let notes = Arc::new(Mutex::new(Vec::new()));
     if let Some(cb) = &case.callbacks {
-        tokio::spawn(consume(engine.clone(), cb.clone(), rx, exec_arn.clone(), notes.clone()));
+        tokio::spawn(consume(
+            engine.clone(),
+            cb.clone(),
+            rx,
+            exec_arn.clone(),
+            notes.clone(),
+        ));
     }
     drop(tx);
 
     let waited = tokio::time::timeout(virtual_limit, engine.wait_for_execution(&exec_arn)).await;
     let mut run = RawRun::default();
     match waited {
-        Err(_) => run.notes.push(format!("execution still running after {}s of simulated time", virtual_limit.as_secs())),
+        Err(_) => run.notes.push(format!(
+            "execution still running after {}s of simulated time",
+            virtual_limit.as_secs()
+        )),
         Ok(Err(e)) => run.notes.push(api_err("wait_for_execution", e)),
         Ok(Ok(_)) => {}
     }
@@ -140,17 +178,26 @@ pub async fn drive(case: &Case, index: usize, virtual_limit: Duration) -> Result
         .call("DescribeExecution", json!({"executionArn": exec_arn}))
         .await
         .map_err(|e| api_err("DescribeExecution", e))?;
-    run.status = described.get("status").and_then(Value::as_str).unwrap_or_default().to_string();
+    run.status = described
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     run.notes.extend(notes.lock().unwrap().drain(..));
     engine.shutdown().await;
     Ok(run)
 }
 
-async fn fetch_history(engine: &Engine, arn: &str, extra: Option<&Map<String, Value>>) -> Result<Vec<Value>, String> {
+async fn fetch_history(
+    engine: &Engine,
+    arn: &str,
+    extra: Option<&Map<String, Value>>,
+) -> Result<Vec<Value>, String> {
     let mut events = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..1000 {
-        let mut req = json!({"executionArn": arn, "maxResults": 1000, "includeExecutionData": true});
+        let mut req =
+            json!({"executionArn": arn, "maxResults": 1000, "includeExecutionData": true});
         if let Some(extra) = extra {
             for (k, v) in extra {
                 req[k] = v.clone();
@@ -159,7 +206,10 @@ async fn fetch_history(engine: &Engine, arn: &str, extra: Option<&Map<String, Va
         if let Some(t) = &token {
             req["nextToken"] = Value::String(t.clone());
         }
-        let page = engine.call("GetExecutionHistory", req).await.map_err(|e| api_err("GetExecutionHistory", e))?;
+        let page = engine
+            .call("GetExecutionHistory", req)
+            .await
+            .map_err(|e| api_err("GetExecutionHistory", e))?;
         if let Some(Value::Array(evs)) = page.get("events") {
             events.extend(evs.iter().cloned());
         }
@@ -174,13 +224,20 @@ async fn fetch_history(engine: &Engine, arn: &str, extra: Option<&Map<String, Va
 /// How many `TaskSubmitted` events the history holds.
 async fn submitted_count(engine: &Engine, arn: &str) -> usize {
     match engine
-        .call("GetExecutionHistory", json!({"executionArn": arn, "maxResults": 1000, "includeExecutionData": false}))
+        .call(
+            "GetExecutionHistory",
+            json!({"executionArn": arn, "maxResults": 1000, "includeExecutionData": false}),
+        )
         .await
     {
         Ok(page) => page
             .get("events")
             .and_then(Value::as_array)
-            .map(|evs| evs.iter().filter(|e| e.get("type").and_then(Value::as_str) == Some("TaskSubmitted")).count())
+            .map(|evs| {
+                evs.iter()
+                    .filter(|e| e.get("type").and_then(Value::as_str) == Some("TaskSubmitted"))
+                    .count()
+            })
             .unwrap_or(0),
         Err(_) => 0,
     }
@@ -194,14 +251,22 @@ async fn consume(
     exec_arn: String,
     notes: Arc<Mutex<Vec<String>>>,
 ) {
-    let actions: Vec<Value> = cb.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let actions: Vec<Value> = cb
+        .get("actions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut ordinal = 0usize;
     while let Some(sub) = rx.recv().await {
         ordinal += 1;
         let engine = engine.clone();
         let actions = actions.clone();
         let notes = notes.clone();
-        let arn = if sub.execution_arn.is_empty() { exec_arn.clone() } else { sub.execution_arn.clone() };
+        let arn = if sub.execution_arn.is_empty() {
+            exec_arn.clone()
+        } else {
+            sub.execution_arn.clone()
+        };
         tokio::spawn(async move {
             // The consumer reads the message after the task was submitted (TaskSubmitted recorded).
             let mut spins = 0;
@@ -209,32 +274,47 @@ async fn consume(
                 spins += 1;
                 tokio::task::yield_now().await;
             }
-            let message: Value = serde_json::from_str(&sub.message_text).unwrap_or(Value::String(sub.message_text.clone()));
+            let message: Value = serde_json::from_str(&sub.message_text)
+                .unwrap_or(Value::String(sub.message_text.clone()));
             for action in &actions {
                 let repeat = action.get("repeat").and_then(Value::as_u64).unwrap_or(1);
                 for _ in 0..repeat {
                     if let Some(d) = action.get("delay_seconds").and_then(Value::as_f64) {
                         tokio::time::sleep(Duration::from_secs_f64(d)).await;
                     }
-                    let call = action.get("call").and_then(Value::as_str).unwrap_or_default();
+                    let call = action
+                        .get("call")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     let token = match action.get("taskToken") {
-                        Some(Value::Object(t)) => match t.get("message_field").and_then(Value::as_str) {
-                            Some(f) => message.get(f).cloned().unwrap_or(Value::Null),
-                            None => t.get("literal").cloned().unwrap_or(Value::Null),
-                        },
+                        Some(Value::Object(t)) => {
+                            match t.get("message_field").and_then(Value::as_str) {
+                                Some(f) => message.get(f).cloned().unwrap_or(Value::Null),
+                                None => t.get("literal").cloned().unwrap_or(Value::Null),
+                            }
+                        }
                         Some(Value::String(s)) => Value::String(s.clone()),
                         _ => Value::Null,
                     };
                     let mut req = json!({"taskToken": token});
                     match call {
                         "SendTaskSuccess" => {
-                            let out = action.get("output").cloned().unwrap_or(json!({"literal": "{}"}));
-                            let text = if let Some(f) = out.get("json_text_of_message_field").and_then(Value::as_str) {
+                            let out = action
+                                .get("output")
+                                .cloned()
+                                .unwrap_or(json!({"literal": "{}"}));
+                            let text = if let Some(f) = out
+                                .get("json_text_of_message_field")
+                                .and_then(Value::as_str)
+                            {
                                 crate::pyjson::dumps(message.get(f).unwrap_or(&Value::Null), true)
                             } else if out.get("message_text").is_some() {
                                 sub.message_text.clone()
                             } else {
-                                out.get("literal").and_then(Value::as_str).unwrap_or("{}").to_string()
+                                out.get("literal")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("{}")
+                                    .to_string()
                             };
                             req["output"] = Value::String(text);
                         }
@@ -248,7 +328,10 @@ async fn consume(
                         _ => {}
                     }
                     if let Err(e) = engine.call(call, req).await {
-                        notes.lock().unwrap().push(format!("consumer {call}: {}: {}", e.code, e.message));
+                        notes
+                            .lock()
+                            .unwrap()
+                            .push(format!("consumer {call}: {}: {}", e.code, e.message));
                     }
                 }
             }
@@ -269,7 +352,11 @@ pub fn run_case_blocking(case: &Case, index: usize, opts: &RunOptions) -> CaseRe
         observed: None,
         elapsed: Duration::ZERO,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             result.error = Some(format!("runtime: {e}"));
@@ -280,22 +367,27 @@ pub fn run_case_blocking(case: &Case, index: usize, opts: &RunOptions) -> CaseRe
     drop(rt);
     match raw {
         Err(e) => result.error = Some(e),
-        Ok(raw) => match normalise::normalise_history_lenient(&case.normalization_steps, &raw.events) {
-            Err(e) => result.error = Some(format!("normalisation: {e}")),
-            Ok((history, warning)) => {
-                let obs = Observed { status: raw.status.clone(), history };
-                result.strict = compare::strict(case, &obs);
-                if let Some(w) = warning {
-                    result.strict = Some(result.strict.take().unwrap_or(w));
+        Ok(raw) => {
+            match normalise::normalise_history_lenient(&case.normalization_steps, &raw.events) {
+                Err(e) => result.error = Some(format!("normalisation: {e}")),
+                Ok((history, warning)) => {
+                    let obs = Observed {
+                        status: raw.status.clone(),
+                        history,
+                    };
+                    result.strict = compare::strict(case, &obs);
+                    if let Some(w) = warning {
+                        result.strict = Some(result.strict.take().unwrap_or(w));
+                    }
+                    result.shape = compare::shape(case, &obs);
+                    if !raw.notes.is_empty() && result.strict.is_some() {
+                        let note = raw.notes.join("; ");
+                        result.strict = result.strict.map(|s| format!("{s} [{note}]"));
+                    }
+                    result.observed = Some(obs);
                 }
-                result.shape = compare::shape(case, &obs);
-                if !raw.notes.is_empty() && result.strict.is_some() {
-                    let note = raw.notes.join("; ");
-                    result.strict = result.strict.map(|s| format!("{s} [{note}]"));
-                }
-                result.observed = Some(obs);
             }
-        },
+        }
     }
     result.elapsed = started.elapsed();
     result
@@ -303,7 +395,11 @@ pub fn run_case_blocking(case: &Case, index: usize, opts: &RunOptions) -> CaseRe
 
 /// Runs every case (bounded concurrency, wall-clock limit per case). Results are in input order.
 /// `progress` is called after each case.
-pub fn run_cases(cases: &[Case], opts: &RunOptions, progress: &(dyn Fn(&CaseResult) + Sync)) -> Vec<CaseResult> {
+pub fn run_cases(
+    cases: &[Case],
+    opts: &RunOptions,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
     let shared: Arc<Vec<Case>> = Arc::new(cases.to_vec());
@@ -352,7 +448,10 @@ pub fn run_cases(cases: &[Case], opts: &RunOptions, progress: &(dyn Fn(&CaseResu
                                     .unwrap_or_else(|| "panic".into());
                                 failed(format!("panicked: {}", msg.lines().next().unwrap_or("")))
                             }
-                            Err(_) => failed(format!("hung: no result after {}s wall clock", opts.wall_timeout.as_secs())),
+                            Err(_) => failed(format!(
+                                "hung: no result after {}s wall clock",
+                                opts.wall_timeout.as_secs()
+                            )),
                         },
                     };
                     progress(&r);
@@ -361,5 +460,10 @@ pub fn run_cases(cases: &[Case], opts: &RunOptions, progress: &(dyn Fn(&CaseResu
             });
         }
     });
-    results.into_inner().unwrap().into_iter().map(|r| r.expect("every case ran")).collect()
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every case ran"))
+        .collect()
 }

@@ -22,12 +22,20 @@ pub struct StandInLambdas {
 
 impl StandInLambdas {
     pub fn new(functions: Map<String, Value>, region: &str, account: &str) -> Self {
-        Self { functions, region: region.into(), account: account.into() }
+        Self {
+            functions,
+            region: region.into(),
+            account: account.into(),
+        }
     }
 
     /// `name`, `name:qualifier`, `arn:...:function:name[:qualifier]` → (name, qualifier).
     fn split(function: &str) -> (String, Option<String>) {
-        if let Some(rest) = function.split(":function:").nth(1).filter(|_| function.starts_with("arn:")) {
+        if let Some(rest) = function
+            .split(":function:")
+            .nth(1)
+            .filter(|_| function.starts_with("arn:"))
+        {
             let mut it = rest.splitn(2, ':');
             let name = it.next().unwrap_or_default().to_string();
             return (name, it.next().map(str::to_string));
@@ -40,13 +48,20 @@ impl StandInLambdas {
 
 /// The Python 3.12+ runtime serialises results with `ensure_ascii=False`, older ones escape.
 fn runtime_ensure_ascii(f: &Value) -> bool {
-    let rt = f.get("runtime").and_then(Value::as_str).unwrap_or("python3_12");
+    let rt = f
+        .get("runtime")
+        .and_then(Value::as_str)
+        .unwrap_or("python3_12");
     !(rt.contains("3_12") || rt.contains("3_13") || rt.contains("3.12") || rt.contains("3.13"))
 }
 
 #[async_trait]
 impl LambdaInvoker for StandInLambdas {
-    async fn invoke(&self, function: &str, payload: Vec<u8>) -> Result<LambdaResponse, LambdaInvokeError> {
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Vec<u8>,
+    ) -> Result<LambdaResponse, LambdaInvokeError> {
         let (name, qualifier) = Self::split(function);
         let Some(f) = self.functions.get(&name) else {
             let q = qualifier.unwrap_or_else(|| "$LATEST".into());
@@ -58,7 +73,10 @@ impl LambdaInvoker for StandInLambdas {
             });
         };
         let behaviour = f.get("behaviour").cloned().unwrap_or(Value::Null);
-        let kind = behaviour.get("kind").and_then(Value::as_str).unwrap_or("echo");
+        let kind = behaviour
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("echo");
         let ascii = runtime_ensure_ascii(f);
         // an Invoke without payload reaches the function as `{}`
         let event: Value = if payload.iter().all(u8::is_ascii_whitespace) {
@@ -67,13 +85,22 @@ impl LambdaInvoker for StandInLambdas {
             serde_json::from_slice(&payload).unwrap_or(Value::Null)
         };
         let ok = |bytes: Vec<u8>| {
-            Ok(LambdaResponse { payload: bytes, function_error: None, executed_version: "$LATEST".into() })
+            Ok(LambdaResponse {
+                payload: bytes,
+                function_error: None,
+                executed_version: "$LATEST".into(),
+            })
         };
         match kind {
             "echo" => ok(pyjson::dumps(&event, ascii).into_bytes()),
-            "return" => ok(pyjson::dumps(behaviour.get("value").unwrap_or(&Value::Null), ascii).into_bytes()),
+            "return" => ok(
+                pyjson::dumps(behaviour.get("value").unwrap_or(&Value::Null), ascii).into_bytes(),
+            ),
             "format" => {
-                let template = behaviour.get("template").and_then(Value::as_str).unwrap_or("input-event-{event}");
+                let template = behaviour
+                    .get("template")
+                    .and_then(Value::as_str)
+                    .unwrap_or("input-event-{event}");
                 let text = template.replace("{event}", &pyjson::py_str(&event));
                 ok(pyjson::dumps(&Value::String(text), ascii).into_bytes())
             }
@@ -81,12 +108,18 @@ impl LambdaInvoker for StandInLambdas {
                 if let Some(t) = behaviour.get("payload_text").and_then(Value::as_str) {
                     ok(t.as_bytes().to_vec())
                 } else {
-                    let n = behaviour.get("payload_size_bytes").and_then(Value::as_u64).unwrap_or(0) as usize;
+                    let n = behaviour
+                        .get("payload_size_bytes")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0) as usize;
                     ok(vec![b'a'; n])
                 }
             }
             "sleep_then_echo" => {
-                let secs = behaviour.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
+                let secs = behaviour
+                    .get("seconds")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 ok(pyjson::dumps(&event, ascii).into_bytes())
             }
@@ -100,7 +133,10 @@ impl LambdaInvoker for StandInLambdas {
                 if let Some(m) = cause.as_object_mut()
                     && m.contains_key("requestId")
                 {
-                    m.insert("requestId".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+                    m.insert(
+                        "requestId".into(),
+                        Value::String(uuid::Uuid::new_v4().to_string()),
+                    );
                 }
                 Ok(LambdaResponse {
                     payload: serde_json::to_vec(&cause).unwrap_or_default(),
@@ -124,9 +160,15 @@ pub fn fill_placeholders(v: &Value, seen: &mut Map<String, Value>) -> Value {
             if let Some(existing) = seen.get(s) {
                 return existing.clone();
             }
-            let name = s[1..s.len() - 1].split(':').next().unwrap_or_default().to_lowercase();
+            let name = s[1..s.len() - 1]
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
             let fresh = uuid::Uuid::new_v4();
-            let value = if name.contains("uuid") || name.contains("id") && !name.contains("md5") && !name.contains("m-d5") {
+            let value = if name.contains("uuid")
+                || name.contains("id") && !name.contains("md5") && !name.contains("m-d5")
+            {
                 fresh.to_string()
             } else if name.contains("d5") || name.contains("md5") {
                 fresh.simple().to_string()
@@ -137,7 +179,11 @@ pub fn fill_placeholders(v: &Value, seen: &mut Map<String, Value>) -> Value {
             Value::String(value)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| fill_placeholders(x, seen)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill_placeholders(x, seen))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), fill_placeholders(x, seen)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -160,7 +206,11 @@ pub struct StandInService {
 
 impl StandInService {
     pub fn new(stubs: Vec<Value>, consumer: Option<mpsc::UnboundedSender<Submitted>>) -> Self {
-        Self { stubs: Mutex::new(stubs), next: Mutex::new(0), consumer }
+        Self {
+            stubs: Mutex::new(stubs),
+            next: Mutex::new(0),
+            consumer,
+        }
     }
 }
 
@@ -172,21 +222,31 @@ impl ServiceIntegration for StandInService {
             let mut next = self.next.lock().unwrap();
             let matching: Vec<&Value> = stubs
                 .iter()
-                .filter(|s| s.get("resourceType").and_then(Value::as_str) == Some(request.service.as_str()))
+                .filter(|s| {
+                    s.get("resourceType").and_then(Value::as_str) == Some(request.service.as_str())
+                })
                 .collect();
             let pick = matching.get(*next).or(matching.last()).copied().cloned();
             *next += 1;
-            pick.and_then(|s| s.get("response_normalised").cloned()).unwrap_or_else(|| serde_json::json!({}))
+            pick.and_then(|s| s.get("response_normalised").cloned())
+                .unwrap_or_else(|| serde_json::json!({}))
         };
         let response = fill_placeholders(&response, &mut Map::new());
         if let Some(tx) = &self.consumer {
-            let field = if request.service == "sns" { "Message" } else { "MessageBody" };
+            let field = if request.service == "sns" {
+                "Message"
+            } else {
+                "MessageBody"
+            };
             let message_text = match request.parameters.get(field) {
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => serde_json::to_string(other).unwrap_or_default(),
                 None => String::new(),
             };
-            let _ = tx.send(Submitted { message_text, execution_arn: request.execution_arn.clone() });
+            let _ = tx.send(Submitted {
+                message_text,
+                execution_arn: request.execution_arn.clone(),
+            });
         }
         Ok(response)
     }

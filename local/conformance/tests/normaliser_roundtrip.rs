@@ -16,11 +16,16 @@ fn expected_histories_round_trip() {
     let (mut total, mut ok) = (0, 0);
     let mut failures = Vec::new();
     for case in files.iter().flat_map(|f| &f.cases) {
-        let Some(expected) = &case.expected.history else { continue };
+        let Some(expected) = &case.expected.history else {
+            continue;
+        };
         total += 1;
         let raw = denormalise_history(case, expected);
         let history = normalise_history(&case.normalization_steps, &raw).expect("normalises");
-        let obs = Observed { status: case.expected.status.clone(), history };
+        let obs = Observed {
+            status: case.expected.status.clone(),
+            history,
+        };
         match strict(case, &obs) {
             None => ok += 1,
             Some(d) => failures.push(format!("{}: {}", case.id, d)),
@@ -31,5 +36,8 @@ fn expected_histories_round_trip() {
     }
     eprintln!("round trip: {ok}/{total}");
     // The corpus README: all but a few cases whose values the simple de-normaliser cannot invert.
-    assert!(ok * 100 >= total * 95, "only {ok}/{total} expected histories round-trip");
+    assert!(
+        ok * 100 >= total * 95,
+        "only {ok}/{total} expected histories round-trip"
+    );
 }
