@@ -487,3 +487,475 @@ fn user_agent_points(actor: &Actor) -> Option<(i32, String)> {
         format!("unusual user agent for IAM administration: `{ua}`"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccessKey, KeyStatus, LookupError, PrincipalRef, QuarantineRecord};
+    use crate::parse::tests::incident;
+    use crate::testkit::*;
+
+    fn rules(c: &Classification) -> Vec<(&str, i32)> {
+        c.reasons
+            .iter()
+            .map(|r| (r.rule.as_str(), r.points))
+            .collect()
+    }
+
+    struct Case {
+        fixture: &'static str,
+        tweak: fn(&mut Incident, &mut Enrichment),
+        verdict: Verdict,
+        severity: Severity,
+        score: i32,
+        rules: &'static [(&'static str, i32)],
+    }
+
+    fn none(_: &mut Incident, _: &mut Enrichment) {}
+
+    const CASES: &[Case] = &[
+        Case {
+            fixture: "cloudtrail-create-user-by-iam-user.json",
+            tweak: none,
+            verdict: Verdict::Notify,
+            severity: Severity::Low,
+            score: 10,
+            rules: &[(NEW_IAM_USER, 10)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-sso-admin.json",
+            tweak: none,
+            verdict: Verdict::Notify,
+            severity: Severity::Low,
+            score: 10,
+            rules: &[(NEW_IAM_USER, 10)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 75,
+            rules: &[
+                (NEW_IAM_USER, 10),
+                (SUSPICIOUS_USER_NAME, 40),
+                (CREATOR_WITHOUT_MFA, 15),
+                (UNUSUAL_USER_AGENT, 10),
+            ],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+            tweak: |_, e| {
+                e.user
+                    .as_mut()
+                    .unwrap()
+                    .attached_policies
+                    .push(admin_policy())
+            },
+            verdict: Verdict::Quarantine,
+            severity: Severity::High,
+            score: 105,
+            rules: &[
+                (NEW_IAM_USER, 10),
+                (SUSPICIOUS_USER_NAME, 40),
+                (CREATOR_WITHOUT_MFA, 15),
+                (UNUSUAL_USER_AGENT, 10),
+                (NEW_USER_ADMIN_POLICY, 30),
+            ],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-iam-user.json",
+            tweak: |_, e| {
+                let u = e.user.as_mut().unwrap();
+                u.groups.push("Admins".into());
+                u.access_keys.push(AccessKey {
+                    id: "AKIANEWKEY0000000001".into(),
+                    status: KeyStatus::Active,
+                    created_at: None,
+                    last_used_at: None,
+                    last_used_service: None,
+                    last_used_region: None,
+                });
+            },
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 55,
+            rules: &[
+                (NEW_IAM_USER, 10),
+                (NEW_USER_ADMIN_POLICY, 30),
+                (NEW_USER_ACCESS_KEYS, 15),
+            ],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-ci-pipeline.json",
+            tweak: none,
+            verdict: Verdict::Ignore,
+            severity: Severity::Low,
+            score: 10,
+            rules: &[(NEW_IAM_USER, 10), (TRUSTED_CREATOR, 0)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-ci-pipeline.json",
+            tweak: |_, e| {
+                e.user
+                    .as_mut()
+                    .unwrap()
+                    .attached_policies
+                    .push(admin_policy())
+            },
+            verdict: Verdict::Notify,
+            severity: Severity::Medium,
+            score: 40,
+            rules: &[
+                (NEW_IAM_USER, 10),
+                (NEW_USER_ADMIN_POLICY, 30),
+                (TRUSTED_CREATOR, 0),
+            ],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-root.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::High,
+            score: 50,
+            rules: &[(NEW_IAM_USER, 10), (CREATOR_IS_ROOT, 40)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-access-denied.json",
+            tweak: none,
+            verdict: Verdict::Ignore,
+            severity: Severity::Low,
+            score: 0,
+            rules: &[(FAILED_CALL, 0)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-control-chars-in-user-agent.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 45,
+            rules: &[
+                (NEW_IAM_USER, 10),
+                (CREATOR_WITHOUT_MFA, 15),
+                (UNUSUAL_USER_AGENT, 20),
+            ],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-iam-user.json",
+            tweak: |i, _| {
+                i.actor.as_mut().unwrap().user_agent =
+                    Some("aws-cli/2.15 exe/x86_64.kali.2024".into())
+            },
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[(NEW_IAM_USER, 10), (UNUSUAL_USER_AGENT, 40)],
+        },
+        Case {
+            fixture: "cloudtrail-create-user-by-iam-user.json",
+            tweak: |_, e| e.exists = false,
+            verdict: Verdict::Notify,
+            severity: Severity::Low,
+            score: 10,
+            rules: &[(NEW_IAM_USER, 10), (SUBJECT_MISSING, 0)],
+        },
+        Case {
+            fixture: "guardduty-instance-credential-exfiltration-outside-aws.json",
+            tweak: none,
+            verdict: Verdict::Quarantine,
+            severity: Severity::High,
+            score: 95,
+            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15)],
+        },
+        Case {
+            fixture: "guardduty-instance-credential-exfiltration-inside-aws.json",
+            tweak: none,
+            verdict: Verdict::Quarantine,
+            severity: Severity::High,
+            score: 95,
+            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15)],
+        },
+        Case {
+            fixture: "guardduty-instance-credential-exfiltration-outside-aws-updated.json",
+            tweak: |i, e| {
+                e.quarantine = Some(QuarantineRecord {
+                    incident_id: i.id.clone(),
+                    principal: PrincipalRef::Role("web-app-role".into()),
+                    reason: "r".into(),
+                    quarantined_at: t("2026-03-14T01:46:00Z"),
+                    attached_policy_arn: None,
+                    deactivated_keys: vec![],
+                    login_profile_deleted: false,
+                    revocation_policy: Some("cordon-revoke-sessions".into()),
+                    imdsv2_enforced_on: None,
+                    nacl_entry: None,
+                })
+            },
+            verdict: Verdict::Notify,
+            severity: Severity::High,
+            score: 95,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 80),
+                (FINDING_FAMILY, 15),
+                (DUPLICATE, 0),
+            ],
+        },
+        Case {
+            fixture: "guardduty-instance-credential-exfiltration-outside-aws.json",
+            tweak: |_, e| {
+                e.lookup_errors.push(LookupError {
+                    lookup: "role_tags".into(),
+                    error: "AccessDenied".into(),
+                })
+            },
+            verdict: Verdict::Approve,
+            severity: Severity::High,
+            score: 95,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 80),
+                (FINDING_FAMILY, 15),
+                (INCOMPLETE_ENRICHMENT, 0),
+            ],
+        },
+        Case {
+            fixture: "guardduty-tor-ip-caller.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[(GUARDDUTY_SEVERITY, 40), (FINDING_FAMILY, 10)],
+        },
+        Case {
+            fixture: "guardduty-console-login-success-b.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[(GUARDDUTY_SEVERITY, 40), (FINDING_FAMILY, 10)],
+        },
+        Case {
+            fixture: "guardduty-anomalous-behavior.json",
+            tweak: none,
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[(GUARDDUTY_SEVERITY, 40), (FINDING_FAMILY, 10)],
+        },
+        Case {
+            fixture: "guardduty-low-severity.json",
+            tweak: none,
+            verdict: Verdict::Notify,
+            severity: Severity::Low,
+            score: 20,
+            rules: &[(GUARDDUTY_SEVERITY, 10), (FINDING_FAMILY, 10)],
+        },
+        Case {
+            fixture: "guardduty-root-credential-usage.json",
+            tweak: none,
+            verdict: Verdict::Notify,
+            severity: Severity::Critical,
+            score: 25,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 10),
+                (FINDING_FAMILY, 15),
+                (ROOT_SUBJECT, 0),
+            ],
+        },
+        Case {
+            fixture: "guardduty-archived.json",
+            tweak: none,
+            verdict: Verdict::Ignore,
+            severity: Severity::Low,
+            score: 0,
+            rules: &[(ARCHIVED_FINDING, 0)],
+        },
+        Case {
+            fixture: "guardduty-ec2-port-probe.json",
+            tweak: none,
+            verdict: Verdict::Ignore,
+            severity: Severity::Low,
+            score: 0,
+            rules: &[(NOT_AN_IDENTITY, 0)],
+        },
+        Case {
+            fixture: "guardduty-tor-ip-caller.json",
+            tweak: |i, e| {
+                i.subject = Subject::IamUser {
+                    name: "break-glass-1".into(),
+                    arn: None,
+                    user_id: None,
+                    access_key_id: None,
+                };
+                *e = user_enrichment("break-glass-1");
+            },
+            verdict: Verdict::Notify,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 40),
+                (FINDING_FAMILY, 10),
+                (PROTECTED, 0),
+            ],
+        },
+        Case {
+            fixture: "guardduty-instance-credential-exfiltration-outside-aws.json",
+            tweak: |_, e| e.role.as_mut().unwrap().path = "/aws-service-role/".into(),
+            verdict: Verdict::Notify,
+            severity: Severity::High,
+            score: 95,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 80),
+                (FINDING_FAMILY, 15),
+                (PROTECTED, 0),
+            ],
+        },
+        Case {
+            fixture: "guardduty-tor-ip-caller.json",
+            tweak: |i, e| {
+                e.quarantine = Some(QuarantineRecord {
+                    incident_id: "older-incident".into(),
+                    principal: PrincipalRef::User("dev-bob".into()),
+                    reason: "r".into(),
+                    quarantined_at: t("2026-03-01T00:00:00Z"),
+                    attached_policy_arn: None,
+                    deactivated_keys: vec![],
+                    login_profile_deleted: false,
+                    revocation_policy: None,
+                    imdsv2_enforced_on: None,
+                    nacl_entry: None,
+                });
+                let _ = i;
+            },
+            verdict: Verdict::Approve,
+            severity: Severity::Medium,
+            score: 50,
+            rules: &[
+                (GUARDDUTY_SEVERITY, 40),
+                (FINDING_FAMILY, 10),
+                (PREVIOUSLY_QUARANTINED, 0),
+            ],
+        },
+    ];
+
+    #[test]
+    fn table() {
+        let policy = policy();
+        for (n, case) in CASES.iter().enumerate() {
+            let mut i = incident(case.fixture);
+            let mut e = enrichment_for(&i);
+            (case.tweak)(&mut i, &mut e);
+            let c = classify(&i, &e, &policy);
+            let ctx = format!("case {n} ({}): {c:#?}", case.fixture);
+            assert_eq!(c.verdict, case.verdict, "{ctx}");
+            assert_eq!(c.severity, case.severity, "{ctx}");
+            assert_eq!(c.score, case.score, "{ctx}");
+            assert_eq!(rules(&c), case.rules.to_vec(), "{ctx}");
+            assert_eq!(c.approval_timeout_seconds, 3600);
+            assert_eq!(
+                c.approval_default,
+                crate::model::ApprovalDefault::Quarantine
+            );
+            assert!(!c.dry_run);
+        }
+    }
+
+    #[test]
+    fn details_say_why() {
+        let policy = policy();
+        let i = incident("cloudtrail-create-user-by-ci-pipeline.json");
+        let c = classify(&i, &enrichment_for(&i), &policy);
+        assert_eq!(
+            c.reasons[1].detail,
+            "arn:aws:sts::123456789012:assumed-role/terraform-deployer/GitHubActions-8812345 is a trusted creator and nothing else is suspicious: expected activity, ignored"
+        );
+        let i = incident("cloudtrail-create-user-suspicious-name-no-mfa-cli.json");
+        let c = classify(&i, &enrichment_for(&i), &policy);
+        assert_eq!(
+            c.reasons[1].detail,
+            "`service-x7k2qa` matches suspicious pattern `^(svc|service)-[a-z0-9]{6}$`"
+        );
+        let i = incident("guardduty-tor-ip-caller.json");
+        let c = classify(&i, &enrichment_for(&i), &policy);
+        assert_eq!(
+            c.reasons[0].detail,
+            "GuardDuty severity 5 ≥ approvalThreshold 4 and < quarantineThreshold 8"
+        );
+    }
+
+    #[test]
+    fn policy_thresholds_and_dry_run_are_honoured() {
+        let mut policy = policy();
+        policy.guard_duty.quarantine_threshold = 5.0;
+        policy.dry_run = true;
+        policy.approval.timeout_seconds = 900;
+        policy.approval.default = crate::model::ApprovalDefault::Notify;
+        let i = incident("guardduty-tor-ip-caller.json");
+        let c = classify(&i, &enrichment_for(&i), &policy);
+        assert_eq!((c.verdict, c.score), (Verdict::Quarantine, 90));
+        assert!(c.dry_run);
+        assert_eq!(c.approval_timeout_seconds, 900);
+        assert_eq!(c.approval_default, crate::model::ApprovalDefault::Notify);
+        policy.guard_duty.approval_threshold = 6.0;
+        policy.guard_duty.quarantine_threshold = 9.0;
+        let c = classify(&i, &enrichment_for(&i), &policy);
+        assert_eq!((c.verdict, c.score), (Verdict::Notify, 20));
+    }
+
+    #[test]
+    fn invariants_over_every_fixture_and_variant() {
+        let policy = policy();
+        let dir = format!("{}/../../tests/events", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if !name.ends_with(".json") || name.starts_with("malformed-") {
+                continue;
+            }
+            let base = incident(&name);
+            for variant in 0..4 {
+                let mut i = base.clone();
+                let mut e = enrichment_for(&i);
+                match variant {
+                    1 => e
+                        .user
+                        .get_or_insert_with(Default::default)
+                        .attached_policies
+                        .push(admin_policy()),
+                    2 => {
+                        if let Subject::IamUser { name, .. } = &mut i.subject {
+                            *name = "emergency-admin".into();
+                        }
+                        if let Subject::AssumedRole { role_name, .. } = &mut i.subject {
+                            *role_name = "cordon-quarantine-function".into();
+                        }
+                    }
+                    3 => {
+                        if let Some(f) = i.finding.as_mut() {
+                            f.severity = 10.0;
+                        }
+                    }
+                    _ => {}
+                }
+                let c = classify(&i, &e, &policy);
+                if c.protected {
+                    assert!(
+                        c.verdict <= Verdict::Notify,
+                        "{name}/{variant}: protected but {:?}",
+                        c.verdict
+                    );
+                }
+                if matches!(i.subject, Subject::Root { .. }) {
+                    assert!(
+                        c.verdict <= Verdict::Notify,
+                        "{name}/{variant}: root but {:?}",
+                        c.verdict
+                    );
+                    assert_eq!(c.severity, Severity::Critical);
+                }
+                if i.failed_call.is_some() {
+                    assert_eq!(c.verdict, Verdict::Ignore, "{name}/{variant}");
+                }
+                assert_eq!(c.score, c.reasons.iter().map(|r| r.points).sum::<i32>());
+            }
+        }
+    }
+}

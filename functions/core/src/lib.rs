@@ -15,6 +15,8 @@ pub mod policy;
 pub mod ports;
 pub mod record;
 pub mod render;
+#[cfg(test)]
+mod testkit;
 
 pub use approval::{Refusal, check_decision};
 pub use classify::classify;
