@@ -838,11 +838,13 @@ fn number(
                 entropy: ent,
             };
             let v = eval::query(p, &sc, field).map_err(|e| cx.rt(e))?;
-            v.as_f64().ok_or_else(|| {
-                cx.rt(EvalError::runtime(format!(
-                    "Value of field '{field}' is not a number: {v}"
-                )))
-            })
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    cx.rt(EvalError::runtime(format!(
+                        "Value of field '{field}' is not a number: {v}"
+                    )))
+                })
         }
         NumberField::Jsonata(e) => {
             let states = json!({"input": input, "context": ctx});
@@ -991,13 +993,24 @@ async fn execute(
                     entropy: &ent,
                 };
                 match spec {
-                    WaitSpec::Seconds(n) => {
-                        let s = number(n, cx, &input, &ctx, vars, &ent, "SecondsPath")?;
-                        if s < 0.0 {
-                            return Err(cx.rt(EvalError::runtime(
-                                "Wait seconds must be a non-negative integer",
-                            )));
+                    WaitSpec::Seconds(NumberField::Path(p)) => {
+                        let v = eval::query(p, &sc, "SecondsPath").map_err(|_| {
+                            cx.rt(EvalError::runtime(format!(
+                                "The SecondsPath parameter does not reference an input value: {p}"
+                            )))
+                        })?;
+                        let Some(s) = v.as_i64() else {
+                            return Err(cx.rt(EvalError::runtime(format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {v}"))));
+                        };
+                        if s < 0 {
+                            return Err(cx.rt(EvalError::runtime(format!(
+                                "The SecondsPath parameter references a negative value: {p} == {v}"
+                            ))));
                         }
+                        cx.entered_ts + s * 1000
+                    }
+                    WaitSpec::Seconds(n) => {
+                        let s = number(n, cx, &input, &ctx, vars, &ent, "Seconds")?;
                         cx.entered_ts + (s * 1000.0) as i64
                     }
                     WaitSpec::Timestamp(t) => parse_iso(t).unwrap_or(cx.entered_ts),
@@ -1760,7 +1773,7 @@ async fn run_task(
                     }
                     _ = sleep_deadline(hb_deadline) => {
                         close_token(inner, &tok);
-                        return task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", Fail { error: "States.HeartbeatTimeout".into(), cause: None });
+                        return task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", Fail { error: "States.Timeout".into(), cause: None });
                     }
                 };
                 match msg {
@@ -1952,6 +1965,26 @@ async fn run_map(
             .transpose()?;
         (items, mc, tc, tp)
     };
+    if jsonata && !items.is_array() {
+        if let Some(Value::String(expr)) = &spec.items {
+            let e = expr
+                .trim()
+                .trim_start_matches("{%")
+                .trim_end_matches("%}")
+                .trim();
+            let ty = match &items {
+                Value::Object(_) => "object",
+                Value::Bool(_) => "boolean",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                _ => "null",
+            };
+            return Err(cx.rt(EvalError::new(
+                "States.QueryEvaluationError",
+                format!("The JSONata expression '{e}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{ty}' for value: {items}"),
+            )));
+        }
+    }
     let Value::Array(mut items) = items else {
         let f = cx.rt(EvalError::new(
             if jsonata {
