@@ -551,3 +551,459 @@ pub fn release_plan(record: &QuarantineRecord) -> Vec<ReleaseAction> {
     });
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccessKey, InstanceFacts, LoginProfile, PolicyRef, Tags};
+    use crate::parse::tests::incident;
+    use crate::testkit::*;
+
+    const QARN: &str = "arn:aws:iam::123456789012:policy/cordon-quarantine";
+
+    fn key(id: &str, status: KeyStatus) -> AccessKey {
+        AccessKey {
+            id: id.into(),
+            status,
+            created_at: None,
+            last_used_at: None,
+            last_used_service: None,
+            last_used_region: None,
+        }
+    }
+
+    fn suspicious() -> (Incident, Enrichment) {
+        let i = incident("cloudtrail-create-user-suspicious-name-no-mfa-cli.json");
+        let mut e = user_enrichment("service-x7k2qa");
+        let u = e.user.as_mut().unwrap();
+        u.access_keys = vec![
+            key("AKIAACTIVE0000000001", KeyStatus::Active),
+            key("AKIAINACTIVE00000002", KeyStatus::Inactive),
+        ];
+        u.login_profile = Some(LoginProfile {
+            created_at: None,
+            password_reset_required: false,
+        });
+        (i, e)
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn user_with_active_and_inactive_key_and_password() {
+        let (i, e) = suspicious();
+        let now = t("2026-03-14T02:50:00Z");
+        let plan = plan_quarantine(&i, &e, &policy(), QARN, now).unwrap();
+        let user = "service-x7k2qa".to_string();
+        assert_eq!(plan.incident_id, "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
+        assert_eq!(
+            plan.actions,
+            vec![
+                PlannedAction::AttachQuarantinePolicy {
+                    user: user.clone(),
+                    policy_arn: QARN.into()
+                },
+                PlannedAction::TagQuarantined {
+                    principal: PrincipalRef::User(user.clone()),
+                    tags: tags(&[
+                        ("SecurityStatus", "Quarantined"),
+                        (
+                            "QuarantineReason",
+                            "CreateUser by arn:aws:iam::123456789012:user/devops-tools"
+                        ),
+                        ("QuarantineTime", "2026-03-14T02:50:00Z"),
+                        ("QuarantineIncident", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"),
+                        ("CordonAttachedPolicy", QARN),
+                        ("CordonDeactivatedKeys", "AKIAACTIVE0000000001"),
+                        ("CordonLoginProfileDeleted", "true"),
+                        ("CordonRevocationPolicy", "cordon-revoke-sessions"),
+                    ]),
+                },
+                PlannedAction::DeactivateAccessKey {
+                    user: user.clone(),
+                    access_key_id: "AKIAACTIVE0000000001".into()
+                },
+                PlannedAction::DeleteLoginProfile { user: user.clone() },
+                PlannedAction::RevokeSessions {
+                    principal: PrincipalRef::User(user.clone()),
+                    policy_name: REVOCATION_POLICY_NAME.into(),
+                    before: now
+                },
+            ]
+        );
+        let skipped: Vec<(&str, &str)> = plan
+            .skipped
+            .iter()
+            .map(|s| (s.action.as_str(), s.target.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                (ACT_DEACTIVATE, "AKIAINACTIVE00000002"),
+                (ACT_IMDS, "service-x7k2qa"),
+                (ACT_NACL, "service-x7k2qa")
+            ]
+        );
+        assert_eq!(
+            plan.skipped[0].detail,
+            "already inactive (not recorded: release leaves it inactive)"
+        );
+        let record = plan.record().unwrap();
+        assert_eq!(
+            record.deactivated_keys,
+            vec!["AKIAACTIVE0000000001".to_string()]
+        );
+        assert!(record.login_profile_deleted);
+    }
+
+    #[test]
+    fn already_attached_policy_is_not_attached_twice() {
+        let (i, mut e) = suspicious();
+        e.user.as_mut().unwrap().attached_policies.push(PolicyRef {
+            name: "cordon-quarantine".into(),
+            arn: QARN.into(),
+        });
+        let plan = plan_quarantine(&i, &e, &policy(), QARN, t("2026-03-14T02:50:00Z")).unwrap();
+        assert!(
+            !plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, PlannedAction::AttachQuarantinePolicy { .. }))
+        );
+        assert!(matches!(
+            plan.actions[0],
+            PlannedAction::TagQuarantined { .. }
+        ));
+        assert_eq!(plan.skipped[0].action, ACT_ATTACH);
+        assert_eq!(
+            plan.skipped[0].detail,
+            format!("{QARN} is already attached")
+        );
+        assert_eq!(plan.record().unwrap().attached_policy_arn, None);
+    }
+
+    #[test]
+    fn policy_toggles_become_skipped_with_reasons() {
+        let (i, e) = suspicious();
+        let mut policy = policy();
+        policy.containment.attach_deny_policy = false;
+        policy.containment.deactivate_access_keys = false;
+        policy.containment.delete_login_profile = false;
+        policy.containment.revoke_sessions = false;
+        let plan = plan_quarantine(&i, &e, &policy, QARN, t("2026-03-14T02:50:00Z")).unwrap();
+        assert_eq!(plan.actions.len(), 1);
+        assert!(matches!(
+            plan.actions[0],
+            PlannedAction::TagQuarantined { .. }
+        ));
+        let skipped: Vec<(&str, &str)> = plan
+            .skipped
+            .iter()
+            .map(|s| (s.action.as_str(), s.detail.as_str()))
+            .collect();
+        assert_eq!(
+            skipped[..4],
+            [
+                (
+                    ACT_ATTACH,
+                    "disabled by policy (containment.attachDenyPolicy = false)"
+                ),
+                (
+                    ACT_DEACTIVATE,
+                    "disabled by policy (containment.deactivateAccessKeys = false)"
+                ),
+                (
+                    ACT_DELETE_PROFILE,
+                    "disabled by policy (containment.deleteLoginProfile = false)"
+                ),
+                (
+                    ACT_REVOKE,
+                    "disabled by policy (containment.revokeSessions = false)"
+                ),
+            ]
+        );
+        let r = plan.record().unwrap();
+        assert_eq!(
+            (
+                r.attached_policy_arn,
+                r.deactivated_keys.len(),
+                r.login_profile_deleted,
+                r.revocation_policy
+            ),
+            (None, 0, false, None)
+        );
+    }
+
+    #[test]
+    fn earlier_record_is_kept() {
+        let (i, mut e) = suspicious();
+        e.quarantine = Some(QuarantineRecord {
+            incident_id: "earlier".into(),
+            principal: PrincipalRef::User("service-x7k2qa".into()),
+            reason: "r".into(),
+            quarantined_at: t("2026-03-01T00:00:00Z"),
+            attached_policy_arn: Some(QARN.into()),
+            deactivated_keys: vec!["AKIAEARLIER000000001".into()],
+            login_profile_deleted: false,
+            revocation_policy: None,
+            imdsv2_enforced_on: None,
+            nacl_entry: None,
+        });
+        let r = plan_quarantine(&i, &e, &policy(), QARN, t("2026-03-14T02:50:00Z"))
+            .unwrap()
+            .record()
+            .unwrap();
+        assert_eq!(
+            r.deactivated_keys,
+            vec![
+                "AKIAEARLIER000000001".to_string(),
+                "AKIAACTIVE0000000001".to_string()
+            ]
+        );
+        assert_eq!(r.incident_id, "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
+    }
+
+    fn exfil() -> (Incident, Enrichment) {
+        let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
+        let mut e = role_enrichment("web-app-role");
+        e.instance = Some(InstanceFacts {
+            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            metadata_http_tokens: Some("optional".into()),
+            network_acl_id: Some("acl-0123456789abcdef0".into()),
+            ..Default::default()
+        });
+        (i, e)
+    }
+
+    #[test]
+    fn role_revokes_sessions_and_tags_by_default() {
+        let (i, e) = exfil();
+        let now = t("2026-03-14T01:50:00Z");
+        let plan = plan_quarantine(&i, &e, &policy(), QARN, now).unwrap();
+        let role = PrincipalRef::Role("web-app-role".into());
+        assert_eq!(plan.actions.len(), 2);
+        assert!(
+            matches!(&plan.actions[0], PlannedAction::TagQuarantined { principal, .. } if *principal == role)
+        );
+        assert_eq!(
+            plan.actions[1],
+            PlannedAction::RevokeSessions {
+                principal: role,
+                policy_name: REVOCATION_POLICY_NAME.into(),
+                before: now
+            }
+        );
+        let skipped: Vec<&str> = plan.skipped.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(
+            skipped,
+            vec![
+                ACT_ATTACH,
+                ACT_DEACTIVATE,
+                ACT_DELETE_PROFILE,
+                ACT_IMDS,
+                ACT_NACL
+            ]
+        );
+        assert_eq!(
+            plan.skipped[3].detail,
+            "disabled by policy (containment.enforceImdsV2 = false)"
+        );
+        assert_eq!(plan.skipped[4].target, "198.51.100.77");
+    }
+
+    #[test]
+    fn role_with_imds_and_nacl_enabled() {
+        let (i, e) = exfil();
+        let mut policy = policy();
+        policy.containment.enforce_imds_v2 = true;
+        policy.containment.nacl_deny_remote_ip = true;
+        let plan = plan_quarantine(&i, &e, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
+        let rule = nacl_rule_number("198.51.100.77");
+        assert!((1..=90).contains(&rule));
+        assert_eq!(
+            plan.actions[2..],
+            [
+                PlannedAction::EnforceImdsV2 {
+                    instance_id: "i-0a1b2c3d4e5f60718".into()
+                },
+                PlannedAction::NaclDenyIp {
+                    network_acl_id: "acl-0123456789abcdef0".into(),
+                    cidr: "198.51.100.77/32".into(),
+                    rule_number: rule
+                },
+            ]
+        );
+        let r = plan.record().unwrap();
+        assert_eq!(r.imdsv2_enforced_on.as_deref(), Some("i-0a1b2c3d4e5f60718"));
+        assert_eq!(
+            r.nacl_entry,
+            Some(format!("acl-0123456789abcdef0:{rule}:198.51.100.77/32"))
+        );
+
+        // Facts missing or already in place → skipped with why.
+        let (i, mut e) = exfil();
+        let inst = e.instance.as_mut().unwrap();
+        inst.metadata_http_tokens = Some("required".into());
+        inst.network_acl_id = None;
+        let plan = plan_quarantine(&i, &e, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
+        assert_eq!(plan.actions.len(), 2);
+        let details: Vec<&str> = plan.skipped.iter().map(|s| s.detail.as_str()).collect();
+        assert!(
+            details.contains(&"the instance already requires IMDSv2"),
+            "{details:?}"
+        );
+        assert!(
+            details.contains(&"no network ACL known for the instance's subnet"),
+            "{details:?}"
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let p = policy();
+        let now = t("2026-03-14T01:50:00Z");
+        let root = incident("guardduty-root-credential-usage.json");
+        assert_eq!(
+            plan_quarantine(&root, &enrichment_for(&root), &p, QARN, now),
+            Err(PlanError::Root)
+        );
+        let probe = incident("guardduty-ec2-port-probe.json");
+        assert_eq!(
+            plan_quarantine(&probe, &enrichment_for(&probe), &p, QARN, now),
+            Err(PlanError::NotAnIdentity(
+                "Instance i-0123456789abcdef0".into()
+            ))
+        );
+        let (mut i, _) = suspicious();
+        i.subject = Subject::IamUser {
+            name: "break-glass-2".into(),
+            arn: None,
+            user_id: None,
+            access_key_id: None,
+        };
+        assert_eq!(
+            plan_quarantine(&i, &user_enrichment("break-glass-2"), &p, QARN, now),
+            Err(PlanError::Protected(
+                "user `break-glass-2` matches protected.users pattern `break-glass-*`".into()
+            ))
+        );
+        let (i, mut e) = suspicious();
+        e.exists = false;
+        assert_eq!(
+            plan_quarantine(&i, &e, &p, QARN, now),
+            Err(PlanError::SubjectMissing)
+        );
+        let (i, mut e) = exfil();
+        e.role = None;
+        assert_eq!(
+            plan_quarantine(&i, &e, &p, QARN, now),
+            Err(PlanError::MissingFacts("enrichment.role is absent".into()))
+        );
+        let (i, mut e) = exfil();
+        e.role.as_mut().unwrap().path = "/aws-reserved/sso.amazonaws.com/".into();
+        assert!(matches!(
+            plan_quarantine(&i, &e, &p, QARN, now),
+            Err(PlanError::Protected(_))
+        ));
+    }
+
+    #[test]
+    fn revocation_document() {
+        assert_eq!(
+            revocation_policy_document(t("2026-03-14T01:50:00Z")),
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "CordonRevokeOlderSessions",
+                    "Effect": "Deny",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": { "DateLessThan": { "aws:TokenIssueTime": "2026-03-14T01:50:00Z" } }
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn release_is_the_exact_inverse() {
+        let record = QuarantineRecord {
+            incident_id: "inc".into(),
+            principal: PrincipalRef::User("u".into()),
+            reason: "r".into(),
+            quarantined_at: t("2026-03-14T01:50:00Z"),
+            attached_policy_arn: Some(QARN.into()),
+            deactivated_keys: vec!["AKIA1".into(), "AKIA2".into()],
+            login_profile_deleted: true,
+            revocation_policy: Some(REVOCATION_POLICY_NAME.into()),
+            imdsv2_enforced_on: None,
+            nacl_entry: None,
+        };
+        let u = PrincipalRef::User("u".into());
+        assert_eq!(
+            release_plan(&record),
+            vec![
+                ReleaseAction::DeleteRevocationPolicy {
+                    principal: u.clone(),
+                    policy_name: REVOCATION_POLICY_NAME.into()
+                },
+                ReleaseAction::ResetLoginProfileManually { user: "u".into() },
+                ReleaseAction::ReactivateAccessKey {
+                    user: "u".into(),
+                    access_key_id: "AKIA1".into()
+                },
+                ReleaseAction::ReactivateAccessKey {
+                    user: "u".into(),
+                    access_key_id: "AKIA2".into()
+                },
+                ReleaseAction::DetachQuarantinePolicy {
+                    user: "u".into(),
+                    policy_arn: QARN.into()
+                },
+                ReleaseAction::UntagQuarantined {
+                    principal: u,
+                    keys: [
+                        "CordonAttachedPolicy",
+                        "CordonDeactivatedKeys",
+                        "CordonLoginProfileDeleted",
+                        "CordonRevocationPolicy",
+                        "QuarantineIncident",
+                        "QuarantineReason",
+                        "QuarantineTime",
+                        "SecurityStatus"
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                },
+            ]
+        );
+        let role = QuarantineRecord {
+            principal: PrincipalRef::Role("web-app-role".into()),
+            attached_policy_arn: None,
+            deactivated_keys: vec![],
+            login_profile_deleted: false,
+            imdsv2_enforced_on: Some("i-1".into()),
+            nacl_entry: Some("acl-1:7:198.51.100.77/32".into()),
+            ..record
+        };
+        let steps = release_plan(&role);
+        assert_eq!(
+            steps[0],
+            ReleaseAction::RemoveNaclEntry {
+                network_acl_id: "acl-1".into(),
+                rule_number: 7
+            }
+        );
+        assert_eq!(
+            steps[1],
+            ReleaseAction::KeepImdsV2 {
+                instance_id: "i-1".into()
+            }
+        );
+        assert_eq!(steps.len(), 4);
+    }
+}
