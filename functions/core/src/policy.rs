@@ -335,3 +335,267 @@ fn check_arn_glob(pattern: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, Subject};
+    use crate::testkit::*;
+    use serde_json::{Value, json};
+
+    fn with(f: impl FnOnce(&mut Value)) -> Result<Policy, PolicyError> {
+        let mut v: Value = serde_json::from_str(POLICY_JSON).unwrap();
+        f(&mut v);
+        Policy::from_json(&v.to_string())
+    }
+
+    fn field_of(r: Result<Policy, PolicyError>) -> String {
+        match r {
+            Err(PolicyError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn example_policy_is_valid() {
+        let path = format!(
+            "{}/../../infra/policy.example.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        if let Ok(text) = std::fs::read_to_string(path) {
+            Policy::from_json(&text).unwrap();
+        }
+        let p = policy();
+        assert_eq!(p.guard_duty.approval_threshold, 4.0);
+        assert!(p.containment.attach_deny_policy && !p.containment.enforce_imds_v2);
+    }
+
+    #[test]
+    fn every_field_is_validated_by_name() {
+        let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+            (
+                "protected.users[0]",
+                Box::new(|v| v["protected"]["users"][0] = json!("bad[0-9]")),
+            ),
+            (
+                "protected.roles[1]",
+                Box::new(|v| v["protected"]["roles"][1] = json!("")),
+            ),
+            (
+                "protected.arns[0]",
+                Box::new(|v| v["protected"]["arns"][0] = json!("*")),
+            ),
+            (
+                "trustedCreators[1]",
+                Box::new(|v| v["trustedCreators"][1] = json!("terraform-*")),
+            ),
+            (
+                "suspiciousUserNamePatterns[1]",
+                Box::new(|v| v["suspiciousUserNamePatterns"][1] = json!("(unclosed")),
+            ),
+            (
+                "guardDuty.approvalThreshold",
+                Box::new(|v| v["guardDuty"]["approvalThreshold"] = json!(-1)),
+            ),
+            (
+                "guardDuty.quarantineThreshold",
+                Box::new(|v| v["guardDuty"]["quarantineThreshold"] = json!(10.5)),
+            ),
+            (
+                "guardDuty.approvalThreshold",
+                Box::new(|v| v["guardDuty"]["approvalThreshold"] = json!(9)),
+            ),
+            (
+                "approval.timeoutSeconds",
+                Box::new(|v| v["approval"]["timeoutSeconds"] = json!(59)),
+            ),
+            (
+                "approval.timeoutSeconds",
+                Box::new(|v| v["approval"]["timeoutSeconds"] = json!(31_536_001)),
+            ),
+            (
+                "approval.approvers",
+                Box::new(|v| v["approval"]["approvers"] = json!([])),
+            ),
+            (
+                "approval.approvers[0]",
+                Box::new(|v| {
+                    v["approval"]["approvers"][0] = json!("arn:aws:sts::*:assumed-role/{a,b}/*")
+                }),
+            ),
+        ];
+        for (field, f) in cases {
+            assert_eq!(field_of(with(f)), field);
+        }
+        assert!(with(|v| v["approval"]["timeoutSeconds"] = json!(31_536_000)).is_ok());
+        assert!(with(|v| v["approval"]["timeoutSeconds"] = json!(60)).is_ok());
+        assert!(
+            with(|v| v["guardDuty"] = json!({"approvalThreshold": 8, "quarantineThreshold": 8}))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn messages_name_the_field_and_problem() {
+        let e = with(|v| v["guardDuty"]["approvalThreshold"] = json!(9)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy field `guardDuty.approvalThreshold`: 9 is above quarantineThreshold 8: approval must not need a higher severity than automatic quarantine"
+        );
+        let e = with(|v| v["approval"]["approvers"] = json!([])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy field `approval.approvers`: is empty: nobody could approve or reject a pending incident"
+        );
+        let e = with(|v| v["approvel"] = json!({})).unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::Parse(m) if m.contains("unknown field `approvel`")),
+            "{e}"
+        );
+        let e = with(|v| {
+            v.as_object_mut().unwrap().remove("approval");
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::Parse(m) if m.contains("missing field `approval`")),
+            "{e}"
+        );
+        let e = with(|v| v["guardDuty"]["approvalThreshold"] = json!("high")).unwrap_err();
+        assert!(matches!(&e, PolicyError::Parse(_)), "{e}");
+    }
+
+    fn user(name: &str) -> Subject {
+        Subject::IamUser {
+            name: name.into(),
+            arn: None,
+            user_id: None,
+            access_key_id: None,
+        }
+    }
+
+    fn role(name: &str) -> Subject {
+        Subject::AssumedRole {
+            role_name: name.into(),
+            role_arn: None,
+            session_name: None,
+            instance_id: None,
+            access_key_id: None,
+        }
+    }
+
+    #[test]
+    fn protection() {
+        let p = policy();
+        assert_eq!(
+            p.protection(
+                &Subject::Root {
+                    account: ACCOUNT.into()
+                },
+                None
+            )
+            .as_deref(),
+            Some("the root user of account 123456789012 is never quarantined")
+        );
+        let mut slr = role_enrichment("AWSServiceRoleForSupport");
+        slr.role.as_mut().unwrap().path = "/aws-service-role/support.amazonaws.com/".into();
+        assert_eq!(
+            p.protection(&role("AWSServiceRoleForSupport"), Some(&slr))
+                .as_deref(),
+            Some("`AWSServiceRoleForSupport` is an AWS service-linked role")
+        );
+        assert!(
+            p.protection(&role("AWSReservedSSO_ReadOnly_0123"), None)
+                .unwrap()
+                .contains("reserved IAM Identity Center")
+        );
+        assert_eq!(
+            p.protection(&role("cordon-quarantine"), None).as_deref(),
+            Some("`cordon-quarantine` is one of cordon's own roles (prefix `cordon-`)")
+        );
+        // A *user* named cordon-* gets no protection: anyone who can CreateUser could pick it.
+        assert_eq!(
+            p.protection(
+                &user("cordon-helper"),
+                Some(&user_enrichment("cordon-helper"))
+            ),
+            None
+        );
+        assert!(p.protection(&user("break-glass-7"), None).is_some());
+        assert_eq!(p.protection(&user("break-glass"), None), None);
+        assert!(p.protection(&role("legacy-role-1"), None).is_some());
+        assert_eq!(p.protection(&role("legacy-role-12"), None), None);
+        let mut e = user_enrichment("svc");
+        e.user.as_mut().unwrap().arn = "arn:aws:iam::123456789012:user/protected/svc".into();
+        assert_eq!(
+            p.protection(&user("svc"), Some(&e)).as_deref(),
+            Some(
+                "`arn:aws:iam::123456789012:user/protected/svc` matches protected.arns pattern `arn:aws:iam::*:user/protected/*`"
+            )
+        );
+        assert_eq!(
+            p.protection(&user("bob.smith"), Some(&user_enrichment("bob.smith"))),
+            None
+        );
+        assert_eq!(
+            p.protection(
+                &Subject::Resource {
+                    resource_type: "Instance".into(),
+                    id: "i-1".into()
+                },
+                None
+            ),
+            None
+        );
+    }
+
+    fn actor(arn: Option<&str>, issuer: Option<&str>) -> Actor {
+        Actor {
+            identity_type: "AssumedRole".into(),
+            arn: arn.map(Into::into),
+            principal_id: None,
+            account_id: None,
+            name: None,
+            session_issuer_arn: issuer.map(Into::into),
+            access_key_id: None,
+            source_ip: None,
+            user_agent: None,
+            mfa_authenticated: None,
+            invoked_by: None,
+        }
+    }
+
+    #[test]
+    fn trusted_creators_and_approvers() {
+        let p = policy();
+        assert!(p.is_trusted_creator(&actor(
+            Some("arn:aws:sts::123456789012:assumed-role/terraform-deployer/run-1"),
+            None
+        )));
+        assert!(p.is_trusted_creator(&actor(
+            Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_IdentityAdmin_99/jane"),
+            Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_IdentityAdmin_99")
+        )));
+        assert!(!p.is_trusted_creator(&actor(
+            Some("arn:aws:sts::123456789012:assumed-role/terraform-deployer-x/run"),
+            None
+        )));
+        assert!(!p.is_trusted_creator(&actor(None, None)));
+        assert!(p.is_approver("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_ab12/ann@example.com"));
+        assert!(p.is_approver("arn:aws:iam::123456789012:user/alice"));
+        assert!(!p.is_approver("arn:aws:iam::123456789012:user/alice2"));
+        assert!(!p.is_approver(""));
+    }
+
+    #[test]
+    fn globs() {
+        use crate::glob::matches;
+        assert!(matches("a*c", "abbbc"));
+        assert!(matches("a*c", "ac"));
+        assert!(!matches("a*c", "abd"));
+        assert!(matches("a?c", "abc"));
+        assert!(!matches("a?c", "ac"));
+        assert!(matches("*", ""));
+        assert!(matches("arn:*:role/*", "arn:aws:iam::1:role/x"));
+        assert!(!matches("abc", "abcd"));
+    }
+}
