@@ -150,3 +150,118 @@ pub fn check_decision(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::tests::incident;
+    use crate::testkit::*;
+
+    const RESPONDER_ANN: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_ab12/ann@example.com";
+
+    #[test]
+    fn approver_list() {
+        let p = policy();
+        let i = incident("cloudtrail-create-user-suspicious-name-no-mfa-cli.json");
+        assert_eq!(check_decision(&p, RESPONDER_ANN, &i), Ok(()));
+        let e = check_decision(&p, "arn:aws:iam::123456789012:user/mallory", &i).unwrap_err();
+        assert_eq!(
+            e,
+            Refusal::NotAnApprover("arn:aws:iam::123456789012:user/mallory".into())
+        );
+        assert_eq!(
+            e.to_string(),
+            "`arn:aws:iam::123456789012:user/mallory` is not an approver in the response policy (approval.approvers)"
+        );
+        assert_eq!(
+            check_decision(&p, "alice", &i),
+            Err(Refusal::InvalidArn("alice".into()))
+        );
+    }
+
+    #[test]
+    fn two_person_rule_iam_user() {
+        let mut p = policy();
+        let i = incident("cloudtrail-create-user-by-iam-user.json");
+        let alice = "arn:aws:iam::123456789012:user/alice";
+        let e = check_decision(&p, alice, &i).unwrap_err();
+        assert_eq!(
+            e,
+            Refusal::SelfApproval {
+                approver: alice.into(),
+                actor: alice.into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "two-person rule: `arn:aws:iam::123456789012:user/alice` is the actor who created the subject (arn:aws:iam::123456789012:user/alice) and cannot decide on it; ask another approver"
+        );
+        p.approval.two_person_rule = false;
+        assert_eq!(check_decision(&p, alice, &i), Ok(()));
+    }
+
+    #[test]
+    fn two_person_rule_sso_session_is_the_person() {
+        let p = policy();
+        // jane created the user with AdministratorAccess; she may not approve as SecurityResponder.
+        let i = incident("cloudtrail-create-user-by-sso-admin.json");
+        let jane = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_ab12/jane@example.com";
+        assert!(matches!(
+            check_decision(&p, jane, &i),
+            Err(Refusal::SelfApproval { .. })
+        ));
+        assert_eq!(check_decision(&p, RESPONDER_ANN, &i), Ok(()));
+    }
+
+    #[test]
+    fn two_person_rule_assumed_role_compares_role_and_session() {
+        let p = policy();
+        let mut i = incident("cloudtrail-create-user-by-ci-pipeline.json");
+        let actor = i.actor.as_mut().unwrap();
+        actor.arn = Some("arn:aws:sts::123456789012:assumed-role/responder/ops-1".into());
+        actor.session_issuer_arn = Some("arn:aws:iam::123456789012:role/responder".into());
+        assert!(matches!(
+            check_decision(
+                &p,
+                "arn:aws:sts::123456789012:assumed-role/responder/ops-1",
+                &i
+            ),
+            Err(Refusal::SelfApproval { .. })
+        ));
+        assert_eq!(
+            check_decision(
+                &p,
+                "arn:aws:sts::123456789012:assumed-role/responder/ops-2",
+                &i
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn federated_user_issuer_counts_as_the_actor() {
+        let p = policy();
+        let i = incident("cloudtrail-create-user-by-federated-user.json");
+        assert!(matches!(
+            check_decision(&p, "arn:aws:iam::123456789012:user/identity-broker", &i),
+            Err(Refusal::SelfApproval { .. })
+        ));
+    }
+
+    #[test]
+    fn the_subject_cannot_decide_on_itself() {
+        let p = policy();
+        let i = incident("guardduty-tor-ip-caller.json");
+        let bob = "arn:aws:iam::123456789012:user/dev-bob";
+        assert_eq!(
+            check_decision(&p, bob, &i),
+            Err(Refusal::SubjectItself {
+                approver: bob.into()
+            })
+        );
+        assert_eq!(
+            check_decision(&p, "arn:aws:iam::123456789012:user/alice", &i),
+            Ok(())
+        );
+    }
+}
