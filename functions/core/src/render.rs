@@ -93,6 +93,11 @@ fn subject_label(subject: &Subject) -> String {
     }
 }
 
+/// The finding type without its `ThreatPurpose:ResourceType/` prefix, for short subjects.
+fn short_kind(i: &Incident) -> String {
+    escape_control(i.kind.rsplit('/').next().unwrap_or(&i.kind))
+}
+
 fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -314,9 +319,7 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
     let label = incident
         .map(|i| subject_label(&i.subject))
         .unwrap_or_else(|| "unparsed event".into());
-    let kind = incident
-        .map(|i| escape_control(&i.kind))
-        .unwrap_or_default();
+    let kind = incident.map(short_kind).unwrap_or_default();
 
     let any_failed =
         containment.is_some_and(|c| c.actions.iter().any(|a| a.status == ActionStatus::Failed));
@@ -643,9 +646,7 @@ pub fn approval_request(
         .unwrap_or_else(|| "unparsed event".into());
     let class = case.classification.as_ref();
     let severity = class.map(|c| c.severity).unwrap_or(Severity::High);
-    let kind = incident
-        .map(|i| escape_control(&i.kind))
-        .unwrap_or_default();
+    let kind = incident.map(short_kind).unwrap_or_default();
     let subject = subject_line(&format!(
         "[cordon] APPROVAL NEEDED: quarantine {label}? - {kind}"
     ));
@@ -851,5 +852,406 @@ pub fn security_hub_update(case: &CaseFile, ctx: &RenderContext) -> Option<Secur
             }
             Some(SecurityHubUpdate::ImportFinding { finding })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ActionOutcome, Approval, Containment};
+    use crate::parse::tests::{fixture, incident};
+    use crate::testkit::*;
+
+    const EXEC: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4";
+
+    fn ctx() -> RenderContext {
+        RenderContext {
+            execution_arn: Some(EXEC.into()),
+            region: "us-east-1".into(),
+            console_base: "https://console.aws.amazon.com".into(),
+        }
+    }
+
+    fn case(fixture_name: &str, admin: bool) -> CaseFile {
+        let i = incident(fixture_name);
+        let mut e = enrichment_for(&i);
+        if admin {
+            e.user
+                .as_mut()
+                .unwrap()
+                .attached_policies
+                .push(admin_policy());
+        }
+        let c = crate::classify::classify(&i, &e, &policy());
+        CaseFile {
+            event: fixture(fixture_name),
+            incident: Some(i),
+            enrichment: Some(e),
+            classification: Some(c),
+            ..Default::default()
+        }
+    }
+
+    fn outcome(action: &str, target: &str, status: ActionStatus) -> ActionOutcome {
+        ActionOutcome {
+            action: action.into(),
+            target: target.into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    fn quarantined_case() -> CaseFile {
+        let mut c = case(
+            "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+            true,
+        );
+        c.containment = Some(Containment {
+            dry_run: false,
+            actions: vec![
+                outcome(
+                    "attach-quarantine-policy",
+                    "service-x7k2qa",
+                    ActionStatus::Done,
+                ),
+                outcome("tag-quarantined", "service-x7k2qa", ActionStatus::Done),
+                outcome("revoke-sessions", "service-x7k2qa", ActionStatus::Done),
+            ],
+            record: None,
+        });
+        c
+    }
+
+    #[test]
+    fn alert_for_a_quarantined_user() {
+        let r = alert(&quarantined_case(), &ctx());
+        println!("{}\n{}", r.subject, r.text);
+        assert_eq!(
+            r.subject,
+            "[cordon] HIGH quarantined: IAM user service-x7k2qa - CreateUser"
+        );
+        for line in [
+            "cordon: quarantined: IAM user service-x7k2qa\n",
+            "  CreateUser in account 123456789012 (us-east-1) at 2026-03-14T02:47:13Z\n",
+            "  Subject: IAM user `service-x7k2qa` (arn:aws:iam::123456789012:user/service-x7k2qa)\n",
+            "  Actor: arn:aws:iam::123456789012:user/devops-tools (IAMUser)\n",
+            "  MFA: NO\n",
+            "  Source IP: 185.220.101.34\n",
+            "VERDICT: quarantine (severity high, score 105)\n",
+            "  - suspicious-user-name (+40): `service-x7k2qa` matches suspicious pattern `^(svc|service)-[a-z0-9]{6}$`\n",
+            "  - attach-quarantine-policy service-x7k2qa: done\n",
+            "  * Ask the creator (arn:aws:iam::123456789012:user/devops-tools) whether user `service-x7k2qa` was expected.\n",
+            "`cordon release c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406`",
+            "  IAM user: https://console.aws.amazon.com/iam/home#/users/details/service-x7k2qa\n",
+            "  CloudTrail event: https://console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406\n",
+            "  Step Functions execution: https://console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4\n",
+        ] {
+            assert!(r.text.contains(line), "missing {line:?} in\n{}", r.text);
+        }
+        let expected: Tags = [
+            ("incidentId", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"),
+            ("messageType", "alert"),
+            ("severity", "high"),
+            ("source", "cloudtrail"),
+            ("verdict", "quarantine"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(r.attributes, expected);
+        assert_eq!(r.json["messageType"], "alert");
+        assert_eq!(
+            r.json["incident"]["id"],
+            "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"
+        );
+        assert!(r.json.get("event").is_none());
+    }
+
+    #[test]
+    fn alert_for_a_guardduty_role() {
+        let r = alert(
+            &case(
+                "guardduty-instance-credential-exfiltration-outside-aws.json",
+                false,
+            ),
+            &ctx(),
+        );
+        assert_eq!(
+            r.subject,
+            "[cordon] HIGH needs attention: role web-app-role - InstanceCredentialExfiltration.OutsideAWS"
+        );
+        assert!(r.text.contains("  Source IP: 198.51.100.77 (Example Hosting Ltd, AS64500, Amsterdam, Netherlands)\n"), "{}", r.text);
+        assert!(r.text.contains("  GuardDuty finding: https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=a4c5d6e7f8091a2b3c4d5e6f708192a3\n"));
+        assert!(r.text.contains(
+            "  IAM role: https://console.aws.amazon.com/iam/home#/roles/details/web-app-role\n"
+        ));
+        assert!(r.text.contains("  EC2 instance: https://console.aws.amazon.com/ec2/home?region=us-east-1#InstanceDetails:instanceId=i-0a1b2c3d4e5f60718\n"));
+        assert!(r.text.contains("  Nothing was changed in the account.\n"));
+    }
+
+    #[test]
+    fn subjects_are_short_single_lines_and_text_is_escaped() {
+        let mut c = case(
+            "cloudtrail-create-user-control-chars-in-user-agent.json",
+            false,
+        );
+        let long = "a".repeat(64);
+        if let Some(Subject::IamUser { name, .. }) = c.incident.as_mut().map(|i| &mut i.subject) {
+            *name = long.clone();
+        }
+        let f = Failure {
+            state: Some("Quarantine\nX".into()),
+            error: "States.TaskFailed".into(),
+            cause: "boom".into(),
+        };
+        for r in [
+            alert(&c, &ctx()),
+            failure_alert(&c, &f, &ctx()),
+            approval_request(&c, EXEC, t("2026-03-14T03:55:00Z"), &ctx()),
+        ] {
+            assert!(r.subject.chars().count() <= 100, "{}", r.subject);
+            assert!(
+                !r.subject.contains('\n') && !r.subject.contains('\r'),
+                "{:?}",
+                r.subject
+            );
+            assert!(!r.text.contains("\r\nX-Injected"), "{}", r.text);
+        }
+        assert!(
+            alert(&c, &ctx())
+                .text
+                .contains("  User agent: curl/8.5.0\\u{d}\\u{a}X-Injected: yes\n")
+        );
+    }
+
+    #[test]
+    fn failure_alert_says_what_failed_and_what_to_check() {
+        let mut c = quarantined_case();
+        c.containment.as_mut().unwrap().actions[2].status = ActionStatus::Failed;
+        let f = Failure {
+            state: Some("Quarantine".into()),
+            error: "Transient".into(),
+            cause: "iam:PutUserPolicy failed (Transient): Rate exceeded".into(),
+        };
+        let r = failure_alert(&c, &f, &ctx());
+        assert_eq!(
+            r.subject,
+            "[cordon] FAILED to respond: IAM user service-x7k2qa (Quarantine)"
+        );
+        for line in [
+            "cordon FAILED to respond to an incident. A human must take over.\n",
+            "FAILED STATE: Quarantine\nERROR: Transient\nCAUSE: iam:PutUserPolicy failed (Transient): Rate exceeded\n",
+            "Containment may be PARTLY applied",
+            "  - revoke-sessions service-x7k2qa: Failed\n",
+            "  Step Functions execution: https://console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/",
+        ] {
+            assert!(r.text.contains(line), "missing {line:?} in\n{}", r.text);
+        }
+        assert_eq!(r.attributes["messageType"], "failure");
+        assert_eq!(r.attributes["severity"], "high");
+        let r = failure_alert(
+            &CaseFile::default(),
+            &Failure {
+                state: None,
+                error: "States.Runtime".into(),
+                cause: String::new(),
+            },
+            &ctx(),
+        );
+        assert_eq!(
+            r.subject,
+            "[cordon] FAILED to respond: unparsed event (an unknown state)"
+        );
+        assert!(r.text.contains("Nothing was changed in the account"));
+    }
+
+    #[test]
+    fn approval_request_has_commands_and_never_a_token() {
+        let mut c = case("guardduty-tor-ip-caller.json", false);
+        let token = "AQCEAAAAKgAAAAMAAAAAAAAAAc1TaskTokenSecretValue";
+        c.event["taskToken"] = serde_json::json!(token);
+        let r = approval_request(&c, EXEC, t("2026-03-14T02:45:12Z"), &ctx());
+        println!("{}\n{}", r.subject, r.text);
+        assert_eq!(
+            r.subject,
+            "[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob? - TorIPCaller"
+        );
+        for line in [
+            "  cordon approve c6e7f8091a2b3c4d5e6f708192a3b4c5 --reason \"...\"\n",
+            "  cordon reject c6e7f8091a2b3c4d5e6f708192a3b4c5 --reason \"...\"\n",
+            "Execution: arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4\n",
+            "DECIDE BEFORE 2026-03-14T02:45:12Z — if nobody decides, cordon will QUARANTINE the subject.\n",
+            "  - guardduty-severity (+40): GuardDuty severity 5",
+        ] {
+            assert!(r.text.contains(line), "missing {line:?} in\n{}", r.text);
+        }
+        assert!(!r.text.contains(token) && !r.json.to_string().contains(token));
+        assert!(!r.text.to_lowercase().contains("tasktoken"));
+        assert_eq!(
+            r.json["commands"]["approve"],
+            "cordon approve c6e7f8091a2b3c4d5e6f708192a3b4c5 --reason \"...\""
+        );
+    }
+
+    #[test]
+    fn alert_after_rejection_and_dry_run() {
+        let mut c = case("guardduty-tor-ip-caller.json", false);
+        c.approval = Some(Approval {
+            decision: Decision::Rejected,
+            approver: Some("arn:aws:iam::123456789012:user/alice".into()),
+            verified: true,
+            reason: "known pentest".into(),
+            decided_at: t("2026-03-14T02:00:00Z"),
+        });
+        let r = alert(&c, &ctx());
+        assert!(
+            r.subject
+                .starts_with("[cordon] MEDIUM quarantine rejected: IAM user dev-bob"),
+            "{}",
+            r.subject
+        );
+        assert!(r.text.contains(
+            "APPROVAL: REJECTED by arn:aws:iam::123456789012:user/alice (verified by AWS) at 2026-03-14T02:00:00Z: \"known pentest\"\n"
+        ));
+        let mut c = quarantined_case();
+        c.containment.as_mut().unwrap().dry_run = true;
+        let r = alert(&c, &ctx());
+        assert!(
+            r.subject
+                .starts_with("[cordon] HIGH DRY RUN (nothing changed): IAM user service-x7k2qa"),
+            "{}",
+            r.subject
+        );
+        assert!(
+            r.text
+                .contains("  DRY RUN: the policy asks for a plan only; nothing was changed.\n")
+        );
+    }
+
+    #[test]
+    fn security_hub_for_guardduty_annotates_the_finding() {
+        let c = case("guardduty-tor-ip-caller.json", false);
+        let Some(SecurityHubUpdate::AnnotateFinding {
+            finding_id,
+            product_arn,
+            note,
+            workflow_status,
+            user_defined_fields,
+        }) = security_hub_update(&c, &ctx())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            finding_id,
+            "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/c6e7f8091a2b3c4d5e6f708192a3b4c5"
+        );
+        assert_eq!(
+            product_arn,
+            "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+        );
+        assert_eq!(workflow_status, "NOTIFIED");
+        assert_eq!(
+            note,
+            "cordon notified responders (verdict approve); severity medium, score 50; rules: guardduty-severity, finding-family"
+        );
+        assert_eq!(
+            user_defined_fields["cordonIncident"],
+            "c6e7f8091a2b3c4d5e6f708192a3b4c5"
+        );
+        assert_eq!(user_defined_fields["cordonExecution"], EXEC);
+        let mut c = case(
+            "guardduty-instance-credential-exfiltration-outside-aws.json",
+            false,
+        );
+        c.containment = Some(Containment {
+            dry_run: false,
+            actions: vec![outcome(
+                "revoke-sessions",
+                "web-app-role",
+                ActionStatus::Done,
+            )],
+            record: None,
+        });
+        let Some(SecurityHubUpdate::AnnotateFinding {
+            workflow_status, ..
+        }) = security_hub_update(&c, &ctx())
+        else {
+            panic!()
+        };
+        assert_eq!(workflow_status, "RESOLVED");
+    }
+
+    #[test]
+    fn security_hub_for_create_user_imports_an_asff_finding() {
+        let c = quarantined_case();
+        let Some(SecurityHubUpdate::ImportFinding { finding }) = security_hub_update(&c, &ctx())
+        else {
+            panic!()
+        };
+        assert_eq!(finding["SchemaVersion"], "2018-10-08");
+        assert_eq!(
+            finding["Id"],
+            "cordon/123456789012/us-east-1/c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"
+        );
+        assert_eq!(
+            finding["ProductArn"],
+            "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+        );
+        assert_eq!(finding["GeneratorId"], "cordon");
+        assert_eq!(finding["AwsAccountId"], "123456789012");
+        assert_eq!(
+            finding["Types"],
+            serde_json::json!(["TTPs/Persistence/IAM.CreateUser", "Unusual Behaviors/User"])
+        );
+        assert_eq!(finding["Severity"]["Label"], "HIGH");
+        assert_eq!(finding["CreatedAt"], "2026-03-14T02:47:13Z");
+        assert_eq!(finding["UpdatedAt"], "2026-03-14T02:47:13Z");
+        assert_eq!(finding["Resources"][0]["Type"], "AwsIamUser");
+        assert_eq!(
+            finding["Resources"][0]["Id"],
+            "arn:aws:iam::123456789012:user/service-x7k2qa"
+        );
+        assert_eq!(
+            finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"],
+            "service-x7k2qa"
+        );
+        assert_eq!(finding["Workflow"]["Status"], "RESOLVED");
+        assert_eq!(
+            finding["Title"],
+            "cordon: suspicious IAM user service-x7k2qa created"
+        );
+        for key in [
+            "SchemaVersion",
+            "Id",
+            "ProductArn",
+            "GeneratorId",
+            "AwsAccountId",
+            "Types",
+            "CreatedAt",
+            "UpdatedAt",
+            "Severity",
+            "Title",
+            "Description",
+            "Resources",
+        ] {
+            assert!(finding.get(key).is_some(), "ASFF requires {key}");
+        }
+    }
+
+    #[test]
+    fn security_hub_ignores_ignored_incidents() {
+        assert_eq!(
+            security_hub_update(
+                &case("cloudtrail-create-user-access-denied.json", false),
+                &ctx()
+            ),
+            None
+        );
+        assert_eq!(
+            security_hub_update(&case("guardduty-ec2-port-probe.json", false), &ctx()),
+            None
+        );
+        assert_eq!(security_hub_update(&CaseFile::default(), &ctx()), None);
     }
 }
