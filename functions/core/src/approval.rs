@@ -104,48 +104,47 @@ pub fn check_decision(
     }
     if policy.approval.two_person_rule
         && incident.source == crate::model::IncidentSource::Cloudtrail
+        && let Some(actor) = &incident.actor
     {
-        if let Some(actor) = &incident.actor {
-            let label = actor
-                .arn
-                .clone()
-                .or_else(|| actor.name.clone())
-                .unwrap_or_else(|| actor.identity_type.clone());
-            let refuse = || Refusal::SelfApproval {
-                approver: approver_arn.to_string(),
-                actor: label.clone(),
-            };
-            if actor.arn.as_deref() == Some(approver_arn) {
+        let label = actor
+            .arn
+            .clone()
+            .or_else(|| actor.name.clone())
+            .unwrap_or_else(|| actor.identity_type.clone());
+        let refuse = || Refusal::SelfApproval {
+            approver: approver_arn.to_string(),
+            actor: label.clone(),
+        };
+        if actor.arn.as_deref() == Some(approver_arn) {
+            return Err(refuse());
+        }
+        // The actor's session: from its ARN, else from its issuer + principal id.
+        let actor_session = actor.arn.as_deref().map(principal).and_then(|p| match p {
+            Principal::Session {
+                account,
+                role,
+                session,
+            } => Some((account.to_string(), role.to_string(), session.to_string())),
+            _ => None,
+        });
+        if let (
+            Some((a_acc, a_role, a_sess)),
+            Principal::Session {
+                account,
+                role,
+                session,
+            },
+        ) = (&actor_session, &approver)
+        {
+            let same_session = a_sess == session && a_acc == account;
+            if same_session && (a_role == role || (is_sso_role(a_role) && is_sso_role(role))) {
                 return Err(refuse());
             }
-            // The actor's session: from its ARN, else from its issuer + principal id.
-            let actor_session = actor.arn.as_deref().map(principal).and_then(|p| match p {
-                Principal::Session {
-                    account,
-                    role,
-                    session,
-                } => Some((account.to_string(), role.to_string(), session.to_string())),
-                _ => None,
-            });
-            if let (
-                Some((a_acc, a_role, a_sess)),
-                Principal::Session {
-                    account,
-                    role,
-                    session,
-                },
-            ) = (&actor_session, &approver)
-            {
-                let same_session = a_sess == session && a_acc == account;
-                if same_session && (a_role == role || (is_sso_role(a_role) && is_sso_role(role))) {
-                    return Err(refuse());
-                }
-            }
-            if actor.identity_type == "FederatedUser"
-                && actor.session_issuer_arn.as_deref() == Some(approver_arn)
-            {
-                return Err(refuse());
-            }
+        }
+        if actor.identity_type == "FederatedUser"
+            && actor.session_issuer_arn.as_deref() == Some(approver_arn)
+        {
+            return Err(refuse());
         }
     }
     Ok(())

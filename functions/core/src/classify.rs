@@ -347,33 +347,32 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
             });
         }
     }
-    if incident.source == IncidentSource::Cloudtrail {
-        if let Some(actor) = incident
+    if incident.source == IncidentSource::Cloudtrail
+        && let Some(actor) = incident
             .actor
             .as_ref()
             .filter(|a| policy.is_trusted_creator(a))
-        {
-            if creator_signals {
-                cap(
-                    &mut c,
-                    Verdict::Notify,
-                    TRUSTED_CREATOR,
-                    format!(
-                        "{} is a trusted creator, but risk signals are present: notify only, a trusted creator is never contained automatically",
-                        actor_label(actor)
-                    ),
-                );
-            } else {
-                cap(
-                    &mut c,
-                    Verdict::Ignore,
-                    TRUSTED_CREATOR,
-                    format!(
-                        "{} is a trusted creator and nothing else is suspicious: expected activity, ignored",
-                        actor_label(actor)
-                    ),
-                );
-            }
+    {
+        if creator_signals {
+            cap(
+                &mut c,
+                Verdict::Notify,
+                TRUSTED_CREATOR,
+                format!(
+                    "{} is a trusted creator, but risk signals are present: notify only, a trusted creator is never contained automatically",
+                    actor_label(actor)
+                ),
+            );
+        } else {
+            cap(
+                &mut c,
+                Verdict::Ignore,
+                TRUSTED_CREATOR,
+                format!(
+                    "{} is a trusted creator and nothing else is suspicious: expected activity, ignored",
+                    actor_label(actor)
+                ),
+            );
         }
     }
     if !enrichment.lookup_errors.is_empty() {

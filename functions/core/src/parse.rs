@@ -222,10 +222,10 @@ fn parse_user_identity(id: &Node<'_>) -> Result<Actor, ParseError> {
         Some(s) => s.opt_object("sessionIssuer")?,
         None => None,
     };
-    if let Some(s) = &session {
-        if let Some(attrs) = s.opt_object("attributes")? {
-            actor.mfa_authenticated = attrs.opt_bool_text("mfaAuthenticated")?;
-        }
+    if let Some(s) = &session
+        && let Some(attrs) = s.opt_object("attributes")?
+    {
+        actor.mfa_authenticated = attrs.opt_bool_text("mfaAuthenticated")?;
     }
     match identity_type {
         "IAMUser" => {
@@ -328,13 +328,13 @@ fn parse_guardduty(detail: &Node<'_>, account: &str, region: &str) -> Result<Inc
         finding.first_seen = service.opt_time("eventFirstSeen")?;
         finding.last_seen = service.opt_time("eventLastSeen")?;
         finding.archived = service.opt_bool("archived")?.unwrap_or(false);
-        if let Some(action) = service.opt_object("action")? {
-            if let Some(call) = action.opt_object("awsApiCallAction")? {
-                finding.api_called = call.opt_str("api")?.map(escape_control);
-                finding.service_name = call.opt_str("serviceName")?.map(escape_control);
-                if let Some(remote) = call.opt_object("remoteIpDetails")? {
-                    finding.remote_ip = parse_remote_ip(&remote)?;
-                }
+        if let Some(action) = service.opt_object("action")?
+            && let Some(call) = action.opt_object("awsApiCallAction")?
+        {
+            finding.api_called = call.opt_str("api")?.map(escape_control);
+            finding.service_name = call.opt_str("serviceName")?.map(escape_control);
+            if let Some(remote) = call.opt_object("remoteIpDetails")? {
+                finding.remote_ip = parse_remote_ip(&remote)?;
             }
         }
     }

@@ -222,10 +222,10 @@ impl Policy {
             Subject::Resource { .. } => return None,
             Subject::IamUser { name, arn, .. } => {
                 arns.extend(arn.clone());
-                if let Some(user) = enrichment.and_then(|e| e.user.as_ref()) {
-                    if !user.arn.is_empty() {
-                        arns.push(user.arn.clone());
-                    }
+                if let Some(user) = enrichment.and_then(|e| e.user.as_ref())
+                    && !user.arn.is_empty()
+                {
+                    arns.push(user.arn.clone());
                 }
                 if let Some(p) = self.protected.users.iter().find(|p| matches(p, name)) {
                     return Some(format!(
@@ -240,10 +240,10 @@ impl Policy {
             } => {
                 arns.extend(role_arn.clone());
                 let role = enrichment.and_then(|e| e.role.as_ref());
-                if let Some(role) = role {
-                    if !role.arn.is_empty() {
-                        arns.push(role.arn.clone());
-                    }
+                if let Some(role) = role
+                    && !role.arn.is_empty()
+                {
+                    arns.push(role.arn.clone());
                 }
                 let path = role.map(|r| r.path.as_str()).unwrap_or("");
                 if path.starts_with("/aws-service-role/")
@@ -372,7 +372,8 @@ mod tests {
 
     #[test]
     fn every_field_is_validated_by_name() {
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+        type Mutation = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             (
                 "protected.users[0]",
                 Box::new(|v| v["protected"]["users"][0] = json!("bad[0-9]")),
