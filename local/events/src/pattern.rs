@@ -77,7 +77,11 @@ impl fmt::Display for PatternError {
         if self.path.is_empty() {
             write!(f, "invalid event pattern: {}", self.message)
         } else {
-            write!(f, "invalid event pattern at `{}`: {}", self.path, self.message)
+            write!(
+                f,
+                "invalid event pattern at `{}`: {}",
+                self.path, self.message
+            )
         }
     }
 }
@@ -247,7 +251,10 @@ fn compile_object(
         ));
     }
     if obj.is_empty() {
-        return Err(PatternError::new(&at.shown, "Empty objects are not allowed"));
+        return Err(PatternError::new(
+            &at.shown,
+            "Empty objects are not allowed",
+        ));
     }
     for (key, value) in obj {
         if key == "$or" && expand_or {
@@ -433,7 +440,11 @@ fn compile_expression(path: &[String], expr: &Map<String, Value>) -> Result<Expr
         "prefix" | "suffix" => Expr::Matcher(compile_affix(path, name, operand)?),
         "equals-ignore-case" => match operand {
             Value::String(s) => Expr::Matcher(Matcher::EqualsIc(IgnoreCase::new(s))),
-            _ => return Err(err("equals-ignore-case match pattern must be a string".into())),
+            _ => {
+                return Err(err(
+                    "equals-ignore-case match pattern must be a string".into()
+                ));
+            }
         },
         "wildcard" => match operand {
             Value::String(s) => Expr::Matcher(Matcher::Wildcard(Glob::compile(path, s)?)),
@@ -443,11 +454,13 @@ fn compile_expression(path: &[String], expr: &Map<String, Value>) -> Result<Expr
         "numeric" => Expr::Matcher(Matcher::Numeric(NumericRange::compile(path, operand)?)),
         "exists" => match operand {
             Value::Bool(b) => Expr::Exists(*b),
-            _ => return Err(err("exists match pattern must be either true or false.".into())),
+            _ => {
+                return Err(err(
+                    "exists match pattern must be either true or false.".into()
+                ));
+            }
         },
-        "anything-but" => Expr::Matcher(Matcher::AnythingBut(compile_anything_but(
-            path, operand,
-        )?)),
+        "anything-but" => Expr::Matcher(Matcher::AnythingBut(compile_anything_but(path, operand)?)),
         other => return Err(err(format!("Unrecognized match type {other}"))),
     };
     if expr.len() > 1 {
@@ -481,7 +494,9 @@ fn compile_affix(path: &[String], name: &str, operand: &Value) -> Result<Matcher
                 return Err(err(format!("Unsupported {name} pattern: {inner}")));
             }
             let Value::String(s) = v else {
-                return Err(err("equals-ignore-case match pattern must be a string".into()));
+                return Err(err(
+                    "equals-ignore-case match pattern must be a string".into()
+                ));
             };
             let ic = IgnoreCase::new(s);
             Ok(if prefix {
@@ -505,7 +520,10 @@ fn compile_anything_but(path: &[String], operand: &Value) -> Result<AnythingBut,
         )?])),
         Value::Array(items) => {
             for v in items {
-                if matches!(v, Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_)) {
+                if matches!(
+                    v,
+                    Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_)
+                ) {
                     return Err(err(
                         "Inside anything but list, start|null|boolean is not supported.",
                     ));
@@ -703,15 +721,15 @@ impl NumericRange {
         if let Some(e) = self.equals {
             return x == e;
         }
-        if let Some((lo, inclusive)) = self.lower {
-            if x < lo || (!inclusive && x == lo) {
-                return false;
-            }
+        if let Some((lo, inclusive)) = self.lower
+            && (x < lo || (!inclusive && x == lo))
+        {
+            return false;
         }
-        if let Some((hi, inclusive)) = self.upper {
-            if x > hi || (!inclusive && x == hi) {
-                return false;
-            }
+        if let Some((hi, inclusive)) = self.upper
+            && (x > hi || (!inclusive && x == hi))
+        {
+            return false;
         }
         true
     }
@@ -789,7 +807,11 @@ impl Cidr {
                 if bits > 31 {
                     return Err(err("IPv4 mask bits must be < 32".into()));
                 }
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 Ok(Cidr::V4 {
                     net: u32::from(a) & mask,
                     mask,
@@ -799,7 +821,11 @@ impl Cidr {
                 if bits > 127 {
                     return Err(err("IPv6 mask bits must be < 128".into()));
                 }
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 Ok(Cidr::V6 {
                     net: u128::from(a) & mask,
                     mask,
@@ -935,10 +961,10 @@ impl IgnoreCase {
                             .filter(|s| *s == alt.as_str())
                             .map(|_| off + w)
                     };
-                    if let Some(n) = next {
-                        if !moved.contains(&n) {
-                            moved.push(n);
-                        }
+                    if let Some(n) = next
+                        && !moved.contains(&n)
+                    {
+                        moved.push(n);
                     }
                 }
             }
@@ -1035,7 +1061,9 @@ impl Leaf {
         let Some(actual) = actual else {
             return false;
         };
-        any_scalar(actual, 0, &mut |v| self.matchers.iter().any(|m| m.matches(v)))
+        any_scalar(actual, 0, &mut |v| {
+            self.matchers.iter().any(|m| m.matches(v))
+        })
     }
 }
 
@@ -1071,24 +1099,20 @@ impl AnythingBut {
     /// (a number against excluded strings, `null`, booleans) are not excluded.
     fn matches(&self, v: &Value) -> bool {
         match self {
-            AnythingBut::Strings(list) => {
-                !v.as_str().is_some_and(|s| list.iter().any(|x| x == s))
-            }
-            AnythingBut::Numbers(list) => {
-                !json_number(v).is_some_and(|x| list.iter().any(|y| *y == x))
-            }
-            AnythingBut::Prefix(list) => {
-                !v.as_str().is_some_and(|s| list.iter().any(|p| s.starts_with(p.as_str())))
-            }
-            AnythingBut::Suffix(list) => {
-                !v.as_str().is_some_and(|s| list.iter().any(|p| s.ends_with(p.as_str())))
-            }
-            AnythingBut::EqualsIc(list) => {
-                !v.as_str().is_some_and(|s| list.iter().any(|ic| ic.equals(s)))
-            }
-            AnythingBut::Wildcard(list) => {
-                !v.as_str().is_some_and(|s| list.iter().any(|g| g.matches(s)))
-            }
+            AnythingBut::Strings(list) => !v.as_str().is_some_and(|s| list.iter().any(|x| x == s)),
+            AnythingBut::Numbers(list) => !json_number(v).is_some_and(|x| list.contains(&x)),
+            AnythingBut::Prefix(list) => !v
+                .as_str()
+                .is_some_and(|s| list.iter().any(|p| s.starts_with(p.as_str()))),
+            AnythingBut::Suffix(list) => !v
+                .as_str()
+                .is_some_and(|s| list.iter().any(|p| s.ends_with(p.as_str()))),
+            AnythingBut::EqualsIc(list) => !v
+                .as_str()
+                .is_some_and(|s| list.iter().any(|ic| ic.equals(s))),
+            AnythingBut::Wildcard(list) => !v
+                .as_str()
+                .is_some_and(|s| list.iter().any(|g| g.matches(s))),
         }
     }
 }

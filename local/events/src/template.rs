@@ -82,7 +82,9 @@ pub enum TemplateError {
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TemplateError::Io { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            TemplateError::Io { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
             TemplateError::Yaml(e) => write!(f, "template is not valid YAML: {e}"),
             TemplateError::Invalid { at, message } => write!(f, "{at}: {message}"),
             TemplateError::Unresolvable {
@@ -179,7 +181,10 @@ fn sam_rules(ctx: &Ctx, id: &str, res: &Yaml, out: &mut Vec<Rule>) -> Result<(),
         return Ok(());
     };
     let Yaml::Mapping(events) = events else {
-        return Err(invalid(format!("Resources.{id}.Properties.Events"), "must be a mapping"));
+        return Err(invalid(
+            format!("Resources.{id}.Properties.Events"),
+            "must be a mapping",
+        ));
     };
     for (name, event) in events {
         let name = key_string(name);
@@ -187,7 +192,9 @@ fn sam_rules(ctx: &Ctx, id: &str, res: &Yaml, out: &mut Vec<Rule>) -> Result<(),
         if event.get("Type").and_then(Yaml::as_str) != Some("EventBridgeRule") {
             continue;
         }
-        let props = event.get("Properties").ok_or_else(|| invalid(&at, "Properties missing"))?;
+        let props = event
+            .get("Properties")
+            .ok_or_else(|| invalid(&at, "Properties missing"))?;
         let pattern_src = props
             .get("Pattern")
             .ok_or_else(|| invalid(format!("{at}.Properties"), "Pattern missing"))?;
@@ -202,17 +209,22 @@ fn sam_rules(ctx: &Ctx, id: &str, res: &Yaml, out: &mut Vec<Rule>) -> Result<(),
         let (pattern_json, pattern) =
             ctx.pattern(pattern_src, &format!("{at}.Properties.Pattern"), &name)?;
         out.push(Rule {
-            rule_name: ctx.opt_string(props.get("RuleName"), &format!("{at}.Properties.RuleName"))?,
+            rule_name: ctx
+                .opt_string(props.get("RuleName"), &format!("{at}.Properties.RuleName"))?,
             name,
             state_machine_logical_id: id.to_string(),
             pattern,
             pattern_json,
             enabled,
-            event_bus_name: ctx
-                .opt_string(props.get("EventBusName"), &format!("{at}.Properties.EventBusName"))?,
+            event_bus_name: ctx.opt_string(
+                props.get("EventBusName"),
+                &format!("{at}.Properties.EventBusName"),
+            )?,
             input: ctx.opt_string(props.get("Input"), &format!("{at}.Properties.Input"))?,
-            input_path: ctx
-                .opt_string(props.get("InputPath"), &format!("{at}.Properties.InputPath"))?,
+            input_path: ctx.opt_string(
+                props.get("InputPath"),
+                &format!("{at}.Properties.InputPath"),
+            )?,
             input_transformer: match props.get("InputTransformer") {
                 Some(v) => ctx.resolve(v, &format!("{at}.Properties.InputTransformer"))?,
                 None => None,
@@ -251,7 +263,8 @@ fn events_rule(ctx: &Ctx, id: &str, res: &Yaml, out: &mut Vec<Rule>) -> Result<(
             pattern: compiled,
             pattern_json,
             enabled: state.as_deref() != Some("DISABLED"),
-            event_bus_name: ctx.opt_string(props.get("EventBusName"), &format!("{at}.EventBusName"))?,
+            event_bus_name: ctx
+                .opt_string(props.get("EventBusName"), &format!("{at}.EventBusName"))?,
             input: ctx.opt_string(target.get("Input"), &format!("{tat}.Input"))?,
             input_path: ctx.opt_string(target.get("InputPath"), &format!("{tat}.InputPath"))?,
             input_transformer: match target.get("InputTransformer") {
@@ -437,9 +450,8 @@ impl<'a> Ctx<'a> {
             .resolve(y, at)?
             .ok_or_else(|| invalid(at, "pattern is AWS::NoValue"))?;
         let value = match value {
-            Value::String(text) => serde_json::from_str(&text).map_err(|e| {
-                invalid(at, format!("pattern string is not valid JSON: {e}"))
-            })?,
+            Value::String(text) => serde_json::from_str(&text)
+                .map_err(|e| invalid(at, format!("pattern string is not valid JSON: {e}")))?,
             other => other,
         };
         let pattern = Pattern::parse(&value).map_err(|error| {
@@ -472,11 +484,19 @@ impl<'a> Ctx<'a> {
             _ => return None,
         };
         let ty = self.resources?.get(&id)?.get("Type")?.as_str()?;
-        matches!(ty, "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine")
-            .then_some(id)
+        matches!(
+            ty,
+            "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"
+        )
+        .then_some(id)
     }
 
-    fn unresolvable(&self, at: &str, intrinsic: String, reason: impl Into<String>) -> TemplateError {
+    fn unresolvable(
+        &self,
+        at: &str,
+        intrinsic: String,
+        reason: impl Into<String>,
+    ) -> TemplateError {
         TemplateError::Unresolvable {
             at: at.to_string(),
             intrinsic,
@@ -528,7 +548,12 @@ impl<'a> Ctx<'a> {
         ))
     }
 
-    fn sub(&self, template: &str, vars: &Map<String, Value>, at: &str) -> Result<String, TemplateError> {
+    fn sub(
+        &self,
+        template: &str,
+        vars: &Map<String, Value>,
+        at: &str,
+    ) -> Result<String, TemplateError> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(i) = rest.find("${") {
@@ -541,7 +566,10 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let Some(end) = after.find('}') else {
-                return Err(invalid(at, format!("unterminated ${{ in !Sub {template:?}")));
+                return Err(invalid(
+                    at,
+                    format!("unterminated ${{ in !Sub {template:?}"),
+                ));
             };
             let var = after[..end].trim();
             if let Some(v) = vars.get(var) {
@@ -602,7 +630,13 @@ impl<'a> Ctx<'a> {
         }))
     }
 
-    fn eval_list(&self, arg: &Yaml, at: &str, depth: usize, name: &str) -> Result<Vec<Value>, TemplateError> {
+    fn eval_list(
+        &self,
+        arg: &Yaml,
+        at: &str,
+        depth: usize,
+        name: &str,
+    ) -> Result<Vec<Value>, TemplateError> {
         match self.eval(arg, at, depth + 1)? {
             Some(Value::Array(a)) => Ok(a),
             _ => Err(invalid(at, format!("{name} takes a list"))),
@@ -657,7 +691,9 @@ impl<'a> Ctx<'a> {
                     return Err(invalid(at, "Fn::Split takes [delimiter, string]"));
                 };
                 Ok(Some(Value::Array(
-                    s.split(sep.as_str()).map(|p| Value::String(p.into())).collect(),
+                    s.split(sep.as_str())
+                        .map(|p| Value::String(p.into()))
+                        .collect(),
                 )))
             }
             "Fn::Select" => {
@@ -681,7 +717,9 @@ impl<'a> Ctx<'a> {
                 let [c, then, otherwise] = s.as_slice() else {
                     return Err(invalid(at, "Fn::If takes [condition, then, else]"));
                 };
-                let c = c.as_str().ok_or_else(|| invalid(at, "Fn::If condition must be a name"))?;
+                let c = c
+                    .as_str()
+                    .ok_or_else(|| invalid(at, "Fn::If condition must be a name"))?;
                 if self.condition(c, at, depth)? {
                     self.eval(then, at, depth + 1)
                 } else {
@@ -760,15 +798,21 @@ fn check_param(name: &str, ty: &str, decl: &Yaml, v: &Value) -> Result<(), Templ
             .trim()
             .parse()
             .map_err(|_| invalid(&at, format!("value {text:?} is not a number")))?;
-        if let Some(min) = decl.get("MinValue").and_then(Yaml::as_f64) {
-            if x < min {
-                return Err(invalid(&at, format!("value {text} is below MinValue {min}")));
-            }
+        if let Some(min) = decl.get("MinValue").and_then(Yaml::as_f64)
+            && x < min
+        {
+            return Err(invalid(
+                &at,
+                format!("value {text} is below MinValue {min}"),
+            ));
         }
-        if let Some(max) = decl.get("MaxValue").and_then(Yaml::as_f64) {
-            if x > max {
-                return Err(invalid(&at, format!("value {text} is above MaxValue {max}")));
-            }
+        if let Some(max) = decl.get("MaxValue").and_then(Yaml::as_f64)
+            && x > max
+        {
+            return Err(invalid(
+                &at,
+                format!("value {text} is above MaxValue {max}"),
+            ));
         }
     }
     if let Some(Yaml::Sequence(allowed)) = decl.get("AllowedValues") {
@@ -776,7 +820,10 @@ fn check_param(name: &str, ty: &str, decl: &Yaml, v: &Value) -> Result<(), Templ
             .iter()
             .any(|a| param_text(&yaml_to_json_plain(a)) == text);
         if !ok {
-            return Err(invalid(&at, format!("value {text:?} is not one of AllowedValues")));
+            return Err(invalid(
+                &at,
+                format!("value {text:?} is not one of AllowedValues"),
+            ));
         }
     }
     Ok(())
