@@ -740,6 +740,15 @@ async fn run_state(
                     emit_exited(run, th, st, &output, assigned.as_ref());
                     return Ok((Some(c.next.clone()), output));
                 }
+                // A state whose failure ends a Parallel branch is reported aborted.
+                if th
+                    .prefix
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|seg| seg.starts_with('b'))
+                {
+                    run.emit(th, &format!("{ty}StateAborted"), "", Value::Null, true);
+                }
                 return Err(f);
             }
         }
@@ -1661,9 +1670,12 @@ async fn run_task(
                                 .and_then(Value::as_str)
                                 .unwrap_or_default()
                                 .to_string();
+                            // As the Lambda integration does: a string Payload is sent as the
+                            // raw request body, a missing or null one as `{}`.
                             let payload = match params.get("Payload") {
+                                Some(Value::String(t)) => t.as_bytes().to_vec(),
+                                Some(Value::Null) | None => b"{}".to_vec(),
                                 Some(p) => serde_json::to_vec(p).unwrap_or_default(),
-                                None => b"{}".to_vec(),
                             };
                             match lambda.invoke(&f, payload).await {
                                 Err(e) => Err(lambda_error_fail(inner, &f, &e)),

@@ -20,7 +20,10 @@ fn six_state() -> String {
 #[test]
 #[ignore]
 fn throughput_six_states() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let lambdas = InProcessLambdas::new()
             .with("enrich", |_| async { Ok(json!({"tags": ["a"]})) })
@@ -40,5 +43,54 @@ fn throughput_six_states() {
         }
         let s = t.elapsed().as_secs_f64();
         println!("six-state: {n} executions in {s:.2}s = {:.0} executions/s", n as f64 / s);
+    });
+}
+
+struct Queue;
+#[async_trait::async_trait]
+impl cordon_engine::ServiceIntegration for Queue {
+    async fn call(
+        &self,
+        _r: cordon_engine::ServiceRequest,
+    ) -> Result<serde_json::Value, cordon_engine::TaskError> {
+        Ok(json!({"MessageId": "m"}))
+    }
+}
+
+fn rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+#[test]
+#[ignore]
+fn ten_thousand_waiting_on_tokens() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut services: std::collections::HashMap<String, Arc<dyn cordon_engine::ServiceIntegration>> = Default::default();
+        services.insert("sqs".into(), Arc::new(Queue));
+        let e = Engine::start(EngineConfig { store: Arc::new(MemoryStore::new()), services, ..EngineConfig::default() }).await.unwrap();
+        let def = json!({"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters":{"QueueUrl":"q","MessageBody":{"TaskToken.$":"$$.Task.Token","incident.$":"$.incident"}},"End":true}}});
+        let sm = e.call("CreateStateMachine", json!({"name":"w","definition":def.to_string(),"roleArn":"arn:aws:iam::123456789012:role/r"})).await.unwrap();
+        let before = rss_mb();
+        for i in 0..10_000 {
+            e.call("StartExecution", json!({"stateMachineArn": sm["stateMachineArn"], "name": format!("e{i}"), "input": "{\"incident\":{\"id\":\"abc\",\"user\":\"mallory\"}}"})).await.unwrap();
+        }
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let l = e.call("ListExecutions", json!({"stateMachineArn": sm["stateMachineArn"], "statusFilter": "RUNNING", "maxResults": 1000})).await.unwrap();
+        assert_eq!(l["executions"].as_array().unwrap().len(), 1000);
+        println!("10,000 executions waiting on task tokens: RSS {:.1} MB (before {:.1} MB)", rss_mb(), before);
     });
 }
