@@ -58,6 +58,10 @@ pub(crate) fn iso(ms: i64) -> String {
 }
 
 fn parse_iso(s: &str) -> Option<i64> {
+    // AWS wants the extended format with a `T` (chrono also accepts a space).
+    if !s.contains('T') {
+        return None;
+    }
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|d| d.timestamp_millis())
@@ -1025,7 +1029,7 @@ async fn execute(
                     WaitSpec::Timestamp(t) => parse_iso(t).unwrap_or(cx.entered_ts),
                     WaitSpec::TimestampPath(p) => {
                         let v = eval::query(p, &sc, "TimestampPath").map_err(|e| cx.rt(e))?;
-                        v.as_str().and_then(parse_iso).ok_or_else(|| cx.rt(EvalError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {v}"))))?
+                        v.as_str().and_then(parse_iso).ok_or_else(|| cx.rt(EvalError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))))?
                     }
                     WaitSpec::TimestampJsonata(_) => cx.entered_ts,
                 }
