@@ -236,6 +236,8 @@ fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
 
 /// Evaluates one expression; `field` names the ASL field for AWS's error wording (may be empty).
 pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
+    // Callers may hand over the field's raw string `{% expr %}`; AWS names the bare expression.
+    let expr = strip(expr).unwrap_or(expr);
     let arena = Bump::new();
     let ja = JsonAta::new(expr, &arena).map_err(|e| eval_error(expr, field, &e))?;
     ja.register_function("partition", 2, fn_partition);

@@ -94,12 +94,20 @@ pub fn query(path: &str, scope: &Scope, field: &str) -> Result<Value, EvalError>
         path::parse(path).map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
     match path::eval(&parsed, scope.input, scope.context, scope.variables) {
         path::Found::Value(v) => Ok(v),
-        path::Found::Missing => Err(EvalError::runtime(path::missing_cause(
-            path,
-            Some(&parsed),
-            field,
-            scope.input,
-        ))),
+        path::Found::Missing => {
+            let root = match &parsed.root {
+                path::Root::Input => scope.input,
+                path::Root::Context => scope.context,
+                path::Root::Variable(v) => scope.variables.get(v).unwrap_or(&Value::Null),
+            };
+            Err(EvalError::runtime(path::missing_cause(
+                path,
+                Some(&parsed),
+                field,
+                root,
+                scope.input,
+            )))
+        }
         path::Found::NoVariable(name) => Err(EvalError::runtime(format!(
             "The JSONPath '{path}' specified for the field '{field}' could not be found: the variable '{name}' is not defined"
         ))),

@@ -206,6 +206,29 @@ impl<'a> P<'a> {
             }
         }
     }
+    /// A quoted property name in brackets, as Jayway's `readBracketPropertyToken` reads it:
+    /// a backslash keeps the next character from closing the name, and the text between the
+    /// quotes is taken as written (Step Functions resolves `$['Test\\""Name"']` against the
+    /// key `Test\\""Name"`).
+    fn bracket_name(&mut self) -> Result<String, String> {
+        let q = self.peek().ok_or("unexpected end")?;
+        self.i += 1;
+        let start = self.i;
+        let mut esc = false;
+        while let Some(c) = self.peek() {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == q {
+                let name = self.src[start..self.i].to_string();
+                self.i += 1;
+                return Ok(name);
+            }
+            self.i += 1;
+        }
+        Err(format!("unterminated string in '{}'", self.src))
+    }
     fn int(&mut self) -> Option<i64> {
         self.ws();
         let start = self.i;
@@ -295,14 +318,14 @@ impl<'a> P<'a> {
                 Seg::Filter(f)
             }
             Some(b'\'' | b'"') => {
-                let mut names = vec![Seg::Child(self.quoted()?)];
+                let mut names = vec![Seg::Child(self.bracket_name()?)];
                 loop {
                     self.ws();
                     if !self.eat(b',') {
                         break;
                     }
                     self.ws();
-                    names.push(Seg::Child(self.quoted()?));
+                    names.push(Seg::Child(self.bracket_name()?));
                 }
                 if names.len() == 1 {
                     names.pop().expect("one")
@@ -723,22 +746,66 @@ pub fn eval(path: &Path, input: &Value, context: &Value, vars: &Map<String, Valu
     }
 }
 
-/// The error cause AWS reports when a path finds nothing.
-pub fn missing_cause(path: &str, parsed: Option<&Path>, field: &str, input: &Value) -> String {
+/// The error cause AWS reports when a path finds nothing. `root` is the document the path
+/// starts from (input, context or variable value); `input` is the state input AWS quotes.
+pub fn missing_cause(
+    path: &str,
+    parsed: Option<&Path>,
+    field: &str,
+    root: &Value,
+    input: &Value,
+) -> String {
     match field {
         "InputPath"
         | "OutputPath"
         | "ItemsPath"
         | "TimeoutSecondsPath"
         | "HeartbeatSecondsPath" => {
-            let norm = parsed
-                .map(|p| p.normalized())
-                .unwrap_or_else(|| path.to_string());
-            format!("Invalid path '{path}' : No results for path: {norm}")
+            let Some(p) = parsed else {
+                return format!("Invalid path '{path}' : No results for path: {path}");
+            };
+            // Jayway (which Step Functions runs) throws "Missing property in path" as soon as
+            // a property that is not the last token is absent from an object; a missing last
+            // property (or anything else) ends with "No results for path" on the whole path.
+            if let Some(n) = missing_inner_property(p, root) {
+                let prefix = Path {
+                    root: p.root.clone(),
+                    segs: p.segs[..=n].to_vec(),
+                };
+                return format!(
+                    "Invalid path '{path}' : Missing property in path {}",
+                    prefix.normalized()
+                );
+            }
+            format!("Invalid path '{path}' : No results for path: {}", p.normalized())
         }
         _ => format!(
             "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
             compact(input)
         ),
     }
+}
+
+/// Index of the first non-last `Child` segment whose object lacks the property.
+fn missing_inner_property(p: &Path, root: &Value) -> Option<usize> {
+    let mut cur = root;
+    let last = p.segs.len().checked_sub(1)?;
+    for (i, seg) in p.segs.iter().enumerate() {
+        match seg {
+            Seg::Child(k) => {
+                let o = cur.as_object()?;
+                match o.get(k) {
+                    Some(v) => cur = v,
+                    None => return (i < last).then_some(i),
+                }
+            }
+            Seg::Index(ix) => {
+                let a = cur.as_array()?;
+                let idx = if *ix < 0 { a.len() as i64 + ix } else { *ix };
+                cur = a.get(usize::try_from(idx).ok()?)?;
+            }
+            _ => return None,
+        }
+    }
+    None
 }

@@ -123,6 +123,25 @@ fn missing_paths_use_aws_wording() {
             query("$.a.b[0]", s, "OutputPath").unwrap_err().cause,
             "Invalid path '$.a.b[0]' : No results for path: $['a']['b'][0]"
         );
+        // Jayway: an absent property before the last token is "Missing property"
+        assert_eq!(
+            query("$.no.such.result.path", s, "OutputPath").unwrap_err().cause,
+            "Invalid path '$.no.such.result.path' : Missing property in path $['no']"
+        );
+        assert_eq!(
+            query("$.no.such", s, "InputPath").unwrap_err().cause,
+            "Invalid path '$.no.such' : Missing property in path $['no']"
+        );
+    });
+    with(json!({"a": {"b": {}}}), |s| {
+        assert_eq!(
+            query("$.a.b.c.d", s, "OutputPath").unwrap_err().cause,
+            "Invalid path '$.a.b.c.d' : Missing property in path $['a']['b']['c']"
+        );
+        assert_eq!(
+            query("$.a.b.c", s, "OutputPath").unwrap_err().cause,
+            "Invalid path '$.a.b.c' : No results for path: $['a']['b']['c']"
+        );
     });
 }
 
@@ -400,4 +419,46 @@ fn jsonata_type_error_wording() {
         e.cause,
         "The JSONata expression '{'foo': 'bar'}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was 'object' for value: {\"foo\":\"bar\"}"
     );
+}
+
+#[test]
+fn jsonata_blocks_assignment_and_delimiters() {
+    let states = json!({"input": {"waitSeconds": 3}, "context": {}});
+    let vars = Map::new();
+    let sc = JsonataScope {
+        states: &states,
+        variables: &vars,
+        entropy: &Fixed,
+    };
+    assert_eq!(jsonata("($x := 1; $x + 1)", &sc).unwrap(), json!(2));
+    assert_eq!(jsonata("$variable := 1", &sc).unwrap(), json!(1));
+    // the raw field string is accepted too; causes name the bare expression
+    assert_eq!(jsonata("{% $variable := 1 %}", &sc).unwrap(), json!(1));
+    assert_eq!(
+        jsonata_field("{% $states.input.waitSeconds %}", &sc, "Seconds").unwrap(),
+        json!(3)
+    );
+    let e = jsonata_field("{% $nope %}", &sc, "Seconds").unwrap_err();
+    assert_eq!(
+        e.cause,
+        "The JSONata expression '$nope' specified for the field 'Seconds' returned nothing (undefined)."
+    );
+    assert_eq!(
+        jsonata_template(&json!("{% ($x := 1; $x + 1) %}"), &sc, "Output").unwrap(),
+        json!(2)
+    );
+}
+
+#[test]
+fn bracket_names_keep_escapes_as_written() {
+    // scenarios ESCAPE_SEQUENCES_JSONPATH, recorded against AWS
+    let input: Value = serde_json::from_str(r#"{"Test\\\"\"Name\"": "Value\"\\"}"#).unwrap();
+    let path: String = serde_json::from_str(r#""$['Test\\\"\"Name\"']""#).unwrap();
+    with(input, |s| {
+        assert_eq!(query(&path, s, "value.$").unwrap(), json!("Value\"\\"));
+    });
+    with(json!({"a]b": 1, "x": {"y'z": 2}}), |s| {
+        assert_eq!(query("$['a]b']", s, "value.$").unwrap(), json!(1));
+        assert_eq!(query("$.x[\"y'z\"]", s, "value.$").unwrap(), json!(2));
+    });
 }
