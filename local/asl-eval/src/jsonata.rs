@@ -204,6 +204,203 @@ fn fn_parse<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a JValue<'a>]) -> JResul
     Ok(to_j(ctx.arena, &crate::intrinsic::normalize_number(v)))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Non-determinism through `Entropy`.
+//
+// jsonata-rs binds its own `$uuid`, `$random`, `$now` and `$millis` after the caller's
+// functions on every evaluation, so they cannot be replaced by registering ours. Instead the
+// expression text is rewritten (outside string literals, quoted names and comments) to call
+// `$__cordonUuid`/`$__cordonRandom`/`$__cordonMillis`, whose values come from a per-evaluation
+// supply drawn from `Entropy` beforehand. Native functions are plain `fn` pointers, so the
+// supply lives in a thread-local for the (synchronous) duration of one evaluation. If an
+// evaluation calls a function more often than the supply holds (e.g. inside `$map`), it is
+// evaluated again with a larger supply; evaluation is otherwise pure, so the rerun is
+// identical up to the point where the first run ran short.
+
+const UUID_FN: &str = "__cordonUuid";
+const RANDOM_FN: &str = "__cordonRandom";
+const MILLIS_FN: &str = "__cordonMillis";
+
+#[derive(Default)]
+struct Supply {
+    uuids: Vec<String>,
+    uuid_pos: usize,
+    randoms: Vec<f64>,
+    random_pos: usize,
+    millis: i64,
+    short_uuid: usize,
+    short_random: usize,
+}
+
+thread_local! {
+    static SUPPLY: std::cell::RefCell<Option<Supply>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Clears the thread-local supply when an evaluation ends, even by panic.
+struct SupplyGuard;
+impl Drop for SupplyGuard {
+    fn drop(&mut self) {
+        SUPPLY.with(|s| s.borrow_mut().take());
+    }
+}
+
+fn fn_cordon_uuid<'a>(ctx: FunctionContext<'a, '_>, _args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let u = SUPPLY.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = s.as_mut()?;
+        match s.uuids.get(s.uuid_pos).cloned() {
+            Some(u) => {
+                s.uuid_pos += 1;
+                Some(u)
+            }
+            None => {
+                s.short_uuid += 1;
+                None
+            }
+        }
+    });
+    let u = u.unwrap_or_else(|| "00000000-0000-4000-8000-000000000000".to_string());
+    Ok(JValue::string(ctx.arena, &u))
+}
+
+fn fn_cordon_random<'a>(ctx: FunctionContext<'a, '_>, _args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let r = SUPPLY.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = s.as_mut()?;
+        match s.randoms.get(s.random_pos).copied() {
+            Some(r) => {
+                s.random_pos += 1;
+                Some(r)
+            }
+            None => {
+                s.short_random += 1;
+                None
+            }
+        }
+    });
+    Ok(JValue::number(ctx.arena, r.unwrap_or(0.0)))
+}
+
+fn fn_cordon_millis<'a>(ctx: FunctionContext<'a, '_>, _args: &[&'a JValue<'a>]) -> JResult<'a> {
+    let m = SUPPLY.with(|s| s.borrow().as_ref().map(|s| s.millis).unwrap_or(0));
+    Ok(JValue::number(ctx.arena, m as f64))
+}
+
+/// A uniformly random double in `[0, 1)` from 64 random bits.
+pub(crate) fn unit_f64(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// What a rewritten expression draws from `Entropy`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Needs {
+    pub uuid: usize,
+    pub random: usize,
+    pub clock: bool,
+}
+
+/// Rewrites `$uuid`, `$random` (and, when `clock`, `$now(...)`/`$millis`) to the journaled
+/// functions. Returns `None` when the expression uses none of them.
+pub(crate) fn rewrite(expr: &str, clock: bool) -> Option<(String, Needs)> {
+    if !expr.contains("$uuid")
+        && !expr.contains("$random")
+        && !(clock && (expr.contains("$now") || expr.contains("$millis")))
+    {
+        return None;
+    }
+    let b = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len() + 32);
+    let mut needs = Needs::default();
+    let mut i = 0;
+    let mut copied = 0;
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'$' => {
+                let start = i + 1;
+                let mut end = start;
+                while end < b.len() && ident(b[end]) {
+                    end += 1;
+                }
+                let name = &expr[start..end];
+                let replacement: Option<(String, usize)> = match name {
+                    "uuid" => {
+                        needs.uuid += 1;
+                        Some((format!("${UUID_FN}"), end))
+                    }
+                    "random" => {
+                        needs.random += 1;
+                        Some((format!("${RANDOM_FN}"), end))
+                    }
+                    "millis" if clock => {
+                        needs.clock = true;
+                        Some((format!("${MILLIS_FN}"), end))
+                    }
+                    "now" if clock => {
+                        // `$now()` -> `$fromMillis($__cordonMillis())`,
+                        // `$now(p, tz)` -> `$fromMillis($__cordonMillis(), p, tz)`
+                        let mut k = end;
+                        while k < b.len() && b[k].is_ascii_whitespace() {
+                            k += 1;
+                        }
+                        if b.get(k) == Some(&b'(') {
+                            needs.clock = true;
+                            let mut m = k + 1;
+                            while m < b.len() && b[m].is_ascii_whitespace() {
+                                m += 1;
+                            }
+                            if b.get(m) == Some(&b')') {
+                                Some((format!("$fromMillis(${MILLIS_FN}()"), m))
+                            } else {
+                                Some((format!("$fromMillis(${MILLIS_FN}(), "), k + 1))
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                if let Some((r, resume)) = replacement {
+                    out.push_str(&expr[copied..i]);
+                    out.push_str(&r);
+                    copied = resume;
+                }
+                i = end.max(i + 1);
+            }
+            _ => i += 1,
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&expr[copied.min(expr.len())..]);
+    Some((out, needs))
+}
+
 fn describe(expr: &str, field: &str) -> String {
     if field.is_empty() {
         format!("The JSONata expression '{expr}'")
@@ -238,8 +435,11 @@ fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
 pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
     // Callers may hand over the field's raw string `{% expr %}`; AWS names the bare expression.
     let expr = strip(expr).unwrap_or(expr);
+    let clock = scope.entropy.now_millis();
+    let rewritten = rewrite(expr, clock.is_some());
     let arena = Bump::new();
-    let ja = JsonAta::new(expr, &arena).map_err(|e| eval_error(expr, field, &e))?;
+    let src = rewritten.as_ref().map_or(expr, |(s, _)| s.as_str());
+    let ja = JsonAta::new(src, &arena).map_err(|e| eval_error(expr, field, &e))?;
     ja.register_function("partition", 2, fn_partition);
     ja.register_function("range", 3, fn_range);
     ja.register_function("hash", 2, fn_hash);
@@ -248,9 +448,43 @@ pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, 
     for (k, v) in scope.variables {
         ja.assign_var(k, to_j(&arena, v));
     }
-    let r = ja
-        .evaluate_timeboxed(None, Some(1000), Some(10_000))
-        .map_err(|e| eval_error(expr, field, &e))?;
+    let r = match rewritten {
+        None => ja.evaluate_timeboxed(None, Some(1000), Some(10_000)),
+        Some((_, needs)) => {
+            ja.register_function(UUID_FN, 0, fn_cordon_uuid);
+            ja.register_function(RANDOM_FN, 0, fn_cordon_random);
+            ja.register_function(MILLIS_FN, 0, fn_cordon_millis);
+            let mut uuids: Vec<String> = (0..needs.uuid).map(|_| scope.entropy.uuid()).collect();
+            let mut randoms: Vec<f64> = (0..needs.random)
+                .map(|_| unit_f64(scope.entropy.next_u64()))
+                .collect();
+            let millis = if needs.clock { clock.unwrap_or(0) } else { 0 };
+            let _guard = SupplyGuard;
+            let mut attempt = 0;
+            loop {
+                SUPPLY.with(|s| {
+                    *s.borrow_mut() = Some(Supply {
+                        uuids: std::mem::take(&mut uuids),
+                        randoms: std::mem::take(&mut randoms),
+                        millis,
+                        ..Supply::default()
+                    })
+                });
+                let r = ja.evaluate_timeboxed(None, Some(1000), Some(10_000));
+                let sup = SUPPLY.with(|s| s.borrow_mut().take()).unwrap_or_default();
+                uuids = sup.uuids;
+                randoms = sup.randoms;
+                attempt += 1;
+                if (sup.short_uuid == 0 && sup.short_random == 0) || attempt >= 16 {
+                    break r;
+                }
+                // ran short (a call inside a loop): draw what was missing, evaluate again
+                uuids.extend((0..sup.short_uuid).map(|_| scope.entropy.uuid()));
+                randoms.extend((0..sup.short_random).map(|_| unit_f64(scope.entropy.next_u64())));
+            }
+        }
+    }
+    .map_err(|e| eval_error(expr, field, &e))?;
     let order = key_order(expr, scope);
     match from_j(r, &order) {
         Ok(Some(v)) => Ok(v),

@@ -42,12 +42,19 @@ impl EvalError {
     }
 }
 
-/// Source of randomness for `States.UUID` and `States.MathRandom`.
+/// Source of randomness for `States.UUID`, `States.MathRandom` and JSONata's `$uuid()` and
+/// `$random()` (and, optionally, the clock for `$now()`/`$millis()`).
 pub trait Entropy {
     /// A random (v4) UUID in its hyphenated lower-case form.
     fn uuid(&self) -> String;
     /// A uniformly random 64-bit value.
     fn next_u64(&self) -> u64;
+    /// The current time in epoch milliseconds for JSONata's `$now()` and `$millis()`, drawn once
+    /// per expression evaluation, so an engine can journal it (or serve a virtual clock).
+    /// `None` (the default) leaves those functions on the system clock.
+    fn now_millis(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Entropy from the operating system, for callers that do not journal.

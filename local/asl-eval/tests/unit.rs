@@ -462,3 +462,72 @@ fn bracket_names_keep_escapes_as_written() {
         assert_eq!(query("$.x[\"y'z\"]", s, "value.$").unwrap(), json!(2));
     });
 }
+
+/// Entropy that counts its draws and serves a fixed clock.
+struct Counting {
+    n: std::cell::Cell<u64>,
+}
+impl Entropy for Counting {
+    fn uuid(&self) -> String {
+        let n = self.n.get() + 1;
+        self.n.set(n);
+        format!("00000000-0000-4000-8000-{n:012}")
+    }
+    fn next_u64(&self) -> u64 {
+        let n = self.n.get() + 1;
+        self.n.set(n);
+        n << 60
+    }
+    fn now_millis(&self) -> Option<i64> {
+        Some(1_700_000_000_123)
+    }
+}
+
+#[test]
+fn jsonata_nondeterminism_goes_through_entropy() {
+    let states = json!({"input": {}, "context": {}});
+    let vars = Map::new();
+    let ent = Counting {
+        n: std::cell::Cell::new(0),
+    };
+    let sc = JsonataScope {
+        states: &states,
+        variables: &vars,
+        entropy: &ent,
+    };
+    assert_eq!(
+        jsonata("$uuid()", &sc).unwrap(),
+        json!("00000000-0000-4000-8000-000000000001")
+    );
+    assert_eq!(jsonata("$random()", &sc).unwrap(), json!(0.125));
+    // string literals are left alone; several calls draw in order
+    assert_eq!(
+        jsonata("[$uuid(), '$uuid()', $uuid()]", &sc).unwrap(),
+        json!([
+            "00000000-0000-4000-8000-000000000003",
+            "$uuid()",
+            "00000000-0000-4000-8000-000000000004"
+        ])
+    );
+    // calls inside a loop: the supply grows and the expression is evaluated again
+    let v = jsonata("$map([1,2,3], function($v){ $uuid() })", &sc).unwrap();
+    let a = v.as_array().unwrap();
+    assert_eq!(a.len(), 3);
+    assert_ne!(a[0], a[1]);
+    assert_ne!(a[1], a[2]);
+    assert_eq!(
+        jsonata("$now()", &sc).unwrap(),
+        json!("2023-11-14T22:13:20.123Z")
+    );
+    assert_eq!(jsonata("$millis()", &sc).unwrap(), json!(1_700_000_000_123i64));
+    assert_eq!(
+        jsonata("$now('[Y0001]-[M01]-[D01]')", &sc).unwrap(),
+        json!("2023-11-14")
+    );
+    // without a clock, $now() stays on the system clock
+    let s = jsonata("$now()", &JsonataScope { states: &states, variables: &vars, entropy: &Fixed })
+        .unwrap();
+    assert!(s.as_str().unwrap().ends_with('Z'));
+    // a function named like one is not rewritten
+    assert!(jsonata("$randomSeeded(1)", &sc).is_err());
+}
