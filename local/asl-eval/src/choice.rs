@@ -82,7 +82,7 @@ pub fn eval(rule: &Value, scope: &Scope) -> Result<bool, EvalError> {
             "A Choice rule has no supported comparison operator",
         ));
     };
-    let parsed = path::parse(var).map_err(EvalError::runtime)?;
+    let parsed = crate::cache::path(var).map_err(EvalError::runtime)?;
     let found = path::eval(&parsed, scope.input, scope.context, scope.variables);
     let value = match found {
         Found::Value(v) => Some(v),

@@ -11,13 +11,16 @@
 
 use serde_json::{Map, Value};
 
+mod cache;
 mod choice;
+mod compiled;
 mod intrinsic;
 mod json;
 mod jsonata;
 mod path;
 
 pub use choice::{parse_timestamp, string_matches};
+pub use compiled::{CompiledPath, CompiledTemplate};
 pub use json::{compact, java_string, json_eq, number_from_f64, type_name};
 
 /// An evaluation failure as Step Functions reports it in `ExecutionFailed`/`*Failed` events.
@@ -97,9 +100,18 @@ pub struct JsonataScope<'a> {
 /// nothing matches. Causes are the part AWS writes after
 /// `An error occurred while executing the state '<name>' (entered at the event id #<n>). `.
 pub fn query(path: &str, scope: &Scope, field: &str) -> Result<Value, EvalError> {
-    let parsed =
-        path::parse(path).map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
-    match path::eval(&parsed, scope.input, scope.context, scope.variables) {
+    let parsed = cache::path(path)
+        .map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
+    query_parsed(path, &parsed, scope, field)
+}
+
+fn query_parsed(
+    path: &str,
+    parsed: &path::Path,
+    scope: &Scope,
+    field: &str,
+) -> Result<Value, EvalError> {
+    match path::eval(parsed, scope.input, scope.context, scope.variables) {
         path::Found::Value(v) => Ok(v),
         path::Found::Missing => {
             let root = match &parsed.root {
@@ -109,7 +121,7 @@ pub fn query(path: &str, scope: &Scope, field: &str) -> Result<Value, EvalError>
             };
             Err(EvalError::runtime(path::missing_cause(
                 path,
-                Some(&parsed),
+                Some(parsed),
                 field,
                 root,
                 scope.input,
@@ -129,7 +141,7 @@ pub fn apply_result_path(
     result: Value,
 ) -> Result<Value, EvalError> {
     let Some(p) = path else { return Ok(input) };
-    let parsed = path::parse(p).map_err(|m| {
+    let parsed = cache::path(p).map_err(|m| {
         EvalError::new(
             "States.ResultPathMatchFailure",
             format!("Invalid ResultPath '{p}': {m}"),
@@ -235,8 +247,17 @@ pub fn payload_template(template: &Value, scope: &Scope, field: &str) -> Result<
 
 fn intrinsic_for_field(expr: &str, scope: &Scope, field: &str) -> Result<Value, EvalError> {
     let call =
-        intrinsic::parse(expr.trim()).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
-    intrinsic::eval_call(&call, scope, field).map_err(|mut e| {
+        cache::intrinsic(expr.trim()).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
+    intrinsic_call_for_field(&call, expr, scope, field)
+}
+
+fn intrinsic_call_for_field(
+    call: &intrinsic::Call,
+    expr: &str,
+    scope: &Scope,
+    field: &str,
+) -> Result<Value, EvalError> {
+    intrinsic::eval_call(call, scope, field).map_err(|mut e| {
         // path arguments report the intrinsic's field
         if e.error == "States.IntrinsicFailure" {
             e.cause = e
@@ -250,7 +271,7 @@ fn intrinsic_for_field(expr: &str, scope: &Scope, field: &str) -> Result<Value, 
 /// Evaluates one `States.*` intrinsic function call (JSONPath mode).
 pub fn intrinsic(expr: &str, scope: &Scope) -> Result<Value, EvalError> {
     let e = expr.trim();
-    let call = intrinsic::parse(e).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
+    let call = cache::intrinsic(e).map_err(|m| EvalError::new("States.IntrinsicFailure", m))?;
     intrinsic::eval_call(&call, scope, e)
 }
 

@@ -543,41 +543,66 @@ pub fn parse(path: &str) -> Result<Path, String> {
     Ok(Path { root, segs })
 }
 
-/// Applies segments to a node list.
+/// Applies segments to a node list. Nodes are borrowed from the document until the end; only
+/// the matches are cloned.
 pub fn select<'v>(root: &'v Value, nodes: Vec<&'v Value>, segs: &[Seg]) -> Vec<Value> {
-    let mut cur: Vec<std::borrow::Cow<'v, Value>> =
-        nodes.into_iter().map(std::borrow::Cow::Borrowed).collect();
+    use std::borrow::Cow;
+    let mut cur: Vec<Cow<'v, Value>> = nodes.into_iter().map(Cow::Borrowed).collect();
     for seg in segs {
-        let mut next = Vec::new();
-        for n in &cur {
-            apply(root, n.as_ref(), seg, &mut next);
+        let mut next: Vec<Cow<'v, Value>> = Vec::with_capacity(cur.len());
+        for n in cur {
+            match n {
+                Cow::Borrowed(r) => apply(root, r, seg, &mut next),
+                Cow::Owned(o) => {
+                    // only `.length()` makes values; anything below one is copied out
+                    let mut tmp = Vec::new();
+                    apply(root, &o, seg, &mut tmp);
+                    next.extend(tmp.into_iter().map(|c| Cow::Owned(c.into_owned())));
+                }
+            }
         }
         cur = next;
     }
     cur.into_iter().map(|c| c.into_owned()).collect()
 }
 
-fn apply<'v>(root: &'v Value, n: &Value, seg: &Seg, out: &mut Vec<std::borrow::Cow<'v, Value>>) {
-    use std::borrow::Cow::Owned;
+/// The single node a definite path selects, borrowed (`None` when absent or when the path
+/// makes a value, e.g. `.length()`).
+pub fn select_definite<'v>(root: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
+    let mut cur = root;
+    for seg in segs {
+        cur = match seg {
+            Seg::Child(k) => cur.as_object()?.get(k)?,
+            Seg::Index(i) => {
+                let a = cur.as_array()?;
+                let idx = if *i < 0 { a.len() as i64 + i } else { *i };
+                a.get(usize::try_from(idx).ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn apply<'n>(root: &Value, n: &'n Value, seg: &Seg, out: &mut Vec<std::borrow::Cow<'n, Value>>) {
+    use std::borrow::Cow::{Borrowed, Owned};
     match seg {
         Seg::Child(k) => {
             if let Some(v) = n.as_object().and_then(|o| o.get(k)) {
-                out.push(Owned(v.clone()));
+                out.push(Borrowed(v));
             }
         }
         Seg::Index(i) => {
             if let Some(a) = n.as_array() {
                 let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                if idx >= 0 {
-                    if let Some(v) = a.get(idx as usize) {
-                        out.push(Owned(v.clone()));
-                    }
+                if let Some(v) = usize::try_from(idx).ok().and_then(|ix| a.get(ix)) {
+                    out.push(Borrowed(v));
                 }
             }
         }
         Seg::Wildcard => match n {
-            Value::Array(a) => out.extend(a.iter().map(|v| Owned(v.clone()))),
-            Value::Object(o) => out.extend(o.values().map(|v| Owned(v.clone()))),
+            Value::Array(a) => out.extend(a.iter().map(Borrowed)),
+            Value::Object(o) => out.extend(o.values().map(Borrowed)),
             _ => {}
         },
         Seg::Slice(a, b, step) => {
@@ -589,7 +614,7 @@ fn apply<'v>(root: &'v Value, n: &Value, seg: &Seg, out: &mut Vec<std::borrow::C
                 let step = step.unwrap_or(1).max(1);
                 let mut i = start;
                 while i < end {
-                    out.push(Owned(arr[i as usize].clone()));
+                    out.push(Borrowed(&arr[i as usize]));
                     i += step;
                 }
             }
@@ -603,14 +628,14 @@ fn apply<'v>(root: &'v Value, n: &Value, seg: &Seg, out: &mut Vec<std::borrow::C
             Value::Array(a) => {
                 for v in a {
                     if eval_filter(root, v, f) {
-                        out.push(Owned(v.clone()));
+                        out.push(Borrowed(v));
                     }
                 }
             }
             Value::Object(o) => {
                 for v in o.values() {
                     if eval_filter(root, v, f) {
-                        out.push(Owned(v.clone()));
+                        out.push(Borrowed(v));
                     }
                 }
             }
@@ -628,11 +653,11 @@ fn apply<'v>(root: &'v Value, n: &Value, seg: &Seg, out: &mut Vec<std::borrow::C
     }
 }
 
-fn descend<'v>(
-    root: &'v Value,
-    n: &Value,
+fn descend<'n>(
+    root: &Value,
+    n: &'n Value,
     inner: &Seg,
-    out: &mut Vec<std::borrow::Cow<'v, Value>>,
+    out: &mut Vec<std::borrow::Cow<'n, Value>>,
 ) {
     apply(root, n, inner, out);
     match n {
@@ -735,13 +760,19 @@ pub fn eval(path: &Path, input: &Value, context: &Value, vars: &Map<String, Valu
             None => return Found::NoVariable(v.clone()),
         },
     };
-    let res = select(root, vec![root], &path.segs);
     if path.is_definite() {
-        match res.into_iter().next() {
+        if !path.segs.iter().any(|s| matches!(s, Seg::Length)) {
+            return match select_definite(root, &path.segs) {
+                Some(v) => Found::Value(v.clone()),
+                None => Found::Missing,
+            };
+        }
+        match select(root, vec![root], &path.segs).into_iter().next() {
             Some(v) => Found::Value(v),
             None => Found::Missing,
         }
     } else {
+        let res = select(root, vec![root], &path.segs);
         Found::Value(Value::Array(res))
     }
 }

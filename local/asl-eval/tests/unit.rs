@@ -531,3 +531,43 @@ fn jsonata_nondeterminism_goes_through_entropy() {
     // a function named like one is not rewritten
     assert!(jsonata("$randomSeeded(1)", &sc).is_err());
 }
+
+#[test]
+fn compiled_forms_match_the_string_functions() {
+    let templates = [
+        json!({"a.$": "$.store.bicycle", "b": {"c.$": "$.arr[1:3]", "d": [1, {"e.$": "$$.Execution.Name"}]}, "f": "x"}),
+        json!({"u.$": "States.Format('{} and {}', $.x y, $.arr[0])"}),
+        json!({"u.$": "States.ArrayLength($.arr)", "v.$": "States.UUID()"}),
+        json!({"static": {"k": [1, 2]}}),
+        json!({"bad.$": 5}),
+        json!({"bad.$": "$.nope"}),
+        json!({"bad.$": "States.Nope(1)"}),
+        json!({"bad.$": "$[?(@.x"}),
+        json!([{"v.$": "$myVar.x"}, 3]),
+    ];
+    with(store(), |s| {
+        for t in &templates {
+            let c = CompiledTemplate::new(t);
+            assert_eq!(
+                c.evaluate(s, "Parameters"),
+                payload_template(t, s, "Parameters"),
+                "{t}"
+            );
+        }
+        assert!(CompiledTemplate::new(&templates[3]).is_static());
+        for p in [
+            "$",
+            "$.store.book[*].author",
+            "$.no.such",
+            "$.arr.length()",
+            "$$.Execution.Id",
+            "$nope",
+        ] {
+            let c = CompiledPath::new(p).unwrap();
+            assert_eq!(c.as_str(), p);
+            assert_eq!(c.query(s, "OutputPath"), query(p, s, "OutputPath"), "{p}");
+        }
+        assert!(CompiledPath::new("$.a[").is_err());
+        assert!(CompiledPath::new("$.a.b").unwrap().is_definite());
+    });
+}
