@@ -83,7 +83,19 @@ fn from_j<'a>(v: &'a JValue<'a>, order: &HashMap<String, usize>) -> Result<Optio
     }))
 }
 
-fn key_order(expr: &str, scope: &JsonataScope) -> HashMap<String, usize> {
+/// Whether `$name` occurs in `expr` (followed by a non-name character).
+fn mentions(expr: &str, name: &str) -> bool {
+    expr.match_indices('$').any(|(i, _)| {
+        let rest = &expr[i + 1..];
+        rest.starts_with(name)
+            && !rest[name.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+fn key_order(expr: &str, scope: &JsonataScope, uses_states: bool) -> HashMap<String, usize> {
     let mut order = HashMap::new();
     // object-constructor keys in the expression text: "key": / 'key':
     let b = expr.as_bytes();
@@ -126,9 +138,13 @@ fn key_order(expr: &str, scope: &JsonataScope) -> HashMap<String, usize> {
             _ => {}
         }
     }
-    walk(scope.states, &mut order);
-    for v in scope.variables.values() {
-        walk(v, &mut order);
+    if uses_states {
+        walk(scope.states, &mut order);
+    }
+    for (k, v) in scope.variables {
+        if mentions(expr, k) {
+            walk(v, &mut order);
+        }
     }
     order
 }
@@ -444,9 +460,16 @@ pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, 
     ja.register_function("range", 3, fn_range);
     ja.register_function("hash", 2, fn_hash);
     ja.register_function("parse", 1, fn_parse);
-    ja.assign_var("states", to_j(&arena, scope.states));
+    // Only what the expression can name is converted (the input may be large): `$states`
+    // and the variables whose `$name` appears in the text.
+    let uses_states = mentions(expr, "states");
+    if uses_states {
+        ja.assign_var("states", to_j(&arena, scope.states));
+    }
     for (k, v) in scope.variables {
-        ja.assign_var(k, to_j(&arena, v));
+        if mentions(expr, k) {
+            ja.assign_var(k, to_j(&arena, v));
+        }
     }
     let r = match rewritten {
         None => ja.evaluate_timeboxed(None, Some(1000), Some(10_000)),
@@ -485,7 +508,7 @@ pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, 
         }
     }
     .map_err(|e| eval_error(expr, field, &e))?;
-    let order = key_order(expr, scope);
+    let order = key_order(expr, scope, uses_states);
     match from_j(r, &order) {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(EvalError::new(
