@@ -341,3 +341,70 @@ pub fn jsonata_type_error(expr: &str, field: &str, expected: &str, value: &Value
         ),
     )
 }
+
+/// Parses a Wait `Timestamp` as Step Functions accepts it: an ISO-8601 extended offset
+/// date-time (`2016-03-14T01:59:00Z`, `...T01:59:00.243167252+01:00`), with the `T`
+/// separator. Returns epoch milliseconds (sub-millisecond digits are dropped).
+pub fn wait_timestamp_millis(s: &str) -> Option<i64> {
+    if !s.contains('T') {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+/// Checks the value a JSONata Wait `Timestamp` evaluated to; the error is AWS's
+/// (`States.QueryEvaluationError`, reported with `"location": "Timestamp"` in the
+/// `EvaluationFailed` event, e.g. `The Timestamp field cannot be parsed as an ISO-8601 extended
+/// offset date-time format string: 2016-12-05T21:29:29`).
+pub fn jsonata_wait_timestamp(value: &Value) -> Result<i64, EvalError> {
+    if let Some(ms) = value.as_str().and_then(wait_timestamp_millis) {
+        return Ok(ms);
+    }
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => compact(other),
+    };
+    Err(EvalError::new(
+        "States.QueryEvaluationError",
+        format!(
+            "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {text}"
+        ),
+    ))
+}
+
+/// Checks the value a Map state's `MaxConcurrencyPath`, `ToleratedFailureCountPath` or
+/// `ToleratedFailurePercentagePath` (`field`, `path` as written) selected, with AWS's
+/// `States.Runtime` causes: `The ToleratedFailureCountPath field refers to value "NoNumber"
+/// which is not a valid integer: $.ToleratedFailureCount` (`... valid float` for the
+/// percentage), `ToleratedFailureCount cannot be negative.`,
+/// `ToleratedFailurePercentage must be between 0 and 100.`. Numeric strings are accepted.
+pub fn map_path_number(field: &str, path: &str, value: &Value) -> Result<f64, EvalError> {
+    let float = field == "ToleratedFailurePercentagePath";
+    let n = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|n| n.is_finite() && (float || n.fract() == 0.0));
+    let Some(n) = n else {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => compact(other),
+        };
+        let kind = if float { "float" } else { "integer" };
+        return Err(EvalError::runtime(format!(
+            "The {field} field refers to value \"{text}\" which is not a valid {kind}: {path}"
+        )));
+    };
+    match field {
+        "ToleratedFailureCountPath" if n < 0.0 => Err(EvalError::runtime(
+            "ToleratedFailureCount cannot be negative.",
+        )),
+        "ToleratedFailurePercentagePath" if !(0.0..=100.0).contains(&n) => Err(
+            EvalError::runtime("ToleratedFailurePercentage must be between 0 and 100."),
+        ),
+        _ => Ok(n),
+    }
+}

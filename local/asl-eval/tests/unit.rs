@@ -571,3 +571,53 @@ fn compiled_forms_match_the_string_functions() {
         assert!(CompiledPath::new("$.a.b").unwrap().is_definite());
     });
 }
+
+#[test]
+fn wait_and_map_field_checks_use_aws_wording() {
+    // scenarios test_wait_timestamp_jsonata
+    assert!(jsonata_wait_timestamp(&json!("2016-03-05T21:29:29.243167252Z")).is_ok());
+    assert_eq!(
+        jsonata_wait_timestamp(&json!("2016-03-14T01:59:00Z")).unwrap(),
+        1_457_920_740_000
+    );
+    for bad in [
+        "2016-13-05T21:29:29Z",
+        "05-12-2016T21:29:29Z",
+        "2016-12-05T25:29:29Z",
+        "2016-12-05 21:29:29Z",
+        "2016-12-05T21:29:29",
+    ] {
+        let e = jsonata_wait_timestamp(&json!(bad)).unwrap_err();
+        assert_eq!(e.error, "States.QueryEvaluationError");
+        assert_eq!(
+            e.cause,
+            format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {bad}")
+        );
+    }
+    // scenarios test_map_state_tolerated_failure_*_path, test_max_concurrency_path
+    let f = |field: &str, v: Value| map_path_number(field, "$.P", &v).map_err(|e| e.cause);
+    assert_eq!(f("MaxConcurrencyPath", json!(1)), Ok(1.0));
+    assert_eq!(
+        f("MaxConcurrencyPath", json!("NoNumber")),
+        Err("The MaxConcurrencyPath field refers to value \"NoNumber\" which is not a valid integer: $.P".into())
+    );
+    assert_eq!(
+        f("ToleratedFailureCountPath", json!({})),
+        Err("The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: $.P".into())
+    );
+    assert_eq!(
+        f("ToleratedFailureCountPath", json!(-1)),
+        Err("ToleratedFailureCount cannot be negative.".into())
+    );
+    assert_eq!(
+        f("ToleratedFailurePercentagePath", json!("NoNumber")),
+        Err("The ToleratedFailurePercentagePath field refers to value \"NoNumber\" which is not a valid float: $.P".into())
+    );
+    for v in [json!(-1), json!(-1.1), json!(100.1)] {
+        assert_eq!(
+            f("ToleratedFailurePercentagePath", v),
+            Err("ToleratedFailurePercentage must be between 0 and 100.".into())
+        );
+    }
+    assert_eq!(f("ToleratedFailurePercentagePath", json!(12.5)), Ok(12.5));
+}
