@@ -153,7 +153,8 @@ async fn token_waits(n: usize) -> (f64, f64, Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.redb");
     let base = rss_mb();
-    let engine = engine(Arc::new(cordon_store::RedbStore::open(&path).unwrap())).await;
+    let first = engine(Arc::new(cordon_store::RedbStore::open(&path).unwrap())).await;
+    let engine = first;
     let sm = create(&engine, "tokens", TOKEN_DEFINITION).await;
     let t = Instant::now();
     let mut arns = Vec::with_capacity(n);
@@ -215,7 +216,7 @@ async fn token_waits(n: usize) -> (f64, f64, Duration, Duration) {
         }
     };
     let t = Instant::now();
-    let engine2 = engine(Arc::new(reopened)).await;
+    let engine2 = self::engine(Arc::new(reopened)).await;
     let restart = t.elapsed();
     let d = engine2
         .call("DescribeExecution", json!({"executionArn": arns[0]}))

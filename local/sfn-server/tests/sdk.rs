@@ -135,7 +135,7 @@ async fn the_step_functions_api_over_the_json_protocol() {
         vec!["approvals"]
     );
 
-    // StartExecution is idempotent on (name, input) and rejects the same name with other input.
+    // The same name with other input is rejected (idempotency: see the test below).
     let input = r#"{"who":"alice"}"#;
     let e1 = c
         .start_execution()
@@ -145,15 +145,6 @@ async fn the_step_functions_api_over_the_json_protocol() {
         .send()
         .await
         .unwrap();
-    let again = c
-        .start_execution()
-        .state_machine_arn(&sm.state_machine_arn)
-        .name("e1")
-        .input(input)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.execution_arn, e1.execution_arn);
     let clash = c
         .start_execution()
         .state_machine_arn(&sm.state_machine_arn)
@@ -168,7 +159,7 @@ async fn the_step_functions_api_over_the_json_protocol() {
     assert_eq!(
         f.tokens.lock().unwrap().len(),
         1,
-        "idempotent start ran the execution once"
+        "the execution ran once"
     );
     let d = c
         .describe_execution()
@@ -337,6 +328,23 @@ async fn the_step_functions_api_over_the_json_protocol() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("InvalidToken"), "{e:?}");
+}
+
+/// AWS: StartExecution with the name and input of a RUNNING execution succeeds and returns
+/// that execution (idempotency); other input fails with ExecutionAlreadyExists.
+#[tokio::test]
+async fn start_execution_is_idempotent_on_name_and_input() {
+    let f = fixture().await;
+    let c = &f.client;
+    let sm = c.create_state_machine().name("approvals").definition(DEFINITION).role_arn("arn:aws:iam::123456789012:role/sfn").send().await.unwrap();
+    let input = r#"{"who":"carol"}"#;
+    let e1 = c.start_execution().state_machine_arn(&sm.state_machine_arn).name("same").input(input).send().await.unwrap();
+    let again = c.start_execution().state_machine_arn(&sm.state_machine_arn).name("same").input(input).send().await;
+    let again = again.unwrap_or_else(|e| panic!("the engine rejects an idempotent StartExecution: {:?}", e.code()));
+    assert_eq!(again.execution_arn, e1.execution_arn);
+    token_for(&f, "carol").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(f.tokens.lock().unwrap().len(), 1, "the execution ran once");
 }
 
 #[tokio::test]
