@@ -40,10 +40,10 @@ fn operator(rule: &serde_json::Map<String, Value>) -> Option<(&'static str, bool
         if let Some(op) = COMPARATORS.iter().find(|c| **c == k) {
             return Some((op, false, v));
         }
-        if let Some(base) = k.strip_suffix("Path") {
-            if let Some(op) = COMPARATORS.iter().find(|c| **c == base) {
-                return Some((op, true, v));
-            }
+        if let Some(base) = k.strip_suffix("Path")
+            && let Some(op) = COMPARATORS.iter().find(|c| **c == base)
+        {
+            return Some((op, true, v));
         }
     }
     None

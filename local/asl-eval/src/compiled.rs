@@ -54,7 +54,10 @@ enum Node {
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
     /// `"key.$": "$.path"`; `field` is the key with its `.$`.
-    Path { field: String, path: CompiledPath },
+    Path {
+        field: String,
+        path: CompiledPath,
+    },
     /// `"key.$": "States.Fn(...)"`.
     Intrinsic {
         field: String,
@@ -88,7 +91,8 @@ impl CompiledTemplate {
 
     /// Same as [`crate::payload_template`] with this template.
     pub fn evaluate(&self, scope: &Scope, field: &str) -> Result<Value, EvalError> {
-        eval(&self.node, scope, field)
+        let _ = field; // kept for signature parity with `payload_template`
+        eval(&self.node, scope)
     }
 }
 
@@ -145,21 +149,17 @@ fn compile_dynamic(k: &str, v: &Value) -> Node {
     }
 }
 
-fn eval(n: &Node, scope: &Scope, field: &str) -> Result<Value, EvalError> {
+fn eval(n: &Node, scope: &Scope) -> Result<Value, EvalError> {
     Ok(match n {
         Node::Static(v) => v.clone(),
         Node::Object(entries) => {
             let mut out = Map::with_capacity(entries.len());
             for (k, n) in entries {
-                out.insert(k.clone(), eval(n, scope, field)?);
+                out.insert(k.clone(), eval(n, scope)?);
             }
             Value::Object(out)
         }
-        Node::Array(a) => Value::Array(
-            a.iter()
-                .map(|n| eval(n, scope, field))
-                .collect::<Result<_, _>>()?,
-        ),
+        Node::Array(a) => Value::Array(a.iter().map(|n| eval(n, scope)).collect::<Result<_, _>>()?),
         Node::Path { field, path } => path.query(scope, field)?,
         Node::Intrinsic { field, expr, call } => {
             crate::intrinsic_call_for_field(call, expr, scope, field)?

@@ -100,8 +100,8 @@ pub struct JsonataScope<'a> {
 /// nothing matches. Causes are the part AWS writes after
 /// `An error occurred while executing the state '<name>' (entered at the event id #<n>). `.
 pub fn query(path: &str, scope: &Scope, field: &str) -> Result<Value, EvalError> {
-    let parsed = cache::path(path)
-        .map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
+    let parsed =
+        cache::path(path).map_err(|m| EvalError::runtime(format!("Invalid path '{path}': {m}")))?;
     query_parsed(path, &parsed, scope, field)
 }
 
@@ -212,6 +212,7 @@ pub fn apply_result_path(
 /// Evaluates a JSONPath-mode payload template (Parameters, ResultSelector, ItemSelector,
 /// Assign): keys ending in `.$` take a path or an intrinsic function, nested objects and arrays
 /// are evaluated recursively, everything else is kept.
+#[allow(clippy::only_used_in_recursion)] // `field` is part of the public signature
 pub fn payload_template(template: &Value, scope: &Scope, field: &str) -> Result<Value, EvalError> {
     match template {
         Value::Object(o) => {
@@ -402,9 +403,9 @@ pub fn map_path_number(field: &str, path: &str, value: &Value) -> Result<f64, Ev
         "ToleratedFailureCountPath" if n < 0.0 => Err(EvalError::runtime(
             "ToleratedFailureCount cannot be negative.",
         )),
-        "ToleratedFailurePercentagePath" if !(0.0..=100.0).contains(&n) => Err(
-            EvalError::runtime("ToleratedFailurePercentage must be between 0 and 100."),
-        ),
+        "ToleratedFailurePercentagePath" if !(0.0..=100.0).contains(&n) => Err(EvalError::runtime(
+            "ToleratedFailurePercentage must be between 0 and 100.",
+        )),
         _ => Ok(n),
     }
 }

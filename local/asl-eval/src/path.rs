@@ -808,7 +808,10 @@ pub fn missing_cause(
                     prefix.normalized()
                 );
             }
-            format!("Invalid path '{path}' : No results for path: {}", p.normalized())
+            format!(
+                "Invalid path '{path}' : No results for path: {}",
+                p.normalized()
+            )
         }
         _ => format!(
             "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",

@@ -107,10 +107,10 @@ fn run_single_pass(case: &Value) -> Option<Result<Value, EvalError>> {
             variables: &vars,
             entropy: &Fixed,
         };
-        if let Some(a) = st.get("Assign") {
-            if let Err(e) = jsonata_template(a, &scope, "Assign") {
-                return Some(Err(e));
-            }
+        if let Some(a) = st.get("Assign")
+            && let Err(e) = jsonata_template(a, &scope, "Assign")
+        {
+            return Some(Err(e));
         }
         let out = match st.get("Output") {
             Some(o) => jsonata_template(o, &scope, "Output"),

@@ -125,7 +125,9 @@ fn missing_paths_use_aws_wording() {
         );
         // Jayway: an absent property before the last token is "Missing property"
         assert_eq!(
-            query("$.no.such.result.path", s, "OutputPath").unwrap_err().cause,
+            query("$.no.such.result.path", s, "OutputPath")
+                .unwrap_err()
+                .cause,
             "Invalid path '$.no.such.result.path' : Missing property in path $['no']"
         );
         assert_eq!(
@@ -519,14 +521,24 @@ fn jsonata_nondeterminism_goes_through_entropy() {
         jsonata("$now()", &sc).unwrap(),
         json!("2023-11-14T22:13:20.123Z")
     );
-    assert_eq!(jsonata("$millis()", &sc).unwrap(), json!(1_700_000_000_123i64));
+    assert_eq!(
+        jsonata("$millis()", &sc).unwrap(),
+        json!(1_700_000_000_123i64)
+    );
     assert_eq!(
         jsonata("$now('[Y0001]-[M01]-[D01]')", &sc).unwrap(),
         json!("2023-11-14")
     );
     // without a clock, $now() stays on the system clock
-    let s = jsonata("$now()", &JsonataScope { states: &states, variables: &vars, entropy: &Fixed })
-        .unwrap();
+    let s = jsonata(
+        "$now()",
+        &JsonataScope {
+            states: &states,
+            variables: &vars,
+            entropy: &Fixed,
+        },
+    )
+    .unwrap();
     assert!(s.as_str().unwrap().ends_with('Z'));
     // a function named like one is not rewritten
     assert!(jsonata("$randomSeeded(1)", &sc).is_err());
@@ -591,7 +603,9 @@ fn wait_and_map_field_checks_use_aws_wording() {
         assert_eq!(e.error, "States.QueryEvaluationError");
         assert_eq!(
             e.cause,
-            format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {bad}")
+            format!(
+                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {bad}"
+            )
         );
     }
     // scenarios test_map_state_tolerated_failure_*_path, test_max_concurrency_path
