@@ -145,7 +145,7 @@ impl Engine {
                 .execs
                 .insert(exec.arn.clone(), exec.clone());
             if finished {
-                let _ = exec.done.send(true);
+                let _ = exec.done.send_replace(true);
             } else {
                 engine.spawn(exec);
             }

@@ -460,7 +460,7 @@ fn finish(
     // Report completion once it is durable.
     tokio::spawn(async move {
         inner.flush().await;
-        let _ = exec.done.send(true);
+        let _ = exec.done.send_replace(true);
     });
 }
 

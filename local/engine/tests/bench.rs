@@ -30,7 +30,7 @@ fn throughput_six_states() {
             .with("classify", |_| async { Ok(json!({"verdict": "notify"})) });
         let e = Engine::start(EngineConfig { clock: ClockMode::Real, store: Arc::new(MemoryStore::new()), lambda: Some(Arc::new(lambdas)), ..EngineConfig::default() }).await.unwrap();
         let sm = e.call("CreateStateMachine", json!({"name":"b","definition":six_state(),"roleArn":"arn:aws:iam::123456789012:role/r"})).await.unwrap();
-        let n = 20_000;
+        let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
         let t = Instant::now();
         let mut arns = Vec::with_capacity(n);
         for i in 0..n {
