@@ -1,0 +1,103 @@
+//! The IAM actions each function calls — declared once, here. The SAM template's policies and
+//! the infra test (which scans the adapters for `self.<client>.<operation>()`) are checked
+//! against this list, so a function never runs with more (or fewer) rights than its code uses.
+
+/// The six Lambda functions.
+pub const FUNCTIONS: &[&str] = &["enrich", "classify", "request-approval", "approve", "quarantine", "notify"];
+
+const ENRICH: &[&str] = &[
+    "iam:GetUser",
+    "iam:ListUserTags",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListUserPolicies",
+    "iam:ListGroupsForUser",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetLoginProfile",
+    "iam:ListMFADevices",
+    "iam:GetRole",
+    "iam:ListRoleTags",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkAcls",
+];
+
+/// Pure: no AWS call at all.
+const CLASSIFY: &[&str] = &[];
+
+const REQUEST_APPROVAL: &[&str] = &["sns:Publish"];
+
+const APPROVE: &[&str] = &["states:GetExecutionHistory", "states:SendTaskSuccess"];
+
+const QUARANTINE: &[&str] = &[
+    // re-reading the subject right before acting (an approval may have waited an hour)
+    "iam:GetUser",
+    "iam:GetRole",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetLoginProfile",
+    // idempotency checks before each write
+    "iam:ListAttachedUserPolicies",
+    "iam:ListUserTags",
+    "iam:ListRoleTags",
+    "iam:GetUserPolicy",
+    "iam:GetRolePolicy",
+    // the containment itself
+    "iam:AttachUserPolicy",
+    "iam:TagUser",
+    "iam:TagRole",
+    "iam:UpdateAccessKey",
+    "iam:DeleteLoginProfile",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "ec2:DescribeInstances",
+    "ec2:ModifyInstanceMetadataOptions",
+    "ec2:DescribeNetworkAcls",
+    "ec2:CreateNetworkAclEntry",
+];
+
+const NOTIFY: &[&str] = &["sns:Publish", "securityhub:BatchUpdateFindings", "securityhub:BatchImportFindings"];
+
+/// The IAM actions `function` calls; empty for an unknown name.
+pub fn actions_for(function: &str) -> &'static [&'static str] {
+    match function {
+        "enrich" => ENRICH,
+        "classify" => CLASSIFY,
+        "request-approval" => REQUEST_APPROVAL,
+        "approve" => APPROVE,
+        "quarantine" => QUARANTINE,
+        "notify" => NOTIFY,
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_is_declared_and_actions_are_service_prefixed_and_unique() {
+        assert_eq!(FUNCTIONS.len(), 6);
+        for f in FUNCTIONS {
+            let actions = actions_for(f);
+            let mut seen = std::collections::BTreeSet::new();
+            for a in actions {
+                let (service, op) = a.split_once(':').expect("service:Action");
+                assert!(["iam", "ec2", "sns", "securityhub", "states"].contains(&service), "{a}");
+                assert!(op.chars().next().unwrap().is_ascii_uppercase(), "{a}");
+                assert!(seen.insert(a), "{f}: {a} twice");
+            }
+        }
+        assert!(actions_for("classify").is_empty());
+        assert_eq!(actions_for("approve"), &["states:GetExecutionHistory", "states:SendTaskSuccess"]);
+        assert!(actions_for("quarantine").contains(&"iam:AttachUserPolicy"));
+        // enrich only reads
+        for a in actions_for("enrich") {
+            let op = a.split_once(':').unwrap().1;
+            assert!(["Get", "List", "Describe"].iter().any(|p| op.starts_with(p)), "{a}");
+        }
+        assert!(actions_for("nope").is_empty());
+    }
+}
