@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 const DEFINITION: &str = r#"{
   "StartAt": "Mode",
   "States": {
-    "Mode": {"Type": "Choice", "Choices": [{"Variable": "$.mode", "StringEquals": "wait", "Next": "Sleep"}], "Default": "Prepare"},
+    "Mode": {"Type": "Choice", "Choices": [{"And": [{"Variable": "$.mode", "IsPresent": true}, {"Variable": "$.mode", "StringEquals": "wait"}], "Next": "Sleep"}], "Default": "Prepare"},
     "Sleep": {"Type": "Wait", "Seconds": 600, "Next": "Done"},
     "Prepare": {"Type": "Pass", "Result": "prepared", "ResultPath": "$.step", "Next": "Ask"},
     "Ask": {
