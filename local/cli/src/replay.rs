@@ -1,12 +1,274 @@
-//! `cordon replay`.
+//! `cordon replay EVENT.json --dry-run`: what the response would do with an event, changing
+//! nothing. The event is parsed, the subject looked up through the same read adapters the
+//! enrich function uses (against the offline stack, or read-only against AWS with `--aws`),
+//! classified against the policy and planned; the plan is printed as the exact API calls the
+//! quarantine function would make, and never executed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use cordon_core::{
+    CaseFile, Classification, Enrichment, Incident, PlannedAction, Policy, PrincipalRef,
+    QuarantinePlan, Verdict, classify, parse_event, plan_quarantine,
+};
+use serde_json::{Value, json};
+
+use crate::audit::render::subject_label;
+use crate::audit::style::Style;
+use crate::audit::{TargetArgs, block_on};
+
+// The enrich function's own lookup code (a binary crate: included, not copied; it has no
+// library target yet). Its tests module is the enrich crate's, so it is left out of ours.
+#[cfg(not(test))]
+#[allow(dead_code)]
+#[path = "../../../functions/enrich/src/handler.rs"]
+mod enrich_handler;
+
 #[derive(clap::Args)]
-pub struct Args {}
-
-pub fn run(_args: Args) -> std::process::ExitCode {
-    not_yet("replay")
+pub struct Args {
+    /// The EventBridge event (JSON file), as EventBridge delivers it.
+    #[arg(value_name = "EVENT.json")]
+    pub event: PathBuf,
+    /// Required: replay only plans, it never changes anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The response policy [default: infra/policy.example.json].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Print the case file (incident, enrichment, classification, planned containment).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
-fn not_yet(what: &str) -> std::process::ExitCode {
-    eprintln!("cordon {what}: not implemented yet");
-    std::process::ExitCode::FAILURE
+/// The API call a planned action makes, as `service:Action key=value ...`.
+pub fn planned_calls(a: &PlannedAction) -> Vec<String> {
+    match a {
+        PlannedAction::AttachQuarantinePolicy { user, policy_arn } => {
+            vec![format!("iam:AttachUserPolicy user={user} policyArn={policy_arn}")]
+        }
+        PlannedAction::TagQuarantined { principal, tags } => {
+            let tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let tags = tags.join(",");
+            vec![match principal {
+                PrincipalRef::User(u) => format!("iam:TagUser user={u} tags={tags}"),
+                PrincipalRef::Role(r) => format!("iam:TagRole role={r} tags={tags}"),
+            }]
+        }
+        PlannedAction::DeactivateAccessKey {
+            user,
+            access_key_id,
+        } => vec![format!(
+            "iam:UpdateAccessKey user={user} accessKeyId={access_key_id} status=Inactive"
+        )],
+        PlannedAction::DeleteLoginProfile { user } => {
+            vec![format!("iam:DeleteLoginProfile user={user}")]
+        }
+        PlannedAction::RevokeSessions {
+            principal,
+            policy_name,
+            before,
+        } => {
+            let before = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            vec![match principal {
+                PrincipalRef::User(u) => format!(
+                    "iam:PutUserPolicy user={u} policyName={policy_name} (deny all when aws:TokenIssueTime < {before})"
+                ),
+                PrincipalRef::Role(r) => format!(
+                    "iam:PutRolePolicy role={r} policyName={policy_name} (deny all when aws:TokenIssueTime < {before})"
+                ),
+            }]
+        }
+        PlannedAction::EnforceImdsV2 { instance_id } => vec![format!(
+            "ec2:ModifyInstanceMetadataOptions instanceId={instance_id} httpTokens=required"
+        )],
+        PlannedAction::NaclDenyIp {
+            network_acl_id,
+            cidr,
+            rule_number,
+        } => ["false", "true"]
+            .iter()
+            .map(|egress| {
+                format!(
+                    "ec2:CreateNetworkAclEntry networkAclId={network_acl_id} ruleNumber={rule_number} cidrBlock={cidr} ruleAction=deny egress={egress}"
+                )
+            })
+            .collect(),
+    }
 }
+
+/// What replay found, ready to print.
+pub struct Replay {
+    pub incident: Incident,
+    pub enrichment: Enrichment,
+    pub classification: Classification,
+    /// The plan, or why no quarantine can be planned.
+    pub plan: Result<QuarantinePlan, String>,
+}
+
+/// The case file of DESIGN.md, with the planned containment (never executed).
+pub fn case_file(event: &Value, r: &Replay) -> Value {
+    let mut case = serde_json::to_value(CaseFile {
+        event: event.clone(),
+        incident: Some(r.incident.clone()),
+        enrichment: Some(r.enrichment.clone()),
+        classification: Some(r.classification.clone()),
+        ..CaseFile::default()
+    })
+    .unwrap_or(Value::Null);
+    case["containment"] = match &r.plan {
+        Ok(plan) => json!({
+            "dryRun": true,
+            "planned": plan.actions,
+            "calls": plan.actions.iter().flat_map(planned_calls).collect::<Vec<_>>(),
+            "skipped": plan.skipped,
+        }),
+        Err(why) => json!({"dryRun": true, "planned": [], "calls": [], "notPlanned": why}),
+    };
+    case
+}
+
+/// The text replay prints.
+pub fn render(r: &Replay, st: &Style) -> String {
+    let c = &r.classification;
+    let mut o = format!(
+        "{} {} ({}) — {}\n",
+        st.bold("Incident"),
+        r.incident.id,
+        r.incident.kind,
+        subject_label(&r.incident.subject)
+    );
+    if !r.enrichment.exists {
+        o += "  the subject does not exist (now)\n";
+    }
+    for e in &r.enrichment.lookup_errors {
+        o += &format!("  lookup {} failed: {}\n", e.lookup, e.error);
+    }
+    o += &format!(
+        "{} {}, severity {}, score {}{}\n",
+        st.bold("Verdict"),
+        st.bold(&format!("{:?}", c.verdict).to_lowercase()),
+        format!("{:?}", c.severity).to_lowercase(),
+        c.score,
+        if c.protected { " (protected subject)" } else { "" }
+    );
+    let w = c.reasons.iter().map(|r| r.rule.len()).max().unwrap_or(0);
+    for reason in &c.reasons {
+        o += &format!(
+            "  {:>+4}  {}  {}\n",
+            reason.points,
+            crate::audit::style::pad(&reason.rule, w),
+            reason.detail
+        );
+    }
+    let what = match c.verdict {
+        Verdict::Quarantine => "the response would quarantine without asking",
+        Verdict::Approve => "the response would ask an approver, then (if approved) quarantine",
+        Verdict::Notify => "the response would only notify",
+        Verdict::Ignore => "the response would do nothing",
+    };
+    o += &format!("  → {what}\n");
+    match &r.plan {
+        Ok(plan) => {
+            o += &format!(
+                "{}\n",
+                st.bold("Containment calls (planned, not made)")
+            );
+            for (i, call) in plan.actions.iter().flat_map(planned_calls).enumerate() {
+                o += &format!("  {}. {call}\n", i + 1);
+            }
+            if !plan.skipped.is_empty() {
+                o += &format!("{}\n", st.bold("Skipped"));
+                for s in &plan.skipped {
+                    o += &format!("  {} {}: {}\n", s.action, s.target, s.detail);
+                }
+            }
+        }
+        Err(why) => o += &format!("{} {why}\n", st.bold("No containment:")),
+    }
+    o += &st.dim("dry run: nothing was changed");
+    o += "\n";
+    o
+}
+
+/// Classify and plan (pure).
+pub fn decide(
+    incident: Incident,
+    enrichment: Enrichment,
+    policy: &Policy,
+    quarantine_policy_arn: &str,
+    now: DateTime<Utc>,
+) -> Replay {
+    let classification = classify(&incident, &enrichment, policy);
+    let plan = plan_quarantine(&incident, &enrichment, policy, quarantine_policy_arn, now)
+        .map_err(|e| e.to_string());
+    Replay {
+        incident,
+        enrichment,
+        classification,
+        plan,
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    if !args.dry_run {
+        eprintln!(
+            "cordon replay: refusing to run without --dry-run: replay only ever plans (to respond for real, send the event: `cordon send EVENT.json`)"
+        );
+        return ExitCode::from(2);
+    }
+    block_on("replay", async move {
+        let text = std::fs::read_to_string(&args.event)
+            .map_err(|e| format!("cannot read {}: {e}", args.event.display()))?;
+        let event: Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not JSON (line {}, column {}): {e}",
+                args.event.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        let incident =
+            parse_event(&event).map_err(|e| format!("{}: {e}", args.event.display()))?;
+        let policy_path = crate::validate::locate(args.policy, crate::validate::DEFAULT_POLICY);
+        let policy_text = std::fs::read_to_string(&policy_path)
+            .map_err(|e| format!("cannot read the policy {}: {e}", policy_path.display()))?;
+        let policy = Policy::from_json(&policy_text)
+            .map_err(|e| format!("{}: {e}", policy_path.display()))?;
+        let target = args.target.resolve().await?;
+        let enrichment = enrich(&target, &incident).await?;
+        let qp = target
+            .quarantine_policy_arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:policy/cordon-quarantine", incident.account));
+        let r = decide(incident, enrichment, &policy, &qp, Utc::now());
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&case_file(&event, &r)).unwrap_or_default()
+            );
+        } else {
+            print!("{}", render(&r, &Style::for_stdout()));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(not(test))]
+async fn enrich(target: &crate::target::Target, incident: &Incident) -> Result<Enrichment, String> {
+    let iam = cordon_aws::AwsIam::from_conf(&target.aws);
+    let compute = cordon_aws::AwsCompute::from_conf(&target.aws);
+    enrich_handler::enrich(&iam, &compute, incident)
+        .await
+        .map_err(|e| format!("enrichment failed: {e}"))
+}
+
+#[cfg(test)]
+async fn enrich(_: &crate::target::Target, _: &Incident) -> Result<Enrichment, String> {
+    unreachable!("tests do not run replay against a stack")
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ pub struct Style {
 
 impl Style {
     /// Plain text: for tests, files and pipes.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub const PLAIN: Style = Style { color: false };
 
     /// Colour when standard output is a terminal and `NO_COLOR` is not set.
@@ -46,9 +47,6 @@ impl Style {
     }
     pub fn yellow(&self, s: &str) -> String {
         self.paint("33", s)
-    }
-    pub fn cyan(&self, s: &str) -> String {
-        self.paint("36", s)
     }
 
     /// An execution or action status, coloured by what it means.
