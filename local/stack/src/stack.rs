@@ -1,0 +1,697 @@
+//! [`Stack`]: moto, the seeded account, the engine with its durable store and API server, the
+//! function binaries behind the Lambda host, the approve function URL, and EventBridge
+//! routing, all on loopback.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use cordon_engine::{ApiError, Engine, EngineConfig, LambdaInvoker};
+use cordon_events::Rule;
+use cordon_lambda_host::{FunctionSpec, HostConfig, LambdaHost};
+use cordon_moto::{ACCOUNT_ID, Moto, REGION};
+use serde_json::{Value, json};
+
+use crate::file::{Endpoints, Principal, StackFile, execution_name};
+use crate::function_url::FunctionUrl;
+use crate::template::Template;
+
+/// The cargo packages of the function binaries (what the build hint names).
+pub const FUNCTION_PACKAGES: &[&str] = &[
+    "enrich",
+    "classify",
+    "request-approval",
+    "approve",
+    "quarantine",
+    "notify",
+];
+
+/// The caller identity the local approver asserts by default: an IAM Identity Center session
+/// in the security responders' permission set, which `infra/policy.example.json` lists.
+pub const LOCAL_APPROVER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_0123456789abcdef/responder@example.com";
+
+/// The IAM user `cordon simulate` acts as.
+pub const ATTACKER_USER: &str = "contractor-dev";
+
+/// Static credentials moto accepts.
+pub const TEST_ACCESS_KEY_ID: &str = "testing";
+pub const TEST_SECRET_ACCESS_KEY: &str = "testing";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Moto(#[from] cordon_moto::MotoError),
+    #[error("template: {0}")]
+    Template(String),
+    #[error("policy {path}: {message}")]
+    Policy { path: String, message: String },
+    #[error(
+        "function binaries missing in {dir}: {missing}; build them with \
+         `cargo build -p enrich -p classify -p request-approval -p approve -p quarantine -p notify`"
+    )]
+    MissingBinaries { dir: String, missing: String },
+    #[error("seeding the simulated account ({step}): {message}")]
+    Seed { step: String, message: String },
+    #[error("engine: {0}")]
+    Engine(#[from] ApiError),
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    #[error("cannot find the project files (infra/template.yaml, statemachine/) from {0}")]
+    NoRoot(String),
+}
+
+fn seed_err(step: &str, e: impl std::fmt::Display) -> StackError {
+    StackError::Seed {
+        step: step.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn e<E: std::error::Error>(step: &'static str) -> impl FnOnce(E) -> StackError {
+    move |err| seed_err(step, aws_sdk_iam::error::DisplayErrorContext(err))
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
+    let what = what.into();
+    move |error| StackError::Io { what, error }
+}
+
+/// How to start a [`Stack`].
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// The project directory holding `infra/` and `statemachine/`; default: the current
+    /// directory or a parent that has them, else the source tree this crate was built from.
+    pub root: Option<PathBuf>,
+    /// The engine's durable state; default: a fresh temporary directory removed on stop.
+    pub state_dir: Option<PathBuf>,
+    /// Where the function binaries are; default: beside the current executable.
+    pub bin_dir: Option<PathBuf>,
+    /// The response policy file; default `infra/policy.example.json`.
+    pub policy_file: Option<PathBuf>,
+    /// A policy document used instead of any file (the demo's override).
+    pub policy: Option<Value>,
+}
+
+/// What [`Stack::send`] did with an event.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Routed {
+    /// The incident id the execution is named after.
+    pub incident_id: String,
+    pub matches: Vec<RuleMatch>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleMatch {
+    /// The rule's deployed name (or its key in the template).
+    pub rule: String,
+    pub state_machine_arn: String,
+    pub execution_arn: String,
+    /// `started`, or `duplicate` (an execution for this incident exists already).
+    pub outcome: Outcome,
+    /// For a duplicate: the existing execution's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Started,
+    Duplicate,
+}
+
+impl Routed {
+    /// The execution ARNs, started or duplicate.
+    pub fn execution_arns(&self) -> Vec<&str> {
+        self.matches
+            .iter()
+            .map(|m| m.execution_arn.as_str())
+            .collect()
+    }
+}
+
+/// The running offline stack. Everything stops on [`Stack::stop`] or when dropped.
+pub struct Stack {
+    moto: Option<Moto>,
+    engine: Engine,
+    host: LambdaHost,
+    sfn_server: Option<cordon_sfn_server::Server>,
+    approve_url: Option<FunctionUrl>,
+    rules: Vec<Rule>,
+    state_machines: HashMap<String, String>,
+    aws: SdkConfig,
+    sfn: SdkConfig,
+    file: StackFile,
+    temp_state: Option<PathBuf>,
+    policy_json: String,
+    functions: BTreeMap<String, String>,
+}
+
+impl Stack {
+    /// Start everything. Needs a tokio runtime (multi-threaded).
+    pub async fn start(options: StackOptions) -> Result<Stack, StackError> {
+        let root = match &options.root {
+            Some(r) => r.clone(),
+            None => find_root()?,
+        };
+        let template_path = root.join("infra/template.yaml");
+        let mut template = Template::read(&template_path)?;
+
+        // The policy: one file (or the caller's document), validated before anything starts.
+        let (policy_label, policy_text) = match (&options.policy, &options.policy_file) {
+            (Some(doc), _) => ("(options)".to_string(), doc.to_string()),
+            (None, Some(p)) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(io(format!("reading {}", p.display())))?,
+            ),
+            (None, None) => {
+                let p = root.join("infra/policy.example.json");
+                (
+                    "infra/policy.example.json".to_string(),
+                    std::fs::read_to_string(&p).map_err(io("reading infra/policy.example.json"))?,
+                )
+            }
+        };
+        let policy_value: Value =
+            serde_json::from_str(&policy_text).map_err(|e| StackError::Policy {
+                path: policy_label.clone(),
+                message: e.to_string(),
+            })?;
+        let policy_json = policy_value.to_string();
+        cordon_core::Policy::from_json(&policy_json).map_err(|e| StackError::Policy {
+            path: policy_label.clone(),
+            message: e.to_string(),
+        })?;
+
+        // The binaries, before any process starts.
+        let functions = template.functions()?;
+        let bin_dir = match &options.bin_dir {
+            Some(d) => d.clone(),
+            None => default_bin_dir(),
+        };
+        let missing: Vec<String> = functions
+            .iter()
+            .filter(|f| !bin_dir.join(&f.binary).is_file())
+            .map(|f| f.binary.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(StackError::MissingBinaries {
+                dir: bin_dir.display().to_string(),
+                missing: missing.join(", "),
+            });
+        }
+
+        let state_dir = match &options.state_dir {
+            Some(d) => d.clone(),
+            None => {
+                std::env::temp_dir().join(format!("cordon-stack-{}", uuid::Uuid::new_v4().simple()))
+            }
+        };
+        std::fs::create_dir_all(&state_dir)
+            .map_err(io(format!("creating {}", state_dir.display())))?;
+        let temp_state = options.state_dir.is_none().then(|| state_dir.clone());
+
+        let moto = tokio::task::spawn_blocking(Moto::start)
+            .await
+            .map_err(|e| StackError::Io {
+                what: "starting moto".into(),
+                error: std::io::Error::other(e),
+            })??;
+        let aws = moto.sdk_config().await;
+        let seeded = seed(&aws, &template).await?;
+
+        let stack_name = template.stack_name();
+        template
+            .values
+            .insert("ResponsePolicy".into(), policy_json.clone());
+        template
+            .values
+            .insert("AlertsTopic".into(), seeded.alerts_topic_arn.clone());
+        template
+            .values
+            .insert("ApprovalsTopic".into(), seeded.approvals_topic_arn.clone());
+        template.values.insert(
+            "QuarantinePolicy".into(),
+            seeded.quarantine_policy_arn.clone(),
+        );
+        let fn_arn = |name: &str| format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}");
+        for f in &functions {
+            template.values.insert(f.logical_id.clone(), f.name.clone());
+            template
+                .values
+                .insert(format!("{}.Arn", f.logical_id), fn_arn(&f.name));
+        }
+        let machines = template.state_machines()?;
+        for sm in &machines {
+            let arn = format!(
+                "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
+                sm.name
+            );
+            template.values.insert(sm.logical_id.clone(), arn.clone());
+            template
+                .values
+                .insert(format!("{}.Arn", sm.logical_id), arn);
+            template
+                .values
+                .insert(format!("{}.Name", sm.logical_id), sm.name.clone());
+        }
+
+        // The engine, its store, the integrations and the API server.
+        let store = cordon_store::RedbStore::open(state_dir.join("engine.redb")).map_err(|e| {
+            StackError::Io {
+                what: "opening the engine store".into(),
+                error: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        let host = LambdaHost::new(HostConfig::default());
+        let engine = Engine::start(EngineConfig {
+            store: Arc::new(store),
+            lambda: Some(Arc::new(host.clone()) as Arc<dyn LambdaInvoker>),
+            services: cordon_integrations::services(&aws),
+            ..EngineConfig::default()
+        })
+        .await?;
+        let sfn_server =
+            cordon_sfn_server::Server::start(engine.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .map_err(io("starting the Step Functions API server"))?;
+        let sfn_endpoint = sfn_server.endpoint();
+        let sfn = cordon_moto::sdk_config_for(&sfn_endpoint).await;
+
+        // The functions, with the environment the template gives them, pointed at moto.
+        let mut registered = BTreeMap::new();
+        let mut approve_fn = None;
+        for f in &functions {
+            let mut spec =
+                FunctionSpec::new(f.name.clone(), bin_dir.join(&f.binary)).timeout(f.timeout);
+            spec.memory_mb = f.memory_mb;
+            for (k, v) in template.function_env(f)? {
+                spec = spec.env(k, v);
+            }
+            spec = spec
+                .env("AWS_ENDPOINT_URL", moto.endpoint())
+                .env("AWS_ENDPOINT_URL_SFN", sfn_endpoint.clone())
+                .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+                .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_LAMBDA_LOG_FORMAT", f.log_format.clone());
+            host.register(spec)
+                .map_err(|e| StackError::MissingBinaries {
+                    dir: bin_dir.display().to_string(),
+                    missing: e.to_string(),
+                })?;
+            registered.insert(f.binary.clone(), fn_arn(&f.name));
+            if f.has_url {
+                approve_fn = Some(f.name.clone());
+            }
+        }
+        let approve_name = approve_fn
+            .or_else(|| {
+                functions
+                    .iter()
+                    .find(|f| f.binary == "approve")
+                    .map(|f| f.name.clone())
+            })
+            .ok_or_else(|| {
+                StackError::Template("no function with a FunctionUrlConfig (approve)".into())
+            })?;
+        let approve_url = FunctionUrl::start(Arc::new(host.clone()), &approve_name, REGION)
+            .await
+            .map_err(io("starting the approve function URL"))?;
+
+        // The state machines, with their substitutions resolved.
+        let mut state_machines = HashMap::new();
+        for sm in &machines {
+            let definition = template.definition(sm)?;
+            let role = format!(
+                "arn:aws:iam::{ACCOUNT_ID}:role/{stack_name}-{}Role",
+                sm.logical_id
+            );
+            let arn = match engine
+                .call(
+                    "CreateStateMachine",
+                    json!({"name": sm.name, "definition": definition, "roleArn": role, "type": sm.kind}),
+                )
+                .await
+            {
+                Ok(r) => r["stateMachineArn"].as_str().unwrap_or_default().to_string(),
+                Err(e) if e.code == "StateMachineAlreadyExists" => {
+                    let arn = template.values[&sm.logical_id].clone();
+                    engine
+                        .call("UpdateStateMachine", json!({"stateMachineArn": arn, "definition": definition, "roleArn": role}))
+                        .await?;
+                    arn
+                }
+                Err(e) => return Err(e.into()),
+            };
+            state_machines.insert(sm.logical_id.clone(), arn);
+        }
+        let state_machine_arn = machines
+            .iter()
+            .find(|m| m.logical_id == "IncidentResponseStateMachine")
+            .or(machines.first())
+            .and_then(|m| state_machines.get(&m.logical_id).cloned())
+            .ok_or_else(|| StackError::Template("no state machine".into()))?;
+
+        // EventBridge rules, from the same template.
+        let rules = cordon_events::rules_from_template(&template_path)
+            .map_err(|e| StackError::Template(e.to_string()))?;
+
+        let file = StackFile {
+            pid: std::process::id(),
+            region: REGION.into(),
+            account_id: ACCOUNT_ID.into(),
+            endpoints: Endpoints {
+                stepfunctions: sfn_endpoint,
+                aws: moto.endpoint(),
+                approve: approve_url.url(),
+            },
+            state_machine_arn,
+            alerts_topic_arn: seeded.alerts_topic_arn,
+            approvals_topic_arn: seeded.approvals_topic_arn,
+            alerts_queue_url: seeded.alerts_queue_url,
+            approvals_queue_url: seeded.approvals_queue_url,
+            quarantine_policy_arn: seeded.quarantine_policy_arn,
+            local_approver_arn: LOCAL_APPROVER_ARN.into(),
+            attacker: seeded.attacker,
+            access_key_id: TEST_ACCESS_KEY_ID.into(),
+            secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
+            state_dir: state_dir.clone(),
+        };
+        tracing::info!(stepfunctions = %file.endpoints.stepfunctions, aws = %file.endpoints.aws, approve = %file.endpoints.approve, "offline stack ready");
+        Ok(Stack {
+            moto: Some(moto),
+            engine,
+            host,
+            sfn_server: Some(sfn_server),
+            approve_url: Some(approve_url),
+            rules,
+            state_machines,
+            aws,
+            sfn,
+            file,
+            temp_state,
+            policy_json,
+            functions: registered,
+        })
+    }
+
+    /// What `cordon up` writes: endpoints, ARNs, queues, the attacker's keys.
+    pub fn info(&self) -> &StackFile {
+        &self.file
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.file.endpoints
+    }
+
+    /// SDK configuration for the AWS APIs (moto).
+    pub fn aws_config(&self) -> &SdkConfig {
+        &self.aws
+    }
+
+    /// SDK configuration for Step Functions (the local engine's API server).
+    pub fn sfn_config(&self) -> &SdkConfig {
+        &self.sfn
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn lambda_host(&self) -> &LambdaHost {
+        &self.host
+    }
+
+    pub fn state_machine_arn(&self) -> &str {
+        &self.file.state_machine_arn
+    }
+
+    /// State machine ARNs by logical id.
+    pub fn state_machines(&self) -> &HashMap<String, String> {
+        &self.state_machines
+    }
+
+    /// Function ARNs by binary name.
+    pub fn functions(&self) -> &BTreeMap<String, String> {
+        &self.functions
+    }
+
+    /// The response policy the functions got (compact JSON).
+    pub fn policy_json(&self) -> &str {
+        &self.policy_json
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Deliver an event as EventBridge would: every enabled rule whose pattern matches
+    /// starts its state machine with the event as input, in an execution named after the
+    /// incident ([`crate::execution_name`]). An execution that exists already for the
+    /// incident is reported as a duplicate, not an error.
+    pub async fn send(&self, event: &Value) -> Result<Routed, StackError> {
+        route_event(&self.engine, &self.rules, &self.state_machines, event).await
+    }
+
+    /// Stop everything: the engine, every function process, the servers, moto.
+    pub async fn stop(mut self) {
+        self.shutdown_now().await;
+    }
+
+    async fn shutdown_now(&mut self) {
+        self.approve_url.take();
+        self.sfn_server.take();
+        self.engine.shutdown().await;
+        self.host.shutdown();
+        self.moto.take();
+        if let Some(dir) = self.temp_state.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.approve_url.take();
+        self.sfn_server.take();
+        self.host.shutdown();
+        self.moto.take();
+        if let Some(dir) = self.temp_state.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The incident id of an event: CloudTrail `detail.eventID`, GuardDuty `detail.id`, else the
+/// EventBridge event `id`.
+pub fn incident_id(event: &Value) -> String {
+    let detail = &event["detail"];
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    if event["source"] == "aws.guardduty" {
+        if let Some(id) = s(&detail["id"]) {
+            return id;
+        }
+    }
+    s(&detail["eventID"])
+        .or_else(|| s(&detail["id"]))
+        .or_else(|| s(&event["id"]))
+        .unwrap_or_default()
+}
+
+async fn route_event(
+    engine: &Engine,
+    rules: &[Rule],
+    machines: &HashMap<String, String>,
+    event: &Value,
+) -> Result<Routed, StackError> {
+    let incident = incident_id(event);
+    let name = execution_name(&incident);
+    let mut matches = Vec::new();
+    for rule in cordon_events::route(rules, event) {
+        let Some(sm) = machines.get(&rule.state_machine_logical_id) else {
+            continue;
+        };
+        let input = rule_input(rule, event);
+        let execution_arn = crate::file::execution_arn(sm, &incident);
+        let existing = engine
+            .call("DescribeExecution", json!({"executionArn": execution_arn}))
+            .await
+            .ok()
+            .and_then(|d| d["status"].as_str().map(str::to_string));
+        let (outcome, existing_status) = match engine
+            .call(
+                "StartExecution",
+                json!({"stateMachineArn": sm, "name": name, "input": input.to_string()}),
+            )
+            .await
+        {
+            Ok(_) if existing.is_none() => (Outcome::Started, None),
+            Ok(_) => (Outcome::Duplicate, existing),
+            Err(e) if e.code == "ExecutionAlreadyExists" => (Outcome::Duplicate, existing),
+            Err(e) => return Err(e.into()),
+        };
+        matches.push(RuleMatch {
+            rule: rule.rule_name.clone().unwrap_or_else(|| rule.name.clone()),
+            state_machine_arn: sm.clone(),
+            execution_arn,
+            outcome,
+            existing_status,
+        });
+    }
+    Ok(Routed {
+        incident_id: incident,
+        matches,
+    })
+}
+
+/// The target input EventBridge would send: `Input` (constant), `InputPath` (a simple
+/// `$.a.b` path), else the whole event. (Input transformers are not used by the template.)
+fn rule_input(rule: &Rule, event: &Value) -> Value {
+    if let Some(text) = &rule.input {
+        return serde_json::from_str(text).unwrap_or(Value::String(text.clone()));
+    }
+    if let Some(path) = &rule.input_path {
+        let mut v = event;
+        for part in path
+            .trim_start_matches('$')
+            .split('.')
+            .filter(|p| !p.is_empty())
+        {
+            v = &v[part];
+        }
+        return v.clone();
+    }
+    event.clone()
+}
+
+struct Seeded {
+    alerts_topic_arn: String,
+    approvals_topic_arn: String,
+    alerts_queue_url: String,
+    approvals_queue_url: String,
+    quarantine_policy_arn: String,
+    attacker: Principal,
+}
+
+/// Create in moto what the template would create (and an attacker to simulate with).
+async fn seed(aws: &SdkConfig, template: &Template) -> Result<Seeded, StackError> {
+    let iam = aws_sdk_iam::Client::new(aws);
+    let sns = aws_sdk_sns::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
+
+    let (policy_name, description, document) = template.quarantine_policy()?;
+    let policy = iam
+        .create_policy()
+        .policy_name(&policy_name)
+        .description(description)
+        .policy_document(document)
+        .send()
+        .await
+        .map_err(e("CreatePolicy quarantine"))?;
+    let quarantine_policy_arn = policy
+        .policy()
+        .and_then(|p| p.arn())
+        .unwrap_or_default()
+        .to_string();
+
+    let stack = template.stack_name();
+    let mut topics = Vec::new();
+    for kind in ["alerts", "approvals"] {
+        let name = format!("{stack}-{kind}");
+        let topic = sns
+            .create_topic()
+            .name(&name)
+            .send()
+            .await
+            .map_err(e("CreateTopic"))?;
+        let topic_arn = topic.topic_arn().unwrap_or_default().to_string();
+        let queue = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(e("CreateQueue"))?;
+        let queue_url = queue.queue_url().unwrap_or_default().to_string();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .map_err(e("Subscribe"))?;
+        topics.push((topic_arn, queue_url));
+    }
+
+    let hub = aws_sdk_securityhub::Client::new(aws);
+    hub.enable_security_hub()
+        .enable_default_standards(false)
+        .send()
+        .await
+        .map_err(e("EnableSecurityHub"))?;
+
+    let user = iam
+        .create_user()
+        .user_name(ATTACKER_USER)
+        .send()
+        .await
+        .map_err(e("CreateUser attacker"))?;
+    let key = iam
+        .create_access_key()
+        .user_name(ATTACKER_USER)
+        .send()
+        .await
+        .map_err(e("CreateAccessKey attacker"))?;
+    let key = key.access_key();
+    let attacker = Principal {
+        user_name: ATTACKER_USER.into(),
+        arn: user.user().map(|u| u.arn().to_string()).unwrap_or_default(),
+        access_key_id: key
+            .map(|k| k.access_key_id().to_string())
+            .unwrap_or_default(),
+        secret_access_key: key
+            .map(|k| k.secret_access_key().to_string())
+            .unwrap_or_default(),
+    };
+    let (alerts, approvals) = (topics.remove(0), topics.remove(0));
+    Ok(Seeded {
+        alerts_topic_arn: alerts.0,
+        alerts_queue_url: alerts.1,
+        approvals_topic_arn: approvals.0,
+        approvals_queue_url: approvals.1,
+        quarantine_policy_arn,
+        attacker,
+    })
+}
+
+/// Beside the running executable (`cargo build` puts every workspace binary there); from a
+/// test binary in `target/debug/deps`, its parent.
+pub fn default_bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        return dir.parent().map(Path::to_path_buf).unwrap_or(dir);
+    }
+    dir
+}
+
+/// The project root: the current directory or a parent with `infra/template.yaml` and
+/// `statemachine/`, else the source tree this crate was built from.
+pub fn find_root() -> Result<PathBuf, StackError> {
+    let is_root =
+        |d: &Path| d.join("infra/template.yaml").is_file() && d.join("statemachine").is_dir();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if let Some(d) = cwd.ancestors().find(|d| is_root(d)) {
+        return Ok(d.to_path_buf());
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if is_root(&built) {
+        return Ok(built.canonicalize().unwrap_or(built));
+    }
+    Err(StackError::NoRoot(cwd.display().to_string()))
+}

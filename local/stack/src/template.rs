@@ -1,0 +1,344 @@
+//! What the offline stack reads out of the SAM template: the functions (binary, name,
+//! timeout, environment), the state machines (definition file, substitutions) and the
+//! quarantine policy document. One source of truth: the file that gets deployed.
+//!
+//! Only the intrinsics these properties use are resolved: `Ref` (parameters, pseudo
+//! parameters and the resources the stack creates), `Fn::Sub` (string form) and
+//! `Fn::GetAtt <Function>.Arn`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+
+use crate::StackError;
+
+/// A `AWS::Serverless::Function` of the template.
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary` (the cargo binary), else the logical id.
+    pub binary: String,
+    /// `FunctionName`, resolved.
+    pub name: String,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    /// Globals + the function's own, unresolved.
+    env: BTreeMap<String, Yaml>,
+    /// `LoggingConfig.LogFormat`.
+    pub log_format: String,
+    /// The function has a `FunctionUrlConfig` (the approve function).
+    pub has_url: bool,
+}
+
+/// A `AWS::Serverless::StateMachine`.
+#[derive(Debug, Clone)]
+pub struct StateMachineDef {
+    pub logical_id: String,
+    pub name: String,
+    pub definition_path: PathBuf,
+    pub kind: String,
+    substitutions: BTreeMap<String, Yaml>,
+}
+
+/// The parsed template with a resolver for the values the offline stack knows.
+pub struct Template {
+    doc: Yaml,
+    dir: PathBuf,
+    /// Values for `Ref`/`Fn::GetAtt` (logical id, or `Id.Attr`) and parameters.
+    pub values: HashMap<String, String>,
+}
+
+impl Template {
+    pub fn read(path: &Path) -> Result<Template, StackError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StackError::Template(format!("cannot read {}: {e}", path.display())))?;
+        let doc: Yaml = serde_yaml::from_str(&text)
+            .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
+        Ok(Template {
+            doc,
+            dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            values: HashMap::new(),
+        })
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (String, &Yaml)> {
+        self.doc
+            .get("Resources")
+            .and_then(Yaml::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v)))
+    }
+
+    fn resources_of(&self, ty: &str) -> Vec<(String, &Yaml)> {
+        self.resources()
+            .filter(|(_, r)| r.get("Type").and_then(Yaml::as_str) == Some(ty))
+            .collect()
+    }
+
+    /// The default of a template parameter.
+    pub fn parameter_default(&self, name: &str) -> Option<String> {
+        let v = self.doc.get("Parameters")?.get(name)?.get("Default")?;
+        yaml_scalar(v)
+    }
+
+    /// The quarantine policy: (name, description, document as JSON text).
+    pub fn quarantine_policy(&self) -> Result<(String, String, String), StackError> {
+        let policies = self.resources_of("AWS::IAM::ManagedPolicy");
+        let (id, res) = policies
+            .iter()
+            .find(|(id, _)| id == "QuarantinePolicy")
+            .ok_or_else(|| StackError::Template("no QuarantinePolicy resource".into()))?;
+        let props = res
+            .get("Properties")
+            .ok_or_else(|| StackError::Template(format!("{id}: no Properties")))?;
+        let name = match props.get("ManagedPolicyName") {
+            Some(v) => self.resolve(v, &format!("{id}.ManagedPolicyName"))?,
+            None => format!("{}-{id}", self.stack_name()),
+        };
+        let description = match props.get("Description") {
+            Some(v) => self.resolve(v, &format!("{id}.Description"))?,
+            None => String::new(),
+        };
+        let doc = props
+            .get("PolicyDocument")
+            .ok_or_else(|| StackError::Template(format!("{id}: no PolicyDocument")))?;
+        let json: Value = serde_json::to_value(doc)
+            .map_err(|e| StackError::Template(format!("{id}.PolicyDocument: {e}")))?;
+        Ok((name, description.trim().to_string(), json.to_string()))
+    }
+
+    pub fn stack_name(&self) -> String {
+        self.values
+            .get("AWS::StackName")
+            .cloned()
+            .unwrap_or_else(|| "cordon".into())
+    }
+
+    pub fn functions(&self) -> Result<Vec<FunctionDef>, StackError> {
+        let globals = self.doc.get("Globals").and_then(|g| g.get("Function"));
+        let global = |k: &str| globals.and_then(|g| g.get(k));
+        let mut out = Vec::new();
+        for (id, res) in self.resources_of("AWS::Serverless::Function") {
+            let props = res.get("Properties");
+            let prop = |k: &str| props.and_then(|p| p.get(k)).or_else(|| global(k));
+            let binary = res
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Yaml::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| id.clone());
+            let name = match props.and_then(|p| p.get("FunctionName")) {
+                Some(v) => self.resolve(v, &format!("{id}.FunctionName"))?,
+                None => format!("{}-{binary}", self.stack_name()),
+            };
+            let timeout = prop("Timeout").and_then(Yaml::as_u64).unwrap_or(3);
+            let memory_mb = prop("MemorySize").and_then(Yaml::as_u64).unwrap_or(128) as u32;
+            let mut env = BTreeMap::new();
+            for src in [
+                global("Environment"),
+                props.and_then(|p| p.get("Environment")),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(vars) = src.get("Variables").and_then(Yaml::as_mapping) {
+                    for (k, v) in vars {
+                        if let Some(k) = k.as_str() {
+                            env.insert(k.to_string(), v.clone());
+                        }
+                    }
+                }
+            }
+            let log_format = prop("LoggingConfig")
+                .and_then(|l| l.get("LogFormat"))
+                .and_then(Yaml::as_str)
+                .unwrap_or("Text")
+                .to_string();
+            out.push(FunctionDef {
+                logical_id: id,
+                binary,
+                name,
+                timeout: Duration::from_secs(timeout),
+                memory_mb,
+                env,
+                log_format,
+                has_url: props.and_then(|p| p.get("FunctionUrlConfig")).is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A function's environment, resolved.
+    pub fn function_env(&self, f: &FunctionDef) -> Result<BTreeMap<String, String>, StackError> {
+        f.env
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    self.resolve(v, &format!("{}.Environment.{k}", f.logical_id))?,
+                ))
+            })
+            .collect()
+    }
+
+    pub fn state_machines(&self) -> Result<Vec<StateMachineDef>, StackError> {
+        let mut out = Vec::new();
+        for (id, res) in self.resources_of("AWS::Serverless::StateMachine") {
+            let props = res.get("Properties");
+            let name = match props.and_then(|p| p.get("Name")) {
+                Some(v) => self.resolve(v, &format!("{id}.Name"))?,
+                None => format!("{}-{id}", self.stack_name()),
+            };
+            let uri = props
+                .and_then(|p| p.get("DefinitionUri"))
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| {
+                    StackError::Template(format!(
+                        "{id}: only DefinitionUri (a local file) is supported offline"
+                    ))
+                })?;
+            let kind = props
+                .and_then(|p| p.get("Type"))
+                .and_then(Yaml::as_str)
+                .unwrap_or("STANDARD")
+                .to_string();
+            let substitutions = props
+                .and_then(|p| p.get("DefinitionSubstitutions"))
+                .and_then(Yaml::as_mapping)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(StateMachineDef {
+                logical_id: id,
+                name,
+                definition_path: self.dir.join(uri),
+                kind,
+                substitutions,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The definition with `${Key}` substitutions resolved.
+    pub fn definition(&self, sm: &StateMachineDef) -> Result<String, StackError> {
+        let mut text = std::fs::read_to_string(&sm.definition_path).map_err(|e| {
+            StackError::Template(format!("cannot read {}: {e}", sm.definition_path.display()))
+        })?;
+        for (k, v) in &sm.substitutions {
+            let value =
+                self.resolve(v, &format!("{}.DefinitionSubstitutions.{k}", sm.logical_id))?;
+            text = text.replace(&format!("${{{k}}}"), &value);
+        }
+        Ok(text)
+    }
+
+    /// Resolve a property value to a string.
+    pub fn resolve(&self, v: &Yaml, at: &str) -> Result<String, StackError> {
+        match v {
+            Yaml::String(s) => Ok(s.clone()),
+            Yaml::Number(n) => Ok(n.to_string()),
+            Yaml::Bool(b) => Ok(b.to_string()),
+            Yaml::Tagged(t) => {
+                let tag = t.tag.to_string();
+                let tag = tag.trim_start_matches('!');
+                self.intrinsic(tag, &t.value, at)
+            }
+            Yaml::Mapping(m) if m.len() == 1 => {
+                let (k, inner) = m.iter().next().unwrap();
+                let k = k.as_str().unwrap_or_default();
+                let tag = k.strip_prefix("Fn::").unwrap_or(k);
+                self.intrinsic(tag, inner, at)
+            }
+            _ => Err(StackError::Template(format!(
+                "{at}: unsupported value {v:?}"
+            ))),
+        }
+    }
+
+    fn intrinsic(&self, tag: &str, arg: &Yaml, at: &str) -> Result<String, StackError> {
+        match tag {
+            "Ref" => {
+                let name = arg.as_str().unwrap_or_default();
+                self.lookup(name)
+                    .ok_or_else(|| StackError::Template(format!("{at}: cannot resolve Ref {name}")))
+            }
+            "GetAtt" => {
+                let name = match arg {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Sequence(s) => s
+                        .iter()
+                        .filter_map(Yaml::as_str)
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => String::new(),
+                };
+                self.values.get(&name).cloned().ok_or_else(|| {
+                    StackError::Template(format!("{at}: cannot resolve GetAtt {name}"))
+                })
+            }
+            "Sub" => {
+                let text = match arg {
+                    Yaml::String(s) => s.as_str(),
+                    Yaml::Sequence(s) => s.first().and_then(Yaml::as_str).unwrap_or_default(),
+                    _ => "",
+                };
+                let mut out = String::new();
+                let mut rest = text;
+                while let Some(i) = rest.find("${") {
+                    out.push_str(&rest[..i]);
+                    let after = &rest[i + 2..];
+                    let Some(j) = after.find('}') else {
+                        out.push_str(&rest[i..]);
+                        rest = "";
+                        break;
+                    };
+                    let name = &after[..j];
+                    let value = self
+                        .lookup(name)
+                        .or_else(|| self.values.get(name).cloned())
+                        .ok_or_else(|| {
+                            StackError::Template(format!("{at}: cannot resolve ${{{name}}}"))
+                        })?;
+                    out.push_str(&value);
+                    rest = &after[j + 1..];
+                }
+                out.push_str(rest);
+                Ok(out)
+            }
+            _ => Err(StackError::Template(format!(
+                "{at}: unsupported intrinsic {tag}"
+            ))),
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.values.get(name) {
+            return Some(v.clone());
+        }
+        match name {
+            "AWS::StackName" => Some(self.stack_name()),
+            "AWS::Region" => Some(cordon_moto::REGION.into()),
+            "AWS::AccountId" => Some(cordon_moto::ACCOUNT_ID.into()),
+            "AWS::Partition" => Some("aws".into()),
+            "AWS::URLSuffix" => Some("amazonaws.com".into()),
+            _ => self.parameter_default(name),
+        }
+    }
+}
+
+fn yaml_scalar(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
