@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::ApiError;
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
@@ -12,7 +12,7 @@ use crate::history::HistoryEvent;
 use crate::interp;
 use crate::model::{self, Definition};
 use crate::runtime::{
-    Clock, ClockMode, ExecState, Execution, Inner, Registry, SmEntry, TokenMsg, Tokens, writer_loop,
+    Clock, ClockMode, Execution, Inner, Registry, SmEntry, TokenMsg, Tokens, writer_loop,
 };
 use crate::store::{
     ExecutionRecord, JournalEntry, MemoryStore, StateMachineRecord, Store, WriteOp,
@@ -49,7 +49,15 @@ impl Default for EngineConfig {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    tasks: Arc<Mutex<Tasks>>,
+}
+
+/// Abort handles of execution tasks, pruned of finished ones when the list doubles (amortised
+/// constant time per start).
+#[derive(Default)]
+struct Tasks {
+    handles: Vec<tokio::task::AbortHandle>,
+    prune_at: usize,
 }
 
 /// Epoch seconds with millisecond fraction, as the AWS JSON protocol sends timestamps.
@@ -93,6 +101,7 @@ impl Engine {
             reg: Mutex::new(Registry::default()),
             tokens: Mutex::new(Tokens::default()),
             writer: tx,
+            durable: cfg.store.is_durable(),
         });
         let snapshot = cfg
             .store
@@ -166,47 +175,17 @@ impl Engine {
         history: Vec<HistoryEvent>,
         values: HashMap<String, Value>,
     ) -> Arc<Execution> {
-        let input: Value = serde_json::from_str(&record.input).unwrap_or(Value::Null);
-        let sm_name = record
-            .state_machine_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let context_execution = json!({
-            "Id": record.arn, "Input": input, "StartTime": interp::iso(record.start_date_ms),
-            "Name": record.name, "RoleArn": record.role_arn, "RedriveCount": record.redrive_count,
-        });
-        let context_state_machine = json!({"Id": record.state_machine_arn, "Name": sm_name});
-        let replay = history
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.key.clone(), i))
-            .collect();
-        let (done, _) = watch::channel(false);
-        let (stop, _) = watch::channel(None);
-        Arc::new(Execution {
-            arn: record.arn.clone(),
-            def,
-            context_execution,
-            context_state_machine,
-            state: Mutex::new(ExecState {
-                record,
-                history,
-                pending: Vec::new(),
-                replay,
-                values,
-            }),
-            done,
-            stop,
-        })
+        Arc::new(Execution::new(record, def, history, values))
     }
 
     fn spawn(&self, exec: Arc<Execution>) {
         let h = tokio::spawn(interp::run_execution(self.inner.clone(), exec));
         let mut t = self.tasks.lock().unwrap();
-        t.retain(|h| !h.is_finished());
-        t.push(h.abort_handle());
+        if t.handles.len() >= t.prune_at {
+            t.handles.retain(|h| !h.is_finished());
+            t.prune_at = (t.handles.len() * 2).max(64);
+        }
+        t.handles.push(h.abort_handle());
     }
 
     /// Wait until the execution is no longer running; returns its `DescribeExecution`.
@@ -224,20 +203,19 @@ impl Engine {
     /// Stop running executions (they stay `RUNNING` in the store and resume at the next
     /// `start`) and commit everything written so far.
     pub async fn shutdown(&self) {
-        for h in self.tasks.lock().unwrap().drain(..) {
+        for h in self.tasks.lock().unwrap().handles.drain(..) {
             h.abort();
         }
-        let execs: Vec<_> = self
-            .inner
-            .reg
-            .lock()
-            .unwrap()
-            .execs
-            .values()
-            .cloned()
-            .collect();
+        // In start order: a store that is not durable receives executions only now.
+        let execs: Vec<_> = {
+            let reg = self.inner.reg.lock().unwrap();
+            reg.order
+                .iter()
+                .filter_map(|a| reg.execs.get(a).cloned())
+                .collect()
+        };
         for e in execs {
-            e.push_pending(&self.inner);
+            e.push_all(&self.inner);
         }
         self.inner.flush().await;
     }
@@ -473,7 +451,7 @@ impl Engine {
             redrive_count: 0,
         };
         let start = record.start_date_ms;
-        let exec = self.make_execution(record.clone(), sm.def.clone(), Vec::new(), HashMap::new());
+        let exec = self.make_execution(record, sm.def.clone(), Vec::new(), HashMap::new());
         {
             let mut reg = i.reg.lock().unwrap();
             if reg.execs.contains_key(&arn) {
@@ -485,7 +463,7 @@ impl Engine {
             reg.execs.insert(arn.clone(), exec.clone());
             reg.order.push(arn.clone());
         }
-        i.send(WriteOp::PutExecution(record));
+        exec.put_record(i);
         self.spawn(exec);
         Ok(json!({"executionArn": arn, "startDate": epoch_seconds(start)}))
     }

@@ -6,6 +6,8 @@
 //! journal, so an event already in the history is recognised instead of re-emitted, and a task
 //! whose outcome event exists is not dispatched again.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +23,7 @@ use crate::model::{
     Kind, MapSpec, NumberField, PathField, QueryLanguage, State, States, TaskSpec, WaitSpec,
 };
 use crate::runtime::{Execution, Inner, TokenMsg, TokenSlot};
-use crate::store::{JournalEntry, WriteOp};
+use crate::store::JournalEntry;
 
 /// The payload quota (256 KiB).
 pub const MAX_PAYLOAD: usize = 262_144;
@@ -203,7 +205,14 @@ impl Entropy for JEntropy<'_> {
 impl Run {
     /// Emit an event (or recognise it in the journal). `chain`: whether it becomes the
     /// thread's previous event (the `*Succeeded` events of Map/Parallel/iterations do not).
-    fn emit(&self, th: &mut Th, ty: &str, dkey: &str, d: Value, chain: bool) -> (u64, i64) {
+    fn emit(
+        &self,
+        th: &mut Th,
+        ty: impl Into<String>,
+        dkey: &str,
+        d: Value,
+        chain: bool,
+    ) -> (u64, i64) {
         let key = th.next_key();
         let mut st = self.exec.state.lock().unwrap();
         if let Some(&i) = st.replay.get(&key) {
@@ -220,13 +229,12 @@ impl Run {
             id,
             previous_event_id: th.last,
             timestamp_ms: ts,
-            event_type: ty.to_string(),
+            event_type: ty.into(),
             details_key: dkey.to_string(),
             details: d,
             key,
         };
-        st.history.push(ev.clone());
-        st.pending.push(JournalEntry::Event(ev));
+        st.history.push(ev);
         if chain {
             th.last = id;
         }
@@ -248,7 +256,7 @@ impl Run {
         }
         let v = fresh();
         st.values.insert(key.clone(), v.clone());
-        st.pending.push(JournalEntry::Value {
+        st.pending_values.push(JournalEntry::Value {
             key,
             value: v.clone(),
         });
@@ -257,8 +265,10 @@ impl Run {
 
     /// Make everything so far durable (before a side effect).
     async fn durable(&self) {
-        self.exec.push_pending(&self.inner);
-        self.inner.flush().await;
+        if self.inner.durable {
+            self.exec.push_pending(&self.inner);
+            self.inner.flush().await;
+        }
     }
 }
 
@@ -424,7 +434,7 @@ fn finish(
     cause: Option<String>,
 ) {
     let exec = &run.exec;
-    let record = {
+    let mine = {
         let mut st = exec.state.lock().unwrap();
         let stop = st
             .history
@@ -436,24 +446,23 @@ fn finish(
         st.record.error = error;
         st.record.cause = cause;
         st.record.stop_date_ms = Some(stop);
-        st.replay.clear();
-        st.values.clear();
-        st.record.clone()
+        st.replay = HashMap::new();
+        st.values = HashMap::new();
+        std::mem::take(&mut st.tokens)
     };
     exec.push_pending(&run.inner);
-    run.inner.send(WriteOp::PutExecution(record));
-    {
+    exec.put_record(&run.inner);
+    if !mine.is_empty() {
         let mut t = run.inner.tokens.lock().unwrap();
-        let mine: Vec<String> = t
-            .live
-            .iter()
-            .filter(|(_, s)| s.execution_arn == exec.arn)
-            .map(|(k, _)| k.clone())
-            .collect();
         for k in mine {
-            t.live.remove(&k);
-            t.closed.insert(k);
+            if t.live.remove(&k).is_some() {
+                t.closed.insert(k);
+            }
         }
+    }
+    if !run.inner.durable {
+        let _ = exec.done.send_replace(true);
+        return;
     }
     let inner = run.inner.clone();
     let exec = exec.clone();
@@ -478,6 +487,8 @@ fn run_states<'a>(
     Box::pin(async move {
         let mut cur: &str = &states.start_at;
         let mut input = input;
+        // The previous state's output text is the next state's input text.
+        let mut input_text: Option<String> = None;
         loop {
             let Some(st) = states.states.get(cur) else {
                 return Err(Fail::new(
@@ -485,7 +496,8 @@ fn run_states<'a>(
                     format!("State '{cur}' does not exist"),
                 ));
             };
-            let (next, out) = run_state(run, st, input, vars, th, item).await?;
+            let (next, out, out_text) =
+                run_state(run, st, input, input_text.take(), vars, th, item).await?;
             match next {
                 Some(n) => {
                     cur = &states
@@ -500,6 +512,7 @@ fn run_states<'a>(
                         ));
                     }
                     input = out;
+                    input_text = out_text;
                 }
                 None => return Ok(out),
             }
@@ -539,11 +552,9 @@ fn context(run: &Run, cx: &Cx, token: Option<&str>) -> Value {
         return Value::Null;
     }
     let mut m = Map::new();
-    m.insert("Execution".into(), run.exec.context_execution.clone());
-    m.insert(
-        "StateMachine".into(),
-        run.exec.context_state_machine.clone(),
-    );
+    let (ce, csm) = run.exec.context();
+    m.insert("Execution".into(), ce.clone());
+    m.insert("StateMachine".into(), csm.clone());
     let mut state = json!({"Name": cx.st.name, "EnteredTime": iso(cx.entered_ts)});
     if matches!(cx.st.kind, Kind::Task(_)) {
         state["RetryCount"] = json!(cx.retry_count);
@@ -580,17 +591,36 @@ struct Step {
     assigned: Option<Map<String, Value>>,
 }
 
+fn size_fail(st: &State) -> Fail {
+    Fail::new(
+        "States.DataLimitExceeded",
+        format!(
+            "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+            st.name
+        ),
+    )
+}
+
+/// The serialised size of `v`, without building the text.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
 fn check_size(st: &State, v: &Value) -> Result<(), Fail> {
-    // Cheap for small values; exact for large ones.
-    let n = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0);
-    if n > MAX_PAYLOAD {
-        return Err(Fail::new(
-            "States.DataLimitExceeded",
-            format!(
-                "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
-                st.name
-            ),
-        ));
+    if json_len(v) > MAX_PAYLOAD {
+        return Err(size_fail(st));
     }
     Ok(())
 }
@@ -599,19 +629,24 @@ async fn run_state(
     run: &Run,
     st: &State,
     input: Value,
+    input_text: Option<String>,
     vars: &mut Map<String, Value>,
     th: &mut Th,
     item: Option<&Value>,
-) -> Result<(Option<String>, Value), Fail> {
+) -> Result<(Option<String>, Value, Option<String>), Fail> {
     let ty = st.type_name;
     let entered_prev = th.last;
+    let input_text = match input_text {
+        Some(t) => Value::String(t),
+        None => text(&input),
+    };
     let (entered_id, entered_ts) = run.emit(
         th,
-        &format!("{ty}StateEntered"),
+        format!("{ty}StateEntered"),
         "stateEnteredEventDetails",
         details(vec![
             ("name", Value::String(st.name.clone())),
-            ("input", text(&input)),
+            ("input", input_text),
             ("inputDetails", not_truncated()),
         ]),
         true,
@@ -626,26 +661,44 @@ async fn run_state(
     let mut attempts = vec![0u64; st.retry.len()];
     loop {
         let r = execute(run, &cx, &input, vars, th).await;
+        // The output text serves the size check, the exited event and the next state's
+        // entered event.
         let r = match r {
-            Ok(step) => check_size(st, &step.output).map(|_| step),
+            Ok(step) => {
+                let t = serde_json::to_string(&step.output).unwrap_or_default();
+                if t.len() > MAX_PAYLOAD {
+                    Err(size_fail(st))
+                } else {
+                    Ok((step, t))
+                }
+            }
             Err(f) => Err(f),
         };
         match r {
-            Ok(step) => {
+            Ok((step, out_text)) => {
                 if let Some(a) = &step.assigned {
                     for (k, v) in a {
                         vars.insert(k.clone(), v.clone());
                     }
-                }
-                if !matches!(st.kind, Kind::Fail { .. }) {
-                    emit_exited(run, th, st, &step.output, step.assigned.as_ref());
                 }
                 let next = if st.end || matches!(st.kind, Kind::Succeed) {
                     None
                 } else {
                     step.next.or_else(|| st.next.clone())
                 };
-                return Ok((next, step.output));
+                let out_text = if !matches!(st.kind, Kind::Fail { .. }) {
+                    emit_exited(
+                        run,
+                        th,
+                        st,
+                        Value::String(out_text.clone()),
+                        step.assigned.as_ref(),
+                    );
+                    next.is_some().then_some(out_text)
+                } else {
+                    None
+                };
+                return Ok((next, step.output, out_text));
             }
             Err(f) => {
                 if matches!(st.kind, Kind::Fail { .. }) {
@@ -741,8 +794,8 @@ async fn run_state(
                             vars.insert(k.clone(), v.clone());
                         }
                     }
-                    emit_exited(run, th, st, &output, assigned.as_ref());
-                    return Ok((Some(c.next.clone()), output));
+                    emit_exited(run, th, st, text(&output), assigned.as_ref());
+                    return Ok((Some(c.next.clone()), output, None));
                 }
                 // A state whose failure ends a Parallel branch is reported aborted.
                 if th
@@ -809,12 +862,12 @@ fn emit_exited(
     run: &Run,
     th: &mut Th,
     st: &State,
-    output: &Value,
+    output_text: Value,
     assigned: Option<&Map<String, Value>>,
 ) {
     let mut d = vec![
         ("name", Value::String(st.name.clone())),
-        ("output", text(output)),
+        ("output", output_text),
         ("outputDetails", not_truncated()),
     ];
     if let Some(a) = assigned {
@@ -824,7 +877,7 @@ fn emit_exited(
     }
     run.emit(
         th,
-        &format!("{}StateExited", st.type_name),
+        format!("{}StateExited", st.type_name),
         "stateExitedEventDetails",
         details(d),
         true,
@@ -894,9 +947,11 @@ async fn execute(
             entropy: &ent,
         };
         match &st.input_path {
-            PathField::Default => raw_input.clone(),
-            PathField::Null => Value::Object(Map::new()),
-            PathField::Path(p) => eval::query(p, &sc, "InputPath").map_err(|e| cx.rt(e))?,
+            PathField::Default => Cow::Borrowed(raw_input),
+            PathField::Null => Cow::Owned(Value::Object(Map::new())),
+            PathField::Path(p) => {
+                Cow::Owned(eval::query(p, &sc, "InputPath").map_err(|e| cx.rt(e))?)
+            }
         }
     };
     let mut next = None;
@@ -914,7 +969,7 @@ async fn execute(
                     eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?
                 }
                 (None, Some(r)) => r.clone(),
-                (None, None) => input.clone(),
+                (None, None) => input.as_ref().clone(),
             })
         }
         Kind::Succeed => None,
@@ -989,7 +1044,7 @@ async fn execute(
                     eval::payload_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
                 ));
             }
-            let output = output_path(cx, &input, &ctx, vars, &ent, input.clone())?;
+            let output = output_path(cx, &ctx, vars, &ent, input.into_owned())?;
             return Ok(Step {
                 next,
                 output,
@@ -1045,10 +1100,13 @@ async fn execute(
     };
     let ent = JEntropy { run, th };
     let (output, assigned) = match result {
-        None => (
-            output_path(cx, &input, &ctx, vars, &ent, input.clone())?,
-            assign_jp(cx, &input, &ctx, vars, &ent)?,
-        ),
+        None => {
+            let assigned = assign_jp(cx, &input, &ctx, vars, &ent)?;
+            (
+                output_path(cx, &ctx, vars, &ent, input.into_owned())?,
+                assigned,
+            )
+        }
         Some(mut result) => {
             if let Some(rs) = &st.result_selector {
                 let sc = Scope {
@@ -1066,10 +1124,7 @@ async fn execute(
                 PathField::Path(p) => eval::apply_result_path(raw_input.clone(), Some(p), result)
                     .map_err(|e| cx.rt(e))?,
             };
-            (
-                output_path(cx, &with_result, &ctx, vars, &ent, with_result.clone())?,
-                assigned,
-            )
+            (output_path(cx, &ctx, vars, &ent, with_result)?, assigned)
         }
     };
     Ok(Step {
@@ -1104,7 +1159,6 @@ fn assign_jp(
 
 fn output_path(
     cx: &Cx,
-    input: &Value,
     ctx: &Value,
     vars: &Map<String, Value>,
     ent: &dyn Entropy,
@@ -1115,7 +1169,7 @@ fn output_path(
         PathField::Null => Ok(Value::Object(Map::new())),
         PathField::Path(p) => {
             let sc = Scope {
-                input,
+                input: &v,
                 context: ctx,
                 variables: vars,
                 entropy: ent,
@@ -1633,6 +1687,7 @@ async fn run_task(
             let mut token_rx = None;
             if let Some(t) = &token {
                 let (tx, rx) = mpsc::unbounded_channel();
+                run.exec.state.lock().unwrap().tokens.push(t.clone());
                 inner.tokens.lock().unwrap().live.insert(
                     t.clone(),
                     TokenSlot {
@@ -2081,7 +2136,7 @@ async fn run_map(
                 }
                 Some(s) => {
                     let mut c2 = if ctx.is_null() {
-                        json!({"Execution": run.exec.context_execution, "StateMachine": run.exec.context_state_machine, "State": {"Name": st.name, "EnteredTime": iso(cx.entered_ts)}})
+                        json!({"Execution": run.exec.context().0, "StateMachine": run.exec.context().1, "State": {"Name": st.name, "EnteredTime": iso(cx.entered_ts)}})
                     } else {
                         ctx.clone()
                     };

@@ -2,9 +2,9 @@
 //! tokens and the group-commit writer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
@@ -108,6 +108,8 @@ pub(crate) struct Inner {
     pub reg: Mutex<Registry>,
     pub tokens: Mutex<Tokens>,
     pub writer: mpsc::UnboundedSender<WriterMsg>,
+    /// `Store::is_durable`: when false, side effects and completion do not wait for commits.
+    pub durable: bool,
 }
 
 impl Inner {
@@ -175,8 +177,16 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
 pub(crate) struct ExecState {
     pub record: ExecutionRecord,
     pub history: Vec<HistoryEvent>,
-    /// Journal entries not yet handed to the writer.
-    pub pending: Vec<JournalEntry>,
+    /// How many of `history` were handed to the writer (the rest is the unwritten journal;
+    /// events are kept once, not copied into a pending list).
+    pub stored: usize,
+    /// Journal values not yet handed to the writer.
+    pub pending_values: Vec<JournalEntry>,
+    /// The record changed since it was last handed to the writer (only used with a store that
+    /// is not durable, which receives records at shutdown).
+    pub record_dirty: bool,
+    /// Task tokens this execution issued that may still be live.
+    pub tokens: Vec<String>,
     /// Replay: event key -> index in `history`, values by key. Empty for a fresh execution.
     pub replay: HashMap<String, usize>,
     pub values: HashMap<String, Value>,
@@ -185,26 +195,122 @@ pub(crate) struct ExecState {
 pub(crate) struct Execution {
     pub arn: String,
     pub def: Arc<Definition>,
-    pub context_execution: Value,
-    pub context_state_machine: Value,
+    /// `$$.Execution` and `$$.StateMachine`, built on first use.
+    context: OnceLock<(Value, Value)>,
     pub state: Mutex<ExecState>,
     pub done: watch::Sender<bool>,
     pub stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
 }
 
 impl Execution {
-    /// Hand pending journal entries to the writer (not awaiting the commit).
+    pub fn new(
+        record: ExecutionRecord,
+        def: Arc<Definition>,
+        history: Vec<HistoryEvent>,
+        values: HashMap<String, Value>,
+    ) -> Self {
+        let replay = history
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
+        let (done, _) = watch::channel(false);
+        let (stop, _) = watch::channel(None);
+        let stored = history.len();
+        Execution {
+            arn: record.arn.clone(),
+            def,
+            context: OnceLock::new(),
+            state: Mutex::new(ExecState {
+                record,
+                history,
+                stored,
+                pending_values: Vec::new(),
+                record_dirty: false,
+                tokens: Vec::new(),
+                replay,
+                values,
+            }),
+            done,
+            stop,
+        }
+    }
+
+    /// `($$.Execution, $$.StateMachine)`.
+    pub fn context(&self) -> &(Value, Value) {
+        self.context.get_or_init(|| {
+            let st = self.state.lock().unwrap();
+            let record = &st.record;
+            let input: Value = serde_json::from_str(&record.input).unwrap_or(Value::Null);
+            let sm_name = record
+                .state_machine_arn
+                .rsplit(':')
+                .next()
+                .unwrap_or_default();
+            (
+                json!({
+                    "Id": record.arn, "Input": input, "StartTime": crate::interp::iso(record.start_date_ms),
+                    "Name": record.name, "RoleArn": record.role_arn, "RedriveCount": record.redrive_count,
+                }),
+                json!({"Id": record.state_machine_arn, "Name": sm_name}),
+            )
+        })
+    }
+
+    /// Hand the unwritten journal to the writer (not awaiting the commit). With a store that
+    /// is not durable this waits for [`Execution::push_all`] at shutdown.
     pub fn push_pending(&self, inner: &Inner) {
-        let entries = {
+        if inner.durable {
+            self.push(inner, false);
+        }
+    }
+
+    /// Hand everything unwritten (record included) to the writer.
+    pub fn push_all(&self, inner: &Inner) {
+        self.push(inner, true);
+    }
+
+    fn push(&self, inner: &Inner, record: bool) {
+        let (rec, entries) = {
             let mut st = self.state.lock().unwrap();
-            if st.pending.is_empty() {
-                return;
+            let rec = (record && st.record_dirty).then(|| {
+                st.record_dirty = false;
+                st.record.clone()
+            });
+            if st.stored == st.history.len() && st.pending_values.is_empty() {
+                (rec, Vec::new())
+            } else {
+                let mut entries: Vec<JournalEntry> = st.history[st.stored..]
+                    .iter()
+                    .cloned()
+                    .map(JournalEntry::Event)
+                    .collect();
+                st.stored = st.history.len();
+                entries.append(&mut st.pending_values);
+                (rec, entries)
             }
-            std::mem::take(&mut st.pending)
         };
-        inner.send(WriteOp::Append {
-            execution_arn: self.arn.clone(),
-            entries,
-        });
+        if let Some(r) = rec {
+            inner.send(WriteOp::PutExecution(r));
+        }
+        if !entries.is_empty() {
+            inner.send(WriteOp::Append {
+                execution_arn: self.arn.clone(),
+                entries,
+            });
+        }
+    }
+
+    /// The record changed (start, finish): durable stores get it now, others at shutdown.
+    pub fn put_record(&self, inner: &Inner) {
+        let mut st = self.state.lock().unwrap();
+        if inner.durable {
+            st.record_dirty = false;
+            let r = st.record.clone();
+            drop(st);
+            inner.send(WriteOp::PutExecution(r));
+        } else {
+            st.record_dirty = true;
+        }
     }
 }

@@ -108,6 +108,12 @@ pub trait Store: Send + Sync {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
     /// Load everything (called once, by `Engine::start`).
     async fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Whether a commit survives the process. A store that is not durable lets executions
+    /// dispatch tasks and report completion without waiting for the writer (nothing could
+    /// be recovered from it after a crash anyway); writes still reach it in order.
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 /// A store in memory: nothing survives the process. The default for tests and benchmarks.
@@ -170,5 +176,9 @@ impl Store for MemoryStore {
             state_machines: g.state_machines.clone(),
             executions: g.executions.clone(),
         })
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 }
