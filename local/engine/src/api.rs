@@ -406,12 +406,12 @@ impl Engine {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         };
-        if serde_json::from_str::<Value>(&input_text).is_err() {
+        let Ok(parsed_input) = serde_json::from_str::<Value>(&input_text) else {
             return Err(err(
                 "InvalidExecutionInput",
                 format!("Invalid execution input: {input_text}"),
             ));
-        }
+        };
         if input_text.len() > 262144 {
             return Err(err(
                 "InvalidExecutionInput",
@@ -463,6 +463,7 @@ impl Engine {
             reg.execs.insert(arn.clone(), exec.clone());
             reg.order.push(arn.clone());
         }
+        exec.state.lock().unwrap().parsed_input = Some(parsed_input);
         exec.put_record(i);
         self.spawn(exec);
         Ok(json!({"executionArn": arn, "startDate": epoch_seconds(start)}))

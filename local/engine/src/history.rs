@@ -1,6 +1,9 @@
 //! Execution history events, kept compact: the event type, ids, a millisecond timestamp and
 //! the `*EventDetails` object (payloads inside it are JSON *text*, as AWS serialises them).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -63,11 +66,149 @@ pub fn text(v: &Value) -> Value {
     Value::String(serde_json::to_string(v).unwrap_or_default())
 }
 
-/// Build a details object from pairs.
-pub fn details(pairs: Vec<(&str, Value)>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        m.insert(k.to_string(), v);
+/// The engine's own form of a history event: the same content as [`HistoryEvent`] without
+/// per-event maps and strings. Detail keys are static, `*Details` values that are `Null`
+/// stand for `{"truncated": false}`, the replay key is the emitting thread (shared) and a
+/// sequence number. Converted to a [`HistoryEvent`] only for the store and the API.
+#[derive(Debug, Clone)]
+pub(crate) struct Ev {
+    pub id: u64,
+    pub prev: u64,
+    pub ts: i64,
+    pub ty: Cow<'static, str>,
+    pub dkey: Cow<'static, str>,
+    pub details: Det,
+    pub thread: Arc<str>,
+    pub seq: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Det {
+    None,
+    Pairs(Vec<(&'static str, Value)>),
+    Value(Box<Value>),
+}
+
+/// A `*Details` entry (`{"truncated": false}`) in [`details`] pairs.
+pub(crate) const NT: Value = Value::Null;
+
+/// Build details from pairs (kept as pairs until the event is shown or stored).
+pub(crate) fn details(pairs: Vec<(&'static str, Value)>) -> Det {
+    Det::Pairs(pairs)
+}
+
+impl Det {
+    pub fn to_value(&self) -> Value {
+        match self {
+            Det::None => Value::Null,
+            Det::Value(v) => (**v).clone(),
+            Det::Pairs(p) => {
+                let mut m = Map::with_capacity(p.len());
+                for (k, v) in p {
+                    let v = if v.is_null() && k.ends_with("Details") {
+                        not_truncated()
+                    } else {
+                        v.clone()
+                    };
+                    m.insert((*k).to_string(), v);
+                }
+                Value::Object(m)
+            }
+        }
     }
-    Value::Object(m)
+
+    /// One detail, as text.
+    pub fn get_str(&self, k: &str) -> Option<&str> {
+        match self {
+            Det::None => None,
+            Det::Value(v) => v.get(k).and_then(Value::as_str),
+            Det::Pairs(p) => p
+                .iter()
+                .find(|(n, _)| *n == k)
+                .and_then(|(_, v)| v.as_str()),
+        }
+    }
+}
+
+impl Ev {
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.thread, self.seq)
+    }
+
+    pub fn from_event(e: HistoryEvent) -> Ev {
+        let (thread, seq) = match e.key.rsplit_once(':') {
+            Some((t, s)) if s.parse::<u32>().is_ok() => (Arc::from(t), s.parse().unwrap_or(0)),
+            _ => (Arc::from(e.key.as_str()), u32::MAX),
+        };
+        Ev {
+            id: e.id,
+            prev: e.previous_event_id,
+            ts: e.timestamp_ms,
+            ty: Cow::Owned(e.event_type),
+            dkey: Cow::Owned(e.details_key),
+            details: if e.details.is_null() {
+                Det::None
+            } else {
+                Det::Value(Box::new(e.details))
+            },
+            thread,
+            seq,
+        }
+    }
+
+    pub fn to_event(&self) -> HistoryEvent {
+        HistoryEvent {
+            id: self.id,
+            previous_event_id: self.prev,
+            timestamp_ms: self.ts,
+            event_type: self.ty.to_string(),
+            details_key: self.dkey.to_string(),
+            details: self.details.to_value(),
+            key: if self.seq == u32::MAX {
+                self.thread.to_string()
+            } else {
+                self.key()
+            },
+        }
+    }
+
+    /// The event as the API returns it (`includeExecutionData` false strips payloads).
+    pub fn to_api(&self, include_data: bool) -> Value {
+        let mut m = Map::new();
+        m.insert("timestamp".into(), crate::api::epoch_seconds(self.ts));
+        m.insert("type".into(), Value::String(self.ty.to_string()));
+        m.insert("id".into(), Value::from(self.id));
+        m.insert("previousEventId".into(), Value::from(self.prev));
+        if !self.dkey.is_empty() {
+            let mut d = self.details.to_value();
+            if !include_data {
+                if let Value::Object(o) = &mut d {
+                    for k in ["input", "output", "parameters", "assignedVariables"] {
+                        o.remove(k);
+                    }
+                }
+            }
+            m.insert(self.dkey.to_string(), d);
+        }
+        Value::Object(m)
+    }
+}
+
+/// `<Type>StateEntered`/`<Type>StateExited`/`<Type>StateAborted` without formatting.
+pub(crate) fn state_event(type_name: &str, what: &str) -> Cow<'static, str> {
+    macro_rules! table {
+        ($($t:literal),*) => {
+            match (type_name, what) {
+                $(
+                    ($t, "Entered") => Cow::Borrowed(concat!($t, "StateEntered")),
+                    ($t, "Exited") => Cow::Borrowed(concat!($t, "StateExited")),
+                    ($t, "Aborted") => Cow::Borrowed(concat!($t, "StateAborted")),
+                )*
+                _ => Cow::Owned(format!("{type_name}State{what}")),
+            }
+        };
+    }
+    table!(
+        "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"
+    )
 }

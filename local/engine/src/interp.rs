@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::dispatch::{IntegrationPattern, LambdaInvokeError, ServiceRequest};
-use crate::history::{HistoryEvent, details, not_truncated, text};
+use crate::history::{Det, Ev, NT, details, state_event, text};
 use crate::model::{
     Kind, MapSpec, NumberField, PathField, QueryLanguage, State, States, TaskSpec, WaitSpec,
 };
@@ -139,7 +139,7 @@ pub(crate) fn token_well_formed(t: &str) -> bool {
 // Threads and emission
 
 struct Th {
-    prefix: String,
+    prefix: Arc<str>,
     seq: u32,
     vseq: AtomicU32,
     last: u64,
@@ -148,16 +148,11 @@ struct Th {
 impl Th {
     fn new(prefix: String, last: u64) -> Self {
         Self {
-            prefix,
+            prefix: Arc::from(prefix),
             seq: 0,
             vseq: AtomicU32::new(0),
             last,
         }
-    }
-    fn next_key(&mut self) -> String {
-        let k = format!("{}:{}", self.prefix, self.seq);
-        self.seq += 1;
-        k
     }
     fn peek_key(&self) -> String {
         format!("{}:{}", self.prefix, self.seq)
@@ -208,33 +203,37 @@ impl Run {
     fn emit(
         &self,
         th: &mut Th,
-        ty: impl Into<String>,
-        dkey: &str,
-        d: Value,
+        ty: impl Into<Cow<'static, str>>,
+        dkey: impl Into<Cow<'static, str>>,
+        d: Det,
         chain: bool,
     ) -> (u64, i64) {
-        let key = th.next_key();
+        let seq = th.seq;
+        th.seq += 1;
         let mut st = self.exec.state.lock().unwrap();
-        if let Some(&i) = st.replay.get(&key) {
-            let e = &st.history[i];
-            let r = (e.id, e.timestamp_ms);
-            if chain {
-                th.last = e.id;
+        // Only a resumed execution has a journal to recognise events in.
+        if !st.replay.is_empty() {
+            if let Some(&i) = st.replay.get(&format!("{}:{}", th.prefix, seq)) {
+                let e = &st.history[i];
+                let r = (e.id, e.ts);
+                if chain {
+                    th.last = e.id;
+                }
+                return r;
             }
-            return r;
         }
         let id = st.history.len() as u64 + 1;
         let ts = self.inner.clock.now_ms();
-        let ev = HistoryEvent {
+        st.history.push(Ev {
             id,
-            previous_event_id: th.last,
-            timestamp_ms: ts,
-            event_type: ty.into(),
-            details_key: dkey.to_string(),
+            prev: th.last,
+            ts,
+            ty: ty.into(),
+            dkey: dkey.into(),
             details: d,
-            key,
-        };
-        st.history.push(ev);
+            thread: th.prefix.clone(),
+            seq,
+        });
         if chain {
             th.last = id;
         }
@@ -242,8 +241,11 @@ impl Run {
     }
 
     /// The journaled event at the thread's next key, if replaying.
-    fn replayed(&self, th: &Th) -> Option<HistoryEvent> {
+    fn replayed(&self, th: &Th) -> Option<Ev> {
         let st = self.exec.state.lock().unwrap();
+        if st.replay.is_empty() {
+            return None;
+        }
         st.replay
             .get(&th.peek_key())
             .map(|&i| st.history[i].clone())
@@ -281,22 +283,24 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         exec: exec.clone(),
     };
     let mut th = Th::new("r".into(), 0);
-    let (input_text, role_arn, start_ms) = {
-        let st = exec.state.lock().unwrap();
+    let (input_text, role_arn, start_ms, parsed) = {
+        let mut st = exec.state.lock().unwrap();
         (
             st.record.input.clone(),
             st.record.role_arn.clone(),
             st.record.start_date_ms,
+            st.parsed_input.take(),
         )
     };
-    let input: Value = serde_json::from_str(&input_text).unwrap_or(Value::Null);
+    let input: Value =
+        parsed.unwrap_or_else(|| serde_json::from_str(&input_text).unwrap_or(Value::Null));
     run.emit(
         &mut th,
         "ExecutionStarted",
         "executionStartedEventDetails",
         details(vec![
             ("input", Value::String(input_text)),
-            ("inputDetails", not_truncated()),
+            ("inputDetails", NT),
             ("roleArn", Value::String(role_arn)),
         ]),
         false,
@@ -359,10 +363,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 &mut th,
                 "ExecutionSucceeded",
                 "executionSucceededEventDetails",
-                details(vec![
-                    ("output", o.clone()),
-                    ("outputDetails", not_truncated()),
-                ]),
+                details(vec![("output", o.clone()), ("outputDetails", NT)]),
                 true,
             );
             ("SUCCEEDED", o.as_str().map(str::to_string), None, None)
@@ -439,7 +440,7 @@ fn finish(
         let stop = st
             .history
             .last()
-            .map(|e| e.timestamp_ms)
+            .map(|e| e.ts)
             .unwrap_or_else(|| run.inner.clock.now_ms());
         st.record.status = status.to_string();
         st.record.output = output;
@@ -642,12 +643,12 @@ async fn run_state(
     };
     let (entered_id, entered_ts) = run.emit(
         th,
-        format!("{ty}StateEntered"),
+        state_event(ty, "Entered"),
         "stateEnteredEventDetails",
         details(vec![
             ("name", Value::String(st.name.clone())),
             ("input", input_text),
-            ("inputDetails", not_truncated()),
+            ("inputDetails", NT),
         ]),
         true,
     );
@@ -804,7 +805,7 @@ async fn run_state(
                     .next()
                     .is_some_and(|seg| seg.starts_with('b'))
                 {
-                    run.emit(th, &format!("{ty}StateAborted"), "", Value::Null, true);
+                    run.emit(th, state_event(ty, "Aborted"), "", Det::None, true);
                 }
                 return Err(f);
             }
@@ -842,10 +843,10 @@ fn state_failed(run: &Run, th: &mut Th, st: &State, entered_prev: u64, f: &Fail)
     }
     match st.kind {
         Kind::Map(_) => {
-            run.emit(th, "MapStateFailed", "", Value::Null, true);
+            run.emit(th, "MapStateFailed", "", Det::None, true);
         }
         Kind::Parallel { .. } => {
-            run.emit(th, "ParallelStateFailed", "", Value::Null, true);
+            run.emit(th, "ParallelStateFailed", "", Det::None, true);
         }
         _ => {}
     }
@@ -868,16 +869,16 @@ fn emit_exited(
     let mut d = vec![
         ("name", Value::String(st.name.clone())),
         ("output", output_text),
-        ("outputDetails", not_truncated()),
+        ("outputDetails", NT),
     ];
     if let Some(a) = assigned {
         let m: Map<String, Value> = a.iter().map(|(k, v)| (k.clone(), text(v))).collect();
         d.push(("assignedVariables", Value::Object(m)));
-        d.push(("assignedVariablesDetails", not_truncated()));
+        d.push(("assignedVariablesDetails", NT));
     }
     run.emit(
         th,
-        format!("{}StateExited", st.type_name),
+        state_event(st.type_name, "Exited"),
         "stateExitedEventDetails",
         details(d),
         true,
@@ -1528,7 +1529,7 @@ async fn run_task(
         Resource::LegacyLambda => {
             let mut d = vec![
                 ("input", text(&params)),
-                ("inputDetails", not_truncated()),
+                ("inputDetails", NT),
                 ("resource", Value::String(spec.resource.clone())),
             ];
             if let Some(t) = timeout {
@@ -1541,7 +1542,7 @@ async fn run_task(
                 details(d),
                 true,
             );
-            let (_, started_ts) = run.emit(th, "LambdaFunctionStarted", "", Value::Null, true);
+            let (_, started_ts) = run.emit(th, "LambdaFunctionStarted", "", Det::None, true);
             if let Some(ev) = run.replayed(th) {
                 return replay_outcome(run, th, &ev);
             }
@@ -1562,15 +1563,19 @@ async fn run_task(
                 }
                 None => Some(call.await),
             };
-            let fail =
-                |run: &Run, th: &mut Th, ty: &str, dk: &str, f: Fail| -> Result<Value, Fail> {
-                    let mut d = vec![("error", Value::String(f.error.clone()))];
-                    if let Some(c) = &f.cause {
-                        d.push(("cause", Value::String(c.clone())));
-                    }
-                    run.emit(th, ty, dk, details(d), true);
-                    Err(f)
-                };
+            let fail = |run: &Run,
+                        th: &mut Th,
+                        ty: &'static str,
+                        dk: &'static str,
+                        f: Fail|
+             -> Result<Value, Fail> {
+                let mut d = vec![("error", Value::String(f.error.clone()))];
+                if let Some(c) = &f.cause {
+                    d.push(("cause", Value::String(c.clone())));
+                }
+                run.emit(th, ty, dk, details(d), true);
+                Err(f)
+            };
             match r {
                 None => fail(
                     run,
@@ -1621,10 +1626,7 @@ async fn run_task(
                         th,
                         "LambdaFunctionSucceeded",
                         "lambdaFunctionSucceededEventDetails",
-                        details(vec![
-                            ("output", text(&out)),
-                            ("outputDetails", not_truncated()),
-                        ]),
+                        details(vec![("output", text(&out)), ("outputDetails", NT)]),
                         true,
                     );
                     Ok(out)
@@ -1665,17 +1667,21 @@ async fn run_task(
                 details(vec![("resourceType", rt.clone()), ("resource", rs.clone())]),
                 true,
             );
-            let task_fail =
-                |run: &Run, th: &mut Th, ty: &str, dk: &str, f: Fail| -> Result<Value, Fail> {
-                    let mut d = vec![("error", Value::String(f.error.clone()))];
-                    if let Some(c) = &f.cause {
-                        d.push(("cause", Value::String(c.clone())));
-                    }
-                    d.push(("resourceType", Value::String(service.clone())));
-                    d.push(("resource", Value::String(short.clone())));
-                    run.emit(th, ty, dk, details(d), true);
-                    Err(f)
-                };
+            let task_fail = |run: &Run,
+                             th: &mut Th,
+                             ty: &'static str,
+                             dk: &'static str,
+                             f: Fail|
+             -> Result<Value, Fail> {
+                let mut d = vec![("error", Value::String(f.error.clone()))];
+                if let Some(c) = &f.cause {
+                    d.push(("cause", Value::String(c.clone())));
+                }
+                d.push(("resourceType", Value::String(service.clone())));
+                d.push(("resource", Value::String(short.clone())));
+                run.emit(th, ty, dk, details(d), true);
+                Err(f)
+            };
             let deadline = timeout.map(|t| started_ts + t * 1000);
             let sleep_deadline = |d: Option<i64>| async move {
                 match d {
@@ -1700,7 +1706,7 @@ async fn run_task(
             let replayed_next = run.replayed(th);
             let submitted_ts;
             match replayed_next {
-                Some(ev) if ev.event_type != "TaskSubmitted" => {
+                Some(ev) if ev.ty != "TaskSubmitted" => {
                     if let Some(t) = &token {
                         close_token(inner, t);
                     }
@@ -1708,8 +1714,8 @@ async fn run_task(
                 }
                 Some(ev) => {
                     // Submitted before the restart: keep waiting with the same token.
-                    submitted_ts = ev.timestamp_ms;
-                    run.emit(th, "TaskSubmitted", "", Value::Null, true);
+                    submitted_ts = ev.ts;
+                    run.emit(th, "TaskSubmitted", "", Det::None, true);
                     if let Some(ev2) = run.replayed(th) {
                         if let Some(t) = &token {
                             close_token(inner, t);
@@ -1809,7 +1815,7 @@ async fn run_task(
                                 ("resourceType", rt),
                                 ("resource", rs),
                                 ("output", text(&resp)),
-                                ("outputDetails", not_truncated()),
+                                ("outputDetails", NT),
                             ]),
                             true,
                         );
@@ -1823,7 +1829,7 @@ async fn run_task(
                             ("resourceType", rt.clone()),
                             ("resource", rs.clone()),
                             ("output", text(&resp)),
-                            ("outputDetails", not_truncated()),
+                            ("outputDetails", NT),
                         ]),
                         true,
                     );
@@ -1864,7 +1870,7 @@ async fn run_task(
                                 ("resourceType", rt),
                                 ("resource", rs),
                                 ("output", text(&v)),
-                                ("outputDetails", not_truncated()),
+                                ("outputDetails", NT),
                             ]),
                             true,
                         );
@@ -1897,24 +1903,19 @@ fn close_token(inner: &Inner, t: &str) {
 }
 
 /// A task outcome already in the journal: re-emit (recognise) it and return its result.
-fn replay_outcome(run: &Run, th: &mut Th, ev: &HistoryEvent) -> Result<Value, Fail> {
-    run.emit(th, &ev.event_type, &ev.details_key, Value::Null, true);
+fn replay_outcome(run: &Run, th: &mut Th, ev: &Ev) -> Result<Value, Fail> {
+    run.emit(th, ev.ty.clone(), ev.dkey.clone(), Det::None, true);
     let d = &ev.details;
-    if ev.event_type.ends_with("Succeeded") {
+    if ev.ty.ends_with("Succeeded") {
         let out = d
-            .get("output")
-            .and_then(Value::as_str)
+            .get_str("output")
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or(Value::Null);
         Ok(out)
     } else {
         Err(Fail {
-            error: d
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            cause: d.get("cause").and_then(Value::as_str).map(str::to_string),
+            error: d.get_str("error").unwrap_or_default().to_string(),
+            cause: d.get_str("cause").map(str::to_string),
         })
     }
 }
@@ -1931,7 +1932,7 @@ async fn run_parallel(
     vars: &Map<String, Value>,
     th: &mut Th,
 ) -> Result<Value, Fail> {
-    let (started, _) = run.emit(th, "ParallelStateStarted", "", Value::Null, true);
+    let (started, _) = run.emit(th, "ParallelStateStarted", "", Det::None, true);
     let base = format!("{}:{}", th.prefix, th.seq);
     let last = Mutex::new(started);
     let futs = branches.iter().enumerate().map(|(i, b)| {
@@ -1955,7 +1956,7 @@ async fn run_parallel(
             Err(f) => return Err(f),
         }
     }
-    run.emit(th, "ParallelStateSucceeded", "", Value::Null, false);
+    run.emit(th, "ParallelStateSucceeded", "", Det::None, false);
     let _ = cx;
     Ok(Value::Array(out))
 }
@@ -2195,6 +2196,6 @@ async fn run_map(
         return Err(f);
     }
     th.last = *last_succeeded.lock().unwrap();
-    run.emit(th, "MapStateSucceeded", "", Value::Null, false);
+    run.emit(th, "MapStateSucceeded", "", Det::None, false);
     Ok(Value::Array(results))
 }

@@ -690,7 +690,7 @@ fn parse_state(
         catch,
         uses_context: {
             let t = sv.to_string();
-            t.contains("$$") || t.contains("$states.context") || t.contains("States.UUID")
+            t.contains("$$") || t.contains("$states.context")
         },
     })
 }

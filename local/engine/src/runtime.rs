@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
-use crate::history::HistoryEvent;
+use crate::history::{Ev, HistoryEvent};
 use crate::model::Definition;
 use crate::store::{ExecutionRecord, JournalEntry, StateMachineRecord, Store, WriteOp};
 
@@ -176,7 +176,7 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
 /// Mutable state of one execution.
 pub(crate) struct ExecState {
     pub record: ExecutionRecord,
-    pub history: Vec<HistoryEvent>,
+    pub history: Vec<Ev>,
     /// How many of `history` were handed to the writer (the rest is the unwritten journal;
     /// events are kept once, not copied into a pending list).
     pub stored: usize,
@@ -185,6 +185,8 @@ pub(crate) struct ExecState {
     /// The record changed since it was last handed to the writer (only used with a store that
     /// is not durable, which receives records at shutdown).
     pub record_dirty: bool,
+    /// The parsed input, when `StartExecution` already parsed it (taken by the interpreter).
+    pub parsed_input: Option<Value>,
     /// Task tokens this execution issued that may still be live.
     pub tokens: Vec<String>,
     /// Replay: event key -> index in `history`, values by key. Empty for a fresh execution.
@@ -214,6 +216,7 @@ impl Execution {
             .enumerate()
             .map(|(i, e)| (e.key.clone(), i))
             .collect();
+        let history: Vec<Ev> = history.into_iter().map(Ev::from_event).collect();
         let (done, _) = watch::channel(false);
         let (stop, _) = watch::channel(None);
         let stored = history.len();
@@ -227,6 +230,7 @@ impl Execution {
                 stored,
                 pending_values: Vec::new(),
                 record_dirty: false,
+                parsed_input: None,
                 tokens: Vec::new(),
                 replay,
                 values,
@@ -282,8 +286,7 @@ impl Execution {
             } else {
                 let mut entries: Vec<JournalEntry> = st.history[st.stored..]
                     .iter()
-                    .cloned()
-                    .map(JournalEntry::Event)
+                    .map(|e| JournalEntry::Event(e.to_event()))
                     .collect();
                 st.stored = st.history.len();
                 entries.append(&mut st.pending_values);
