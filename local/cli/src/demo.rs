@@ -1,12 +1,533 @@
-//! `cordon demo`: the whole flow offline.
-#[derive(clap::Args)]
-pub struct Args {}
+//! `cordon demo`: the whole flow offline, shown as it happens, and checked in the simulated
+//! account afterwards. Exit 0 only if every step really happened in moto.
+//!
+//! (a) an IAM user creates a suspicious user through the IAM API; the CloudTrail event built
+//!     from that call is routed; the execution is followed state by state; the verdict, the
+//!     containment actions and the alert (read back from the alerts queue) are shown;
+//! (b) a GuardDuty credential-exfiltration finding asks for approval; the approval request is
+//!     read from the approvals queue; a listed approver approves through the local function
+//!     URL; the execution completes.
 
-pub fn run(_args: Args) -> std::process::ExitCode {
-    not_yet("demo")
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use cordon_stack::{ASSERTED_CALLER_HEADER, Stack, StackFile, StackOptions};
+use serde_json::{Value, json};
+
+use crate::audit::style::Style;
+use crate::inject::{GdSubject, guardduty_event, runtime, simulate_create_user};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The response policy file (default: infra/policy.example.json).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Where the function binaries are (default: beside this executable).
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// The suspicious user the attacker creates.
+    #[arg(long, default_value = "service-x7k2qa")]
+    pub user: String,
 }
 
-fn not_yet(what: &str) -> std::process::ExitCode {
-    eprintln!("cordon {what}: not implemented yet");
-    std::process::ExitCode::FAILURE
+const EXFIL_TYPE: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
+const EXFIL_ROLE: &str = "web-app-role";
+const EXFIL_SEVERITY: f64 = 5.0;
+
+pub fn run(args: Args) -> ExitCode {
+    // Function and stack logs would drown the story: only warnings, unless RUST_LOG says more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cordon_lambda_host::function=off"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cordon demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let st = Style::for_stdout();
+        let t = Instant::now();
+        println!("{}", st.bold("cordon demo: automated incident response for identity threats, offline"));
+        println!("{}", st.dim("starting moto_server, the local Step Functions engine and the six function binaries..."));
+        let options = StackOptions {
+            policy_file: args.policy.clone(),
+            bin_dir: args.bin_dir.clone(),
+            ..StackOptions::default()
+        };
+        let stack = match Stack::start(options).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cordon demo: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "stack ready in {:.1} s  (Step Functions {}, AWS {}, approve URL {})",
+            t.elapsed().as_secs_f64(),
+            stack.endpoints().stepfunctions,
+            stack.endpoints().aws,
+            stack.endpoints().approve
+        );
+        println!(
+            "policy: {}",
+            args.policy.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "infra/policy.example.json".into())
+        );
+        let demo = Demo { stack: &stack, st };
+        let outcome = tokio::select! {
+            r = demo.run(&args) => r,
+            _ = crate::stack::wait_for_stop_signal() => Err(vec!["interrupted".to_string()]),
+        };
+        stack.stop().await;
+        match outcome {
+            Ok(()) => {
+                println!("\n{}", st.green(&st.bold("every step happened in the simulated account: demo passed")));
+                ExitCode::SUCCESS
+            }
+            Err(missing) => {
+                println!("\n{}", st.red(&st.bold("demo failed; missing:")));
+                for m in missing {
+                    println!("  - {m}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+struct Demo<'a> {
+    stack: &'a Stack,
+    st: Style,
+}
+
+impl Demo<'_> {
+    fn file(&self) -> &StackFile {
+        self.stack.info()
+    }
+
+    fn step(&self, n: &str, title: &str) {
+        println!("\n{} {}", self.st.bold(n), self.st.bold(title));
+    }
+
+    async fn run(&self, args: &Args) -> Result<(), Vec<String>> {
+        let mut missing = Vec::new();
+        if let Err(m) = self.part_a(&args.user).await {
+            missing.extend(m);
+        }
+        if let Err(m) = self.part_b().await {
+            missing.extend(m);
+        }
+        if missing.is_empty() { Ok(()) } else { Err(missing) }
+    }
+
+    async fn part_a(&self, user: &str) -> Result<(), Vec<String>> {
+        let st = self.st;
+        let file = self.file();
+        self.step("(a)", "an IAM user creates a suspicious user");
+        println!(
+            "{} ({}, long-term access key {}) calls iam:CreateUser {} through the IAM API,",
+            file.attacker.user_name, file.attacker.arn, file.attacker.access_key_id, st.bold(user)
+        );
+        println!("then attaches AdministratorAccess to it and creates an access key (persistence).");
+        let event = simulate_create_user(file, user, true).await.map_err(|e| vec![format!("CreateUser in moto: {e}")])?;
+        println!("{}", st.dim("CloudTrail event (EventBridge envelope), built from that call:"));
+        let d = &event["detail"];
+        let summary = json!({
+            "source": event["source"], "detail-type": event["detail-type"],
+            "detail": {
+                "eventID": d["eventID"], "eventTime": d["eventTime"], "eventName": d["eventName"],
+                "userIdentity": d["userIdentity"], "sourceIPAddress": d["sourceIPAddress"],
+                "userAgent": d["userAgent"], "requestParameters": d["requestParameters"],
+                "responseElements": d["responseElements"], "requestID": d["requestID"],
+            }
+        });
+        println!("{}", indent(&serde_json::to_string_pretty(&summary).unwrap_or_default()));
+        let sent = Instant::now();
+        let routed = self.stack.send(&event).await.map_err(|e| vec![format!("routing: {e}")])?;
+        let Some(m) = routed.matches.first() else {
+            return Err(vec!["the CreateUser event matched no EventBridge rule".into()]);
+        };
+        println!("EventBridge rule {} matched → execution {}", st.bold(&m.rule), st.dim(&m.execution_arn));
+        let (done, contained_at) = self.follow(&m.execution_arn, sent, None).await?;
+        let output = output_of(&done);
+        self.show_verdict(&output);
+        self.show_containment(&output);
+        let alert = self.read_queue(&file.alerts_queue_url, "alert").await;
+        let mut missing = Vec::new();
+        match &alert {
+            Some((subject, message)) => {
+                println!("{} {}", st.bold("alert (read back from the alerts queue):"), subject);
+                println!("{}", indent(message));
+            }
+            None => missing.push("(a) no alert reached the alerts queue".to_string()),
+        }
+        if let Some(at) = contained_at {
+            println!("{} {:.2} s", st.bold("time from event to containment:"), at.as_secs_f64());
+        }
+        missing.extend(self.verify_user(user).await);
+        if done["status"] != "SUCCEEDED" {
+            missing.push(format!("(a) the execution ended {}", done["status"].as_str().unwrap_or("?")));
+        }
+        if missing.is_empty() {
+            println!("{}", st.green(&format!("verified in IAM: {user} is quarantined (policy attached, tagged, keys inactive)")));
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    }
+
+    async fn part_b(&self) -> Result<(), Vec<String>> {
+        let st = self.st;
+        let file = self.file();
+        self.step("(b)", "a GuardDuty credential-exfiltration finding that needs approval");
+        let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role()
+            .role_name(EXFIL_ROLE)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .map_err(|e| vec![format!("CreateRole {EXFIL_ROLE}: {}", aws_sdk_iam::error::DisplayErrorContext(e))])?;
+        let event = guardduty_event(
+            self.stack.aws_config(),
+            EXFIL_TYPE,
+            EXFIL_SEVERITY,
+            &GdSubject::Role(EXFIL_ROLE.into()),
+            None,
+        )
+        .await
+        .map_err(|e| vec![e])?;
+        println!(
+            "GuardDuty: {} severity {} on instance role {} (finding {})",
+            st.bold(EXFIL_TYPE),
+            EXFIL_SEVERITY,
+            EXFIL_ROLE,
+            event["detail"]["id"].as_str().unwrap_or("")
+        );
+        let sent = Instant::now();
+        let routed = self.stack.send(&event).await.map_err(|e| vec![format!("routing: {e}")])?;
+        let Some(m) = routed.matches.first() else {
+            return Err(vec!["the GuardDuty finding matched no EventBridge rule".into()]);
+        };
+        println!("EventBridge rule {} matched → execution {}", st.bold(&m.rule), st.dim(&m.execution_arn));
+        let execution_arn = m.execution_arn.clone();
+        let incident_id = routed.incident_id.clone();
+        let (done, contained_at) = self
+            .follow(&execution_arn, sent, Some(&incident_id))
+            .await?;
+        let output = output_of(&done);
+        self.show_verdict(&output);
+        if let Some(a) = output.get("approval") {
+            println!(
+                "{} {} by {} (verified: {})",
+                st.bold("approval:"),
+                st.status(a["decision"].as_str().unwrap_or("?")),
+                a["approver"].as_str().unwrap_or("-"),
+                a["verified"]
+            );
+        }
+        self.show_containment(&output);
+        let mut missing = Vec::new();
+        match self.read_queue(&file.alerts_queue_url, "alert").await {
+            Some((subject, message)) => {
+                println!("{} {}", st.bold("alert:"), subject);
+                println!("{}", indent(&message));
+            }
+            None => missing.push("(b) no alert reached the alerts queue".to_string()),
+        }
+        if let Some(at) = contained_at {
+            println!("{} {:.2} s (including the human decision)", st.bold("time from event to containment:"), at.as_secs_f64());
+        }
+        if done["status"] != "SUCCEEDED" {
+            missing.push(format!("(b) the execution ended {}", done["status"].as_str().unwrap_or("?")));
+        }
+        missing.extend(self.verify_role(&output).await);
+        if missing.is_empty() {
+            println!("{}", st.green(&format!("verified in IAM: {EXFIL_ROLE}'s sessions issued before the approval are denied")));
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    }
+
+    /// Follow an execution's history as it happens; approve when it waits for a decision.
+    /// Returns the final DescribeExecution and the time from `sent` to the end of Quarantine.
+    async fn follow(
+        &self,
+        arn: &str,
+        sent: Instant,
+        approve_incident: Option<&str>,
+    ) -> Result<(Value, Option<Duration>), Vec<String>> {
+        let st = self.st;
+        let engine = self.stack.engine();
+        let mut seen = 0usize;
+        let mut contained_at = None;
+        let mut approved = false;
+        let limit = Instant::now();
+        loop {
+            let history = engine
+                .call("GetExecutionHistory", json!({"executionArn": arn, "maxResults": 1000}))
+                .await
+                .map_err(|e| vec![format!("GetExecutionHistory: {e}")])?;
+            let events = history["events"].as_array().cloned().unwrap_or_default();
+            for ev in events.iter().skip(seen) {
+                let ty = ev["type"].as_str().unwrap_or("");
+                let at = format!("{:>6.2}s", sent.elapsed().as_secs_f64());
+                if let Some(d) = ev.get("stateEnteredEventDetails") {
+                    println!("  {} {} {}", st.dim(&at), st.dim("enter"), d["name"].as_str().unwrap_or(""));
+                } else if let Some(d) = ev.get("stateExitedEventDetails") {
+                    let name = d["name"].as_str().unwrap_or("");
+                    println!("  {} {} {}", st.dim(&at), st.dim("exit "), name);
+                    if name == "Quarantine" && contained_at.is_none() {
+                        contained_at = Some(sent.elapsed());
+                    }
+                } else if ty.ends_with("Failed") || ty.ends_with("TimedOut") {
+                    let detail = ev
+                        .as_object()
+                        .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
+                        .map(|(_, v)| format!("{} {}", v["error"].as_str().unwrap_or(""), v["cause"].as_str().unwrap_or("")))
+                        .unwrap_or_default();
+                    println!("  {} {} {}", st.dim(&at), st.red(ty), truncate(&detail, 300));
+                } else if ty == "TaskSubmitted" && approve_incident.is_some() && !approved {
+                    println!("  {} {}", st.dim(&at), st.yellow("waiting for a human decision (task token)"));
+                }
+            }
+            seen = events.len();
+            let d = engine
+                .call("DescribeExecution", json!({"executionArn": arn}))
+                .await
+                .map_err(|e| vec![format!("DescribeExecution: {e}")])?;
+            if d["status"] != "RUNNING" {
+                println!("  execution {}", st.status(d["status"].as_str().unwrap_or("?")));
+                return Ok((d, contained_at));
+            }
+            if let Some(incident) = approve_incident {
+                let waiting = events.iter().any(|e| e["type"] == "TaskSubmitted");
+                if waiting && !approved {
+                    approved = true;
+                    self.approve(arn, incident).await?;
+                }
+            }
+            if limit.elapsed() > Duration::from_secs(180) {
+                return Err(vec![format!("{arn} still RUNNING after 180 s")]);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn approve(&self, execution_arn: &str, incident_id: &str) -> Result<(), Vec<String>> {
+        let st = self.st;
+        let file = self.file();
+        match self.read_queue(&file.approvals_queue_url, "approval request").await {
+            Some((subject, message)) => {
+                println!("{} {}", st.bold("approval request (read from the approvals queue):"), subject);
+                println!("{}", indent(&message));
+            }
+            None => return Err(vec!["(b) no approval request reached the approvals queue".into()]),
+        }
+        println!(
+            "approving as {} through the local function URL {}",
+            st.bold(&file.local_approver_arn),
+            file.endpoints.approve
+        );
+        println!("{}", st.dim("(offline, the caller identity is asserted in a header; in AWS the URL's AWS_IAM auth proves it)"));
+        let body = json!({
+            "executionArn": execution_arn,
+            "incidentId": incident_id,
+            "decision": "approved",
+            "reason": "cordon demo: credentials used from outside AWS, confirmed",
+        });
+        let (status, answer) = post(&file.endpoints.approve, &file.local_approver_arn, &body.to_string())
+            .await
+            .map_err(|e| vec![format!("approve URL: {e}")])?;
+        println!("approve function answered {status}: {}", truncate(&answer, 400));
+        if !(200..300).contains(&status) {
+            return Err(vec![format!("(b) the approval was refused ({status}): {answer}")]);
+        }
+        Ok(())
+    }
+
+    fn show_verdict(&self, output: &Value) {
+        let st = self.st;
+        let Some(c) = output.get("classification") else {
+            println!("{}", st.red("no classification in the case file"));
+            if let Some(f) = output.get("failure") {
+                println!("failure: {f}");
+            }
+            return;
+        };
+        println!(
+            "{} {} (severity {}, score {})",
+            st.bold("verdict:"),
+            st.bold(c["verdict"].as_str().unwrap_or("?")),
+            c["severity"].as_str().unwrap_or("?"),
+            c["score"]
+        );
+        for r in c["reasons"].as_array().into_iter().flatten() {
+            println!(
+                "  {:>+4}  {:<24} {}",
+                r["points"].as_i64().unwrap_or(0),
+                r["rule"].as_str().unwrap_or(""),
+                r["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+
+    fn show_containment(&self, output: &Value) {
+        let st = self.st;
+        let Some(c) = output.get("containment") else {
+            return;
+        };
+        println!("{}{}", st.bold("containment:"), if c["dryRun"] == true { " (dry run)" } else { "" });
+        for a in c["actions"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<8} {:<22} {} {}",
+                st.status(a["status"].as_str().unwrap_or("?")),
+                a["action"].as_str().unwrap_or(""),
+                a["target"].as_str().unwrap_or(""),
+                st.dim(a["detail"].as_str().unwrap_or(""))
+            );
+        }
+    }
+
+    /// One message from a queue subscribed to a topic: (Subject, Message) of the SNS envelope.
+    async fn read_queue(&self, url: &str, what: &str) -> Option<(String, String)> {
+        let sqs = aws_sdk_sqs::Client::new(self.stack.aws_config());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(1)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .ok()?;
+            if let Some(m) = out.messages().first() {
+                if let Some(h) = m.receipt_handle() {
+                    let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+                }
+                let body = m.body().unwrap_or_default();
+                let env: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                let subject = env["Subject"].as_str().unwrap_or("(no subject)").to_string();
+                let message = env["Message"].as_str().map(str::to_string).unwrap_or_else(|| body.to_string());
+                return Some((subject, message));
+            }
+        }
+        tracing::warn!(queue = url, "no {what} within 15 s");
+        None
+    }
+
+    /// IAM reads: the quarantine policy attached, the tag set, every access key inactive.
+    async fn verify_user(&self, user: &str) -> Vec<String> {
+        let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
+        let policy = &self.file().quarantine_policy_arn;
+        let mut missing = Vec::new();
+        match iam.list_attached_user_policies().user_name(user).send().await {
+            Ok(p) if p.attached_policies().iter().any(|a| a.policy_arn() == Some(policy.as_str())) => {}
+            Ok(_) => missing.push(format!("(a) {policy} is not attached to {user}")),
+            Err(e) => missing.push(format!("(a) ListAttachedUserPolicies {user}: {e}")),
+        }
+        match iam.list_user_tags().user_name(user).send().await {
+            Ok(t) if t.tags().iter().any(|t| t.key() == "SecurityStatus" && t.value() == "Quarantined") => {}
+            Ok(_) => missing.push(format!("(a) {user} has no SecurityStatus=Quarantined tag")),
+            Err(e) => missing.push(format!("(a) ListUserTags {user}: {e}")),
+        }
+        match iam.list_access_keys().user_name(user).send().await {
+            Ok(k) if k.access_key_metadata().is_empty() => {
+                missing.push(format!("(a) {user} has no access key to deactivate (the simulation should have created one)"))
+            }
+            Ok(k) => {
+                for key in k.access_key_metadata() {
+                    if key.status().map(|s| s.as_str()) != Some("Inactive") {
+                        missing.push(format!("(a) access key {} of {user} is still active", key.access_key_id().unwrap_or("?")));
+                    }
+                }
+            }
+            Err(e) => missing.push(format!("(a) ListAccessKeys {user}: {e}")),
+        }
+        missing
+    }
+
+    /// IAM reads: an inline policy on the role denies sessions issued before the approval.
+    async fn verify_role(&self, output: &Value) -> Vec<String> {
+        let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
+        let mut missing = Vec::new();
+        if output.get("containment").is_none() {
+            missing.push(format!("(b) nothing was contained (no containment in the case file)"));
+            return missing;
+        }
+        match iam.list_role_policies().role_name(EXFIL_ROLE).send().await {
+            Ok(p) if p.policy_names().is_empty() => missing.push(format!("(b) {EXFIL_ROLE} has no inline deny policy")),
+            Ok(p) => {
+                let mut found = false;
+                for name in p.policy_names() {
+                    if let Ok(doc) = iam.get_role_policy().role_name(EXFIL_ROLE).policy_name(name).send().await {
+                        let text = percent_decode(doc.policy_document());
+                        if text.contains("aws:TokenIssueTime") && text.contains("Deny") {
+                            found = true;
+                        }
+                    }
+                }
+                if !found {
+                    missing.push(format!("(b) no inline policy of {EXFIL_ROLE} denies by aws:TokenIssueTime"));
+                }
+            }
+            Err(e) => missing.push(format!("(b) ListRolePolicies {EXFIL_ROLE}: {e}")),
+        }
+        missing
+    }
+}
+
+fn output_of(done: &Value) -> Value {
+    done["output"].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// POST JSON to the local function URL with the asserted caller header (plain HTTP on
+/// loopback).
+async fn post(url: &str, caller: &str, body: &str) -> Result<(u16, String), String> {
+    let client = reqwest::Client::new();
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header(ASSERTED_CALLER_HEADER, caller)
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| e.to_string())?;
+    Ok((status, text))
 }

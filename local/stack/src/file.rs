@@ -24,6 +24,9 @@ pub struct StackFile {
     pub endpoints: Endpoints,
     /// The incident response state machine.
     pub state_machine_arn: String,
+    /// Every state machine of the template, by logical id (what EventBridge rules target).
+    #[serde(default)]
+    pub state_machines: std::collections::BTreeMap<String, String>,
     pub alerts_topic_arn: String,
     pub approvals_topic_arn: String,
     /// SQS queues subscribed to the topics (raw delivery off: each message body is the SNS

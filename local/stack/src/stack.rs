@@ -371,6 +371,7 @@ impl Stack {
                 approve: approve_url.url(),
             },
             state_machine_arn,
+            state_machines: state_machines.clone().into_iter().collect(),
             alerts_topic_arn: seeded.alerts_topic_arn,
             approvals_topic_arn: seeded.approvals_topic_arn,
             alerts_queue_url: seeded.alerts_queue_url,
@@ -455,7 +456,9 @@ impl Stack {
     /// incident ([`crate::execution_name`]). An execution that exists already for the
     /// incident is reported as a duplicate, not an error.
     pub async fn send(&self, event: &Value) -> Result<Routed, StackError> {
-        route_event(&self.engine, &self.rules, &self.state_machines, event).await
+        EventRouter::new(self.rules.clone(), self.state_machines.clone())
+            .send(&self.engine, event)
+            .await
     }
 
     /// Stop everything: the engine, every function process, the servers, moto.
@@ -503,50 +506,147 @@ pub fn incident_id(event: &Value) -> String {
         .unwrap_or_default()
 }
 
-async fn route_event(
-    engine: &Engine,
-    rules: &[Rule],
-    machines: &HashMap<String, String>,
-    event: &Value,
-) -> Result<Routed, StackError> {
-    let incident = incident_id(event);
-    let name = execution_name(&incident);
-    let mut matches = Vec::new();
-    for rule in cordon_events::route(rules, event) {
-        let Some(sm) = machines.get(&rule.state_machine_logical_id) else {
-            continue;
-        };
-        let input = rule_input(rule, event);
-        let execution_arn = crate::file::execution_arn(sm, &incident);
-        let existing = engine
-            .call("DescribeExecution", json!({"executionArn": execution_arn}))
+/// The Step Functions calls routing needs: the engine in-process, or any Step Functions
+/// endpoint through `aws-sdk-sfn` (what `cordon send` uses against a running stack).
+#[async_trait::async_trait]
+pub trait StepFunctions: Send + Sync {
+    /// `DescribeExecution`'s `status`, or `None` when the execution does not exist.
+    async fn execution_status(&self, execution_arn: &str) -> Option<String>;
+    /// `StartExecution`; `Ok(false)` for `ExecutionAlreadyExists`.
+    async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<bool, StackError>;
+}
+
+#[async_trait::async_trait]
+impl StepFunctions for Engine {
+    async fn execution_status(&self, execution_arn: &str) -> Option<String> {
+        self.call("DescribeExecution", json!({"executionArn": execution_arn}))
             .await
             .ok()
-            .and_then(|d| d["status"].as_str().map(str::to_string));
-        let (outcome, existing_status) = match engine
+            .and_then(|d| d["status"].as_str().map(str::to_string))
+    }
+    async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<bool, StackError> {
+        match self
             .call(
                 "StartExecution",
-                json!({"stateMachineArn": sm, "name": name, "input": input.to_string()}),
+                json!({"stateMachineArn": state_machine_arn, "name": name, "input": input}),
             )
             .await
         {
-            Ok(_) if existing.is_none() => (Outcome::Started, None),
-            Ok(_) => (Outcome::Duplicate, existing),
-            Err(e) if e.code == "ExecutionAlreadyExists" => (Outcome::Duplicate, existing),
-            Err(e) => return Err(e.into()),
-        };
-        matches.push(RuleMatch {
-            rule: rule.rule_name.clone().unwrap_or_else(|| rule.name.clone()),
-            state_machine_arn: sm.clone(),
-            execution_arn,
-            outcome,
-            existing_status,
-        });
+            Ok(_) => Ok(true),
+            Err(e) if e.code == "ExecutionAlreadyExists" => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
-    Ok(Routed {
-        incident_id: incident,
-        matches,
-    })
+}
+
+#[async_trait::async_trait]
+impl StepFunctions for aws_sdk_sfn::Client {
+    async fn execution_status(&self, execution_arn: &str) -> Option<String> {
+        let d = self
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .ok()?;
+        Some(d.status().as_str().to_string())
+    }
+    async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<bool, StackError> {
+        match self
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_already_exists()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StackError::Engine(ApiError::new(
+                "StartExecution",
+                aws_sdk_sfn::error::DisplayErrorContext(e).to_string(),
+            ))),
+        }
+    }
+}
+
+/// EventBridge, offline: the template's rules and the state machines they target.
+#[derive(Clone)]
+pub struct EventRouter {
+    rules: Vec<Rule>,
+    machines: HashMap<String, String>,
+}
+
+impl EventRouter {
+    /// `machines`: state machine ARN by the template's logical id.
+    pub fn new(rules: Vec<Rule>, machines: HashMap<String, String>) -> Self {
+        Self { rules, machines }
+    }
+
+    /// The rules of `root/infra/template.yaml`.
+    pub fn from_template(
+        root: &Path,
+        machines: HashMap<String, String>,
+    ) -> Result<Self, StackError> {
+        let rules = cordon_events::rules_from_template(&root.join("infra/template.yaml"))
+            .map_err(|e| StackError::Template(e.to_string()))?;
+        Ok(Self::new(rules, machines))
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Deliver `event`: each matching rule starts its state machine in an execution named
+    /// after the incident; an existing execution for the incident is a duplicate.
+    pub async fn send(&self, sfn: &dyn StepFunctions, event: &Value) -> Result<Routed, StackError> {
+        let incident = incident_id(event);
+        let name = execution_name(&incident);
+        let mut matches = Vec::new();
+        for rule in cordon_events::route(&self.rules, event) {
+            let Some(sm) = self.machines.get(&rule.state_machine_logical_id) else {
+                continue;
+            };
+            let input = rule_input(rule, event).to_string();
+            let execution_arn = crate::file::execution_arn(sm, &incident);
+            let existing = sfn.execution_status(&execution_arn).await;
+            let started = sfn.start_execution(sm, &name, &input).await?;
+            let (outcome, existing_status) = match (started, existing) {
+                (true, None) => (Outcome::Started, None),
+                (_, existing) => (Outcome::Duplicate, existing),
+            };
+            matches.push(RuleMatch {
+                rule: rule.rule_name.clone().unwrap_or_else(|| rule.name.clone()),
+                state_machine_arn: sm.clone(),
+                execution_arn,
+                outcome,
+                existing_status,
+            });
+        }
+        Ok(Routed {
+            incident_id: incident,
+            matches,
+        })
+    }
 }
 
 /// The target input EventBridge would send: `Input` (constant), `InputPath` (a simple
