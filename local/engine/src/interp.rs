@@ -784,8 +784,7 @@ async fn run_state(
                                 PathField::Default => eo,
                                 PathField::Null => input.clone(),
                                 PathField::Path(p) => {
-                                    eval::apply_result_path(input.clone(), Some(p), eo)
-                                        .map_err(|e| cx.rt(e))?
+                                    result_path(&input, p, eo).map_err(|e| cx.rt(e))?
                                 }
                             };
                             (output, assigned)
@@ -1122,8 +1121,7 @@ async fn execute(
             let with_result = match &st.result_path {
                 PathField::Default => result,
                 PathField::Null => raw_input.clone(),
-                PathField::Path(p) => eval::apply_result_path(raw_input.clone(), Some(p), result)
-                    .map_err(|e| cx.rt(e))?,
+                PathField::Path(p) => result_path(raw_input, p, result).map_err(|e| cx.rt(e))?,
             };
             (output_path(cx, &ctx, vars, &ent, with_result)?, assigned)
         }
@@ -1482,8 +1480,10 @@ async fn run_task(
                     entropy: &ent,
                 };
                 let p = match &st.arguments {
-                    Some(a) => eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?,
-                    None => input.clone(),
+                    Some(a) => Cow::Owned(
+                        eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?,
+                    ),
+                    None => Cow::Borrowed(input),
                 };
                 (
                     p,
@@ -1505,10 +1505,10 @@ async fn run_task(
                     entropy: &ent,
                 };
                 let p = match &st.parameters {
-                    Some(p) => {
-                        eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?
-                    }
-                    None => input.clone(),
+                    Some(p) => Cow::Owned(
+                        eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?,
+                    ),
+                    None => Cow::Borrowed(input),
                 };
                 (
                     p,
@@ -1766,7 +1766,7 @@ async fn run_task(
                                 service: service.clone(),
                                 action: action.clone(),
                                 pattern,
-                                parameters: params.clone(),
+                                parameters: params.clone().into_owned(),
                                 task_token: token.clone(),
                                 execution_arn: run.exec.arn.clone(),
                                 state_name: st.name.clone(),
@@ -2198,4 +2198,50 @@ async fn run_map(
     th.last = *last_succeeded.lock().unwrap();
     run.emit(th, "MapStateSucceeded", "", Det::None, false);
     Ok(Value::Array(results))
+}
+
+/// `ResultPath`: a plain `$.a.b` into objects is applied in place (the common case, no copy of
+/// the input); anything else goes to `asl-eval` with a copy.
+fn result_path(input: &Value, p: &str, result: Value) -> Result<Value, EvalError> {
+    if p == "$" {
+        return Ok(result);
+    }
+    let simple = p.strip_prefix("$.").filter(|rest| {
+        !rest.is_empty()
+            && rest
+                .split('.')
+                .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    });
+    if let Some(rest) = simple {
+        // Every step must be an object (or missing, from where objects are created).
+        let mut cur = Some(input);
+        let mut ok = true;
+        for k in rest.split('.') {
+            match cur {
+                Some(Value::Object(o)) => cur = o.get(k),
+                None => {}
+                Some(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok && input.is_object() {
+            let mut out = input.clone();
+            let mut node = &mut out;
+            let keys: Vec<&str> = rest.split('.').collect();
+            for (i, k) in keys.iter().enumerate() {
+                let Value::Object(o) = node else {
+                    unreachable!("checked above")
+                };
+                if i + 1 == keys.len() {
+                    o.insert((*k).to_string(), result);
+                    return Ok(out);
+                }
+                node = o.entry(*k).or_insert_with(|| Value::Object(Map::new()));
+            }
+            return Ok(out);
+        }
+    }
+    eval::apply_result_path(input.clone(), Some(p), result)
 }
