@@ -146,7 +146,7 @@ impl Engine {
             }
             let finished = rec.is_finished();
             let exec = engine.make_execution(rec, def, history, values);
-            inner.reg.lock().unwrap().order.push(exec.arn.clone());
+            inner.reg.lock().unwrap().order.push(exec.clone());
             inner
                 .reg
                 .lock()
@@ -209,10 +209,7 @@ impl Engine {
         // In start order: a store that is not durable receives executions only now.
         let execs: Vec<_> = {
             let reg = self.inner.reg.lock().unwrap();
-            reg.order
-                .iter()
-                .filter_map(|a| reg.execs.get(a).cloned())
-                .collect()
+            reg.order.clone()
         };
         for e in execs {
             e.push_all(&self.inner);
@@ -461,7 +458,7 @@ impl Engine {
                 ));
             }
             reg.execs.insert(arn.clone(), exec.clone());
-            reg.order.push(arn.clone());
+            reg.order.push(exec.clone());
         }
         exec.state.lock().unwrap().parsed_input = Some(parsed_input);
         exec.put_record(i);
@@ -523,10 +520,7 @@ impl Engine {
         let filter = r.get("statusFilter").and_then(Value::as_str);
         let reg = self.inner.reg.lock().unwrap();
         let mut all = Vec::new();
-        for arn in reg.order.iter().rev() {
-            let Some(e) = reg.execs.get(arn) else {
-                continue;
-            };
+        for e in reg.order.iter().rev() {
             let st = e.state.lock().unwrap();
             let rec = &st.record;
             if rec.state_machine_arn != sm_arn || filter.is_some_and(|f| f != rec.status) {
@@ -632,9 +626,8 @@ impl Engine {
                 "Task Does Not Exist: 'Provided task does not exist'",
             ));
         };
-        let _ = &slot.execution_arn;
         let finishing = !matches!(msg, TokenMsg::Heartbeat);
-        if slot.tx.send(msg).is_err() {
+        if Arc::strong_count(&slot.mailbox) < 2 {
             t.live.remove(token);
             t.closed.insert(token.to_string());
             return Err(err(
@@ -642,6 +635,7 @@ impl Engine {
                 "Task Timed Out: 'Provided task does not exist anymore'",
             ));
         }
+        slot.mailbox.send(msg);
         if finishing {
             t.live.remove(token);
             t.closed.insert(token.to_string());

@@ -15,7 +15,6 @@ use cordon_asl_eval::{self as eval, Entropy, EvalError, JsonataScope, Scope};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 
 use crate::dispatch::{IntegrationPattern, LambdaInvokeError, ServiceRequest};
 use crate::history::{Det, Ev, NT, details, state_event, text};
@@ -256,8 +255,8 @@ impl Run {
         if let Some(v) = st.values.get(&key) {
             return v.clone();
         }
+        // Keys are unique per thread, so only journaled values are ever looked up again.
         let v = fresh();
-        st.values.insert(key.clone(), v.clone());
         st.pending_values.push(JournalEntry::Value {
             key,
             value: v.clone(),
@@ -936,7 +935,7 @@ async fn execute(
     if st.ql == QueryLanguage::Jsonata {
         return execute_jsonata(run, cx, raw_input, vars, th).await;
     }
-    let ctx = context(run, cx, None);
+    let mut ctx = context(run, cx, None);
     // InputPath
     let input = {
         let ent = JEntropy { run, th };
@@ -1092,7 +1091,16 @@ async fn execute(
             run.inner.clock.sleep_until_ms(deadline).await;
             None
         }
-        Kind::Task(spec) => Some(run_task(run, cx, spec, &input, vars, th, None).await?),
+        Kind::Task(spec) => {
+            // A task may wait long (task tokens): hold no context copy meanwhile.
+            let had = !ctx.is_null();
+            ctx = Value::Null;
+            let r = run_task(run, cx, spec, &input, vars, th, None).await?;
+            if had {
+                ctx = context(run, cx, None);
+            }
+            Some(r)
+        }
         Kind::Parallel { branches } => {
             Some(run_parallel(run, cx, branches, &input, &ctx, vars, th).await?)
         }
@@ -1463,12 +1471,13 @@ async fn run_task(
     } else {
         None
     };
-    let ctx = if cx.st.uses_context {
-        context(run, cx, token.as_deref())
-    } else {
-        Value::Null
-    };
     let (params, timeout, heartbeat) = {
+        // Scoped: the context must not live across the wait below.
+        let ctx = if cx.st.uses_context {
+            context(run, cx, token.as_deref())
+        } else {
+            Value::Null
+        };
         let ent = JEntropy { run, th };
         let (params, t, h) = match jsonata_states {
             Some(states) => {
@@ -1692,16 +1701,15 @@ async fn run_task(
             // The token slot exists before the call: a consumer may answer at once.
             let mut token_rx = None;
             if let Some(t) = &token {
-                let (tx, rx) = mpsc::unbounded_channel();
+                let mailbox = Arc::new(crate::runtime::TokenBox::default());
                 run.exec.state.lock().unwrap().tokens.push(t.clone());
                 inner.tokens.lock().unwrap().live.insert(
                     t.clone(),
                     TokenSlot {
-                        execution_arn: run.exec.arn.clone(),
-                        tx,
+                        mailbox: mailbox.clone(),
                     },
                 );
-                token_rx = Some(rx);
+                token_rx = Some(mailbox);
             }
             let replayed_next = run.replayed(th);
             let submitted_ts;
@@ -1837,13 +1845,14 @@ async fn run_task(
                     run.exec.push_pending(inner);
                 }
             }
-            // Wait for the token.
+            // Wait for the token (holding no copy of the parameters).
+            drop(params);
             let tok = token.clone().unwrap_or_default();
-            let mut rx = token_rx.expect("token slot");
+            let rx = token_rx.expect("token slot");
             let mut hb_deadline = heartbeat.map(|h| submitted_ts.max(started_ts) + h * 1000);
             loop {
                 let msg = tokio::select! {
-                    m = rx.recv() => m,
+                    m = rx.recv() => Some(m),
                     _ = sleep_deadline(deadline) => {
                         close_token(inner, &tok);
                         return task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", Fail { error: "States.Timeout".into(), cause: None });

@@ -69,8 +69,8 @@ pub(crate) struct SmEntry {
 pub(crate) struct Registry {
     pub sms: BTreeMap<String, Arc<SmEntry>>,
     pub execs: HashMap<String, Arc<Execution>>,
-    /// Execution ARNs in start order.
-    pub order: Vec<String>,
+    /// Executions in start order.
+    pub order: Vec<Arc<Execution>>,
 }
 
 /// What answers a waiting task token.
@@ -81,9 +81,32 @@ pub(crate) enum TokenMsg {
     Heartbeat,
 }
 
+/// A waiting task's mailbox: answers queue here and wake the task (a few dozen bytes, where
+/// a channel would allocate a block per token).
+#[derive(Default)]
+pub(crate) struct TokenBox {
+    msgs: Mutex<std::collections::VecDeque<TokenMsg>>,
+    notify: tokio::sync::Notify,
+}
+
+impl TokenBox {
+    pub fn send(&self, m: TokenMsg) {
+        self.msgs.lock().unwrap().push_back(m);
+        self.notify.notify_one();
+    }
+    pub async fn recv(&self) -> TokenMsg {
+        loop {
+            if let Some(m) = self.msgs.lock().unwrap().pop_front() {
+                return m;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
 pub(crate) struct TokenSlot {
-    pub execution_arn: String,
-    pub tx: mpsc::UnboundedSender<TokenMsg>,
+    /// Shared with the waiting task; when the task is gone only the slot holds it.
+    pub mailbox: Arc<TokenBox>,
 }
 
 #[derive(Default)]
