@@ -605,11 +605,7 @@ impl Engine {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                cause: r
-                    .get("cause")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                cause: r.get("cause").and_then(Value::as_str).map(str::to_string),
             },
             _ => TokenMsg::Heartbeat,
         };

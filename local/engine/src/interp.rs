@@ -43,6 +43,12 @@ impl Fail {
     }
     fn output(&self) -> Value {
         let mut m = Map::new();
+        if self.error.is_empty() && self.cause.is_none() {
+            // A task failure reported without error or cause (SendTaskFailure).
+            m.insert("Error".into(), Value::Null);
+            m.insert("Cause".into(), Value::Null);
+            return Value::Object(m);
+        }
         m.insert("Error".into(), Value::String(self.error.clone()));
         m.insert(
             "Cause".into(),
@@ -869,7 +875,8 @@ fn emit_exited(
         ("output", output_text),
         ("outputDetails", NT),
     ];
-    if let Some(a) = assigned {
+    // AWS leaves out an empty assignment.
+    if let Some(a) = assigned.filter(|a| !a.is_empty()) {
         let m: Map<String, Value> = a.iter().map(|(k, v)| (k.clone(), text(v))).collect();
         d.push(("assignedVariables", Value::Object(m)));
         d.push(("assignedVariablesDetails", NT));
@@ -1682,7 +1689,11 @@ async fn run_task(
                              dk: &'static str,
                              f: Fail|
              -> Result<Value, Fail> {
-                let mut d = vec![("error", Value::String(f.error.clone()))];
+                let mut d = Vec::new();
+                // No error at all (SendTaskFailure without one): AWS shows neither error nor cause.
+                if !f.error.is_empty() {
+                    d.push(("error", Value::String(f.error.clone())));
+                }
                 if let Some(c) = &f.cause {
                     d.push(("cause", Value::String(c.clone())));
                 }
@@ -1892,10 +1903,7 @@ async fn run_task(
                             th,
                             "TaskFailed",
                             "taskFailedEventDetails",
-                            Fail {
-                                error,
-                                cause: Some(cause),
-                            },
+                            Fail { error, cause },
                         );
                     }
                     None => std::future::pending::<()>().await,

@@ -77,7 +77,11 @@ pub(crate) struct Registry {
 #[derive(Debug)]
 pub(crate) enum TokenMsg {
     Success(Value),
-    Failure { error: String, cause: String },
+    /// `error` empty when `SendTaskFailure` gave none.
+    Failure {
+        error: String,
+        cause: Option<String>,
+    },
     Heartbeat,
 }
 
