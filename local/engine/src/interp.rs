@@ -829,11 +829,16 @@ fn state_failed(run: &Run, th: &mut Th, st: &State, entered_prev: u64, f: &Fail)
                 if let Some(j) = rest.find('\'') {
                     d.push(("location", Value::String(rest[..j].to_string())));
                 }
+            } else if c.contains("The Timestamp field cannot be parsed") {
+                d.push(("location", Value::String("Timestamp".into())));
             }
         }
         d.push(("state", Value::String(st.name.clone())));
         let saved = th.last;
-        th.last = entered_prev;
+        // A Wait's JSONata Timestamp failure follows the state's entered event.
+        if !matches!(st.kind, Kind::Wait(_)) {
+            th.last = entered_prev;
+        }
         run.emit(
             th,
             "EvaluationFailed",
@@ -846,7 +851,8 @@ fn state_failed(run: &Run, th: &mut Th, st: &State, entered_prev: u64, f: &Fail)
         }
     }
     match st.kind {
-        Kind::Map(_) => {
+        // A Map failing on its own configuration (States.Runtime) ends without MapStateFailed.
+        Kind::Map(_) if f.error != "States.Runtime" => {
             run.emit(th, "MapStateFailed", "", Det::None, true);
         }
         Kind::Parallel { .. } => {
@@ -910,6 +916,14 @@ fn number(
                 entropy: ent,
             };
             let v = eval::query(p, &sc, field).map_err(|e| cx.rt(e))?;
+            if matches!(
+                field,
+                "MaxConcurrencyPath"
+                    | "ToleratedFailureCountPath"
+                    | "ToleratedFailurePercentagePath"
+            ) {
+                return eval::map_path_number(field, p, &v).map_err(|e| cx.rt(e));
+            }
             v.as_f64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 .ok_or_else(|| {
@@ -1302,7 +1316,7 @@ async fn execute_jsonata(
                             entropy: &ent,
                         };
                         let v = eval::jsonata(e, &sc).map_err(|e| cx.rt(e))?;
-                        v.as_str().and_then(parse_iso).ok_or_else(|| cx.rt(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{e}' specified for the field 'Timestamp' returned an invalid timestamp: {v}"))))?
+                        eval::jsonata_wait_timestamp(&v).map_err(|e| cx.rt(e))?
                     }
                     WaitSpec::TimestampPath(_) => cx.entered_ts,
                 }
@@ -1989,7 +2003,7 @@ async fn run_map(
 ) -> Result<Value, Fail> {
     let st = cx.st;
     let jsonata = st.ql == QueryLanguage::Jsonata;
-    let (items, max_conc, tol_count, tol_pct) = {
+    let (items, max_conc) = {
         let ent = JEntropy { run, th };
         let items = if jsonata {
             match &spec.items {
@@ -2032,27 +2046,7 @@ async fn run_map(
             .as_ref()
             .map(|n| number(n, cx, input, ctx, vars, &ent, "MaxConcurrencyPath"))
             .transpose()?;
-        let tc = spec
-            .tolerated_count
-            .as_ref()
-            .map(|n| number(n, cx, input, ctx, vars, &ent, "ToleratedFailureCountPath"))
-            .transpose()?;
-        let tp = spec
-            .tolerated_percentage
-            .as_ref()
-            .map(|n| {
-                number(
-                    n,
-                    cx,
-                    input,
-                    ctx,
-                    vars,
-                    &ent,
-                    "ToleratedFailurePercentagePath",
-                )
-            })
-            .transpose()?;
-        (items, mc, tc, tp)
+        (items, mc)
     };
     if jsonata && !items.is_array() {
         if let Some(Value::String(expr)) = &spec.items {
@@ -2112,6 +2106,31 @@ async fn run_map(
         details(vec![("length", Value::from(n))]),
         true,
     );
+    // AWS reads the tolerated-failure paths once the Map has started.
+    let (tol_count, tol_pct) = {
+        let ent = JEntropy { run, th };
+        let tc = spec
+            .tolerated_count
+            .as_ref()
+            .map(|n| number(n, cx, input, ctx, vars, &ent, "ToleratedFailureCountPath"))
+            .transpose()?;
+        let tp = spec
+            .tolerated_percentage
+            .as_ref()
+            .map(|n| {
+                number(
+                    n,
+                    cx,
+                    input,
+                    ctx,
+                    vars,
+                    &ent,
+                    "ToleratedFailurePercentagePath",
+                )
+            })
+            .transpose()?;
+        (tc, tp)
+    };
     let base = format!("{}:{}", th.prefix, th.seq);
     let pointer = Mutex::new(started);
     let last_succeeded = Mutex::new(started);
