@@ -388,9 +388,36 @@ fn api_errors() {
     });
 }
 
+/// A `MemoryStore` that claims durability: executions then wait for commits before side
+/// effects and completion, and the journal reaches the store as they run (the redb path).
+struct DurableMemory(MemoryStore);
+
+#[async_trait::async_trait]
+impl Store for DurableMemory {
+    async fn write(
+        &self,
+        ops: Vec<cordon_engine::WriteOp>,
+    ) -> Result<(), cordon_engine::StoreError> {
+        self.0.write(ops).await
+    }
+    async fn load(&self) -> Result<cordon_engine::Snapshot, cordon_engine::StoreError> {
+        self.0.load().await
+    }
+}
+
 #[test]
 fn recovery_resumes_wait_and_token_without_rerunning_tasks() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    recovery(Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn recovery_with_a_durable_store() {
+    let store = Arc::new(DurableMemory(MemoryStore::new()));
+    assert!(store.is_durable());
+    recovery(store);
+}
+
+fn recovery(store: Arc<dyn Store>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let arn = rt().block_on(async {
         let e = engine_with(store.clone(), calls.clone()).await;
@@ -438,4 +465,26 @@ fn recovery_resumes_wait_and_token_without_rerunning_tasks() {
         3,
         "no completed task runs again"
     );
+}
+
+#[test]
+fn durable_store_has_the_journal_when_completion_is_reported() {
+    rt().block_on(async {
+        let store = Arc::new(DurableMemory(MemoryStore::new()));
+        let e = engine_with(store.clone(), Arc::default()).await;
+        let def = json!({"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","End":true}}});
+        let sm = e.call("CreateStateMachine", json!({"name":"dj","definition":def.to_string(),"roleArn":ROLE})).await.unwrap();
+        let ex = e.call("StartExecution", json!({"stateMachineArn": sm["stateMachineArn"], "name":"d1"})).await.unwrap();
+        let arn = ex["executionArn"].as_str().unwrap();
+        let d = e.wait_for_execution(arn).await.unwrap();
+        assert_eq!(d["status"], "SUCCEEDED");
+        let snap = store.load().await.unwrap();
+        let (rec, journal) = &snap.executions[0];
+        assert_eq!(rec.status, "SUCCEEDED");
+        let events = journal
+            .iter()
+            .filter(|j| matches!(j, cordon_engine::JournalEntry::Event(_)))
+            .count();
+        assert_eq!(events, 6);
+    });
 }
