@@ -127,6 +127,9 @@ pub(crate) fn can_dispatch(inner: &Inner, r: &str) -> bool {
         }) => {
             if service == "lambda" {
                 inner.lambda.is_some() && action == "invoke" && pattern != IntegrationPattern::Sync
+            } else if service == "aws-sdk" {
+                // AWS accepts any SDK integration; without one configured it fails when run.
+                true
             } else {
                 inner.services.contains_key(&service)
             }
