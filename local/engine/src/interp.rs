@@ -812,7 +812,7 @@ async fn run_state(
                     .next()
                     .is_some_and(|seg| seg.starts_with('b'))
                 {
-                    run.emit(th, state_event(ty, "Aborted"), "", Det::None, true);
+                    run.emit(th, state_event(ty, "Aborted"), "", Det::None, false);
                 }
                 return Err(f);
             }
