@@ -82,15 +82,13 @@ pub fn pending_text(rows: &[Value], st: &Style) -> String {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
     let mut o = String::new();
     for r in rows {
-        o += &format!(
-            "{}  {}\n",
-            st.bold(&s(r, "incidentId")),
-            s(r, "subject")
-        );
+        o += &format!("{}  {}\n", st.bold(&s(r, "incidentId")), s(r, "subject"));
         o += &format!(
             "  severity {}, score {}\n",
             s(r, "severity"),
-            r.get("score").map(Value::to_string).unwrap_or_else(|| "-".into())
+            r.get("score")
+                .map(Value::to_string)
+                .unwrap_or_else(|| "-".into())
         );
         if let Some(Value::Array(reasons)) = r.get("reasons") {
             for reason in reasons {
@@ -124,7 +122,12 @@ pub fn pending(args: PendingArgs) -> ExitCode {
         let running = sfn
             .executions(&target.state_machine_arn, Some("RUNNING"), 1000)
             .await
-            .map_err(|e| format!("cannot list the executions of {}: {e}", target.state_machine_arn))?;
+            .map_err(|e| {
+                format!(
+                    "cannot list the executions of {}: {e}",
+                    target.state_machine_arn
+                )
+            })?;
         let mut rows = Vec::new();
         for e in &running {
             let Some(arn) = e.get("executionArn").and_then(Value::as_str) else {
@@ -134,7 +137,10 @@ pub fn pending(args: PendingArgs) -> ExitCode {
             rows.extend(pending_row(&t));
         }
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
+            );
         } else if rows.is_empty() {
             println!("No incident is waiting for a decision.");
         } else {
@@ -207,8 +213,14 @@ pub fn decide(args: DecideArgs, verdict: Verdict) -> ExitCode {
                 ))
             );
         }
-        let (status, answer) =
-            signed_post(config, "lambda", &url, &headers, body.to_string().into_bytes()).await?;
+        let (status, answer) = signed_post(
+            config,
+            "lambda",
+            &url,
+            &headers,
+            body.to_string().into_bytes(),
+        )
+        .await?;
         if args.json {
             println!("{answer}");
         }
@@ -266,9 +278,18 @@ mod tests {
         assert_eq!(pending_row(&t), None);
         // Running, but in a task that is not the approval (Enrich): not pending either.
         let mut h = History::new();
-        h.ev(0, "ExecutionStarted", "executionStartedEventDetails", json!({"input": "{}"}));
-        h.enter(1, "Task", "Enrich", &json!({})).scheduled(2, "invoke", None);
-        assert_eq!(pending_row(&Timeline::from_history(EXECUTION_ARN, &h.events)), None);
+        h.ev(
+            0,
+            "ExecutionStarted",
+            "executionStartedEventDetails",
+            json!({"input": "{}"}),
+        );
+        h.enter(1, "Task", "Enrich", &json!({}))
+            .scheduled(2, "invoke", None);
+        assert_eq!(
+            pending_row(&Timeline::from_history(EXECUTION_ARN, &h.events)),
+            None
+        );
     }
 
     #[test]

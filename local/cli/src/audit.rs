@@ -99,13 +99,20 @@ where
 ///
 /// Offline, executions are named after their incident. On AWS, EventBridge names them, so the
 /// most recent executions are read and their input (the event) parsed for its incident id.
-pub async fn resolve_execution(target: &Target, sfn: &Sfn, incident: &str) -> Result<String, String> {
+pub async fn resolve_execution(
+    target: &Target,
+    sfn: &Sfn,
+    incident: &str,
+) -> Result<String, String> {
     if incident.starts_with("arn:") {
         return Ok(incident.to_string());
     }
     if target.offline {
         let arn = target.execution_arn_for_incident(incident);
-        match sfn.call("DescribeExecution", json!({"executionArn": arn})).await {
+        match sfn
+            .call("DescribeExecution", json!({"executionArn": arn}))
+            .await
+        {
             Ok(_) => return Ok(arn),
             Err(e) if e.code == "ExecutionDoesNotExist" => {}
             Err(e) => return Err(format!("{arn}: {e}")),
@@ -139,11 +146,12 @@ pub async fn resolve_execution(target: &Target, sfn: &Sfn, incident: &str) -> Re
 }
 
 /// The timeline of one execution; `status` from the listing when known.
-pub async fn fetch_timeline(sfn: &Sfn, arn: &str, status: Option<&str>) -> Result<Timeline, String> {
-    let events = sfn
-        .history(arn)
-        .await
-        .map_err(|e| format!("{arn}: {e}"))?;
+pub async fn fetch_timeline(
+    sfn: &Sfn,
+    arn: &str,
+    status: Option<&str>,
+) -> Result<Timeline, String> {
+    let events = sfn.history(arn).await.map_err(|e| format!("{arn}: {e}"))?;
     Ok(Timeline::from_history(arn, &events).with_status(status))
 }
 
@@ -209,8 +217,15 @@ pub fn incidents_table(rows: &[Value], st: &Style) -> String {
             .zip(&widths)
             .map(|((_, k), w)| {
                 let v = cell(r, k);
-                let painted = if *k == "status" { st.status(&v) } else { v.clone() };
-                format!("{painted}{}", " ".repeat(w.saturating_sub(v.chars().count())))
+                let painted = if *k == "status" {
+                    st.status(&v)
+                } else {
+                    v.clone()
+                };
+                format!(
+                    "{painted}{}",
+                    " ".repeat(w.saturating_sub(v.chars().count()))
+                )
             })
             .collect();
         o += line.join("  ").trim_end();
@@ -226,7 +241,12 @@ pub fn incidents(args: IncidentsArgs) -> ExitCode {
         let executions = sfn
             .executions(&target.state_machine_arn, None, args.limit)
             .await
-            .map_err(|e| format!("cannot list the executions of {}: {e}", target.state_machine_arn))?;
+            .map_err(|e| {
+                format!(
+                    "cannot list the executions of {}: {e}",
+                    target.state_machine_arn
+                )
+            })?;
         let mut rows = Vec::new();
         for e in &executions {
             let Some(arn) = e.get("executionArn").and_then(Value::as_str) else {
@@ -240,9 +260,15 @@ pub fn incidents(args: IncidentsArgs) -> ExitCode {
             rows.push(incident_row(&t));
         }
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
+            );
         } else if rows.is_empty() {
-            println!("No incidents yet ({} has no executions).", target.state_machine_arn);
+            println!(
+                "No incidents yet ({} has no executions).",
+                target.state_machine_arn
+            );
         } else {
             print!("{}", incidents_table(&rows, &Style::for_stdout()));
         }

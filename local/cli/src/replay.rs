@@ -152,7 +152,11 @@ pub fn render(r: &Replay, st: &Style) -> String {
         st.bold(&format!("{:?}", c.verdict).to_lowercase()),
         format!("{:?}", c.severity).to_lowercase(),
         c.score,
-        if c.protected { " (protected subject)" } else { "" }
+        if c.protected {
+            " (protected subject)"
+        } else {
+            ""
+        }
     );
     let w = c.reasons.iter().map(|r| r.rule.len()).max().unwrap_or(0);
     for reason in &c.reasons {
@@ -172,10 +176,7 @@ pub fn render(r: &Replay, st: &Style) -> String {
     o += &format!("  → {what}\n");
     match &r.plan {
         Ok(plan) => {
-            o += &format!(
-                "{}\n",
-                st.bold("Containment calls (planned, not made)")
-            );
+            o += &format!("{}\n", st.bold("Containment calls (planned, not made)"));
             for (i, call) in plan.actions.iter().flat_map(planned_calls).enumerate() {
                 o += &format!("  {}. {call}\n", i + 1);
             }
@@ -230,8 +231,7 @@ pub fn run(args: Args) -> ExitCode {
                 e.column()
             )
         })?;
-        let incident =
-            parse_event(&event).map_err(|e| format!("{}: {e}", args.event.display()))?;
+        let incident = parse_event(&event).map_err(|e| format!("{}: {e}", args.event.display()))?;
         let policy_path = crate::validate::locate(args.policy, crate::validate::DEFAULT_POLICY);
         let policy_text = std::fs::read_to_string(&policy_path)
             .map_err(|e| format!("cannot read the policy {}: {e}", policy_path.display()))?;
@@ -239,10 +239,9 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{}: {e}", policy_path.display()))?;
         let target = args.target.resolve().await?;
         let enrichment = enrich(&target, &incident).await?;
-        let qp = target
-            .quarantine_policy_arn
-            .clone()
-            .unwrap_or_else(|| format!("arn:aws:iam::{}:policy/cordon-quarantine", incident.account));
+        let qp = target.quarantine_policy_arn.clone().unwrap_or_else(|| {
+            format!("arn:aws:iam::{}:policy/cordon-quarantine", incident.account)
+        });
         let r = decide(incident, enrichment, &policy, &qp, Utc::now());
         if args.json {
             println!(

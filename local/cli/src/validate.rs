@@ -237,7 +237,11 @@ fn substitutions(template: &Yaml, asl: &Path) -> Vec<(String, BTreeSet<String>)>
             let keys: BTreeSet<String> = props
                 .and_then(|p| p.get("DefinitionSubstitutions"))
                 .and_then(Yaml::as_mapping)
-                .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let uri = props
                 .and_then(|p| p.get("DefinitionUri"))
@@ -348,9 +352,13 @@ impl cordon_engine::ServiceIntegration for Unused {
 /// Create the definition on an in-memory engine; the error is the engine's
 /// (`InvalidDefinition: ...`), as `CreateStateMachine` would answer.
 pub async fn validate_on_engine(definition: &str) -> Result<(), String> {
-    let mut services: std::collections::HashMap<String, Arc<dyn cordon_engine::ServiceIntegration>> =
-        Default::default();
-    for s in ["sns", "sqs", "events", "dynamodb", "states", "ecs", "batch", "glue", "s3", "aws-sdk"] {
+    let mut services: std::collections::HashMap<
+        String,
+        Arc<dyn cordon_engine::ServiceIntegration>,
+    > = Default::default();
+    for s in [
+        "sns", "sqs", "events", "dynamodb", "states", "ecs", "batch", "glue", "s3", "aws-sdk",
+    ] {
         services.insert(s.to_string(), Arc::new(Unused));
     }
     let engine = cordon_engine::Engine::start(cordon_engine::EngineConfig {
@@ -387,7 +395,10 @@ mod tests {
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             vec![
-                ("EnrichFunctionArn".to_string(), "States.A.Parameters.FunctionName".to_string()),
+                (
+                    "EnrichFunctionArn".to_string(),
+                    "States.A.Parameters.FunctionName".to_string()
+                ),
                 ("One".to_string(), "States.B.Resource".to_string()),
                 ("Two".to_string(), "States.B.Resource".to_string()),
             ]

@@ -54,17 +54,39 @@ fn the_real_files_pass() {
     assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("ok     template infra/template.yaml: "), "{out}");
-    assert!(lines[1].starts_with("ok     state machine statemachine/incident-response.asl.json: "), "{out}");
-    assert!(lines[1].contains("accepted by the engine; 5 substitution(s) all defined"), "{out}");
-    assert!(lines[2].starts_with("ok     policy infra/policy.example.json: valid"), "{out}");
-    assert!(lines[3].starts_with("ok     policy infra/template.yaml Parameters.ResponsePolicy.Default: valid"), "{out}");
+    assert!(
+        lines[0].starts_with("ok     template infra/template.yaml: "),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("ok     state machine statemachine/incident-response.asl.json: "),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("accepted by the engine; 5 substitution(s) all defined"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("ok     policy infra/policy.example.json: valid"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "ok     policy infra/template.yaml Parameters.ResponsePolicy.Default: valid"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_missing_substitution_is_named_with_where_it_is_used() {
     let dir = copies();
-    edit(dir.path(), "infra/template.yaml", "        NotifyFunctionArn: !GetAtt NotifyFunction.Arn\n", "");
+    edit(
+        dir.path(),
+        "infra/template.yaml",
+        "        NotifyFunctionArn: !GetAtt NotifyFunction.Arn\n",
+        "",
+    );
     let o = cordon(dir.path(), &["validate"]);
     let (out, err) = text(&o);
     assert!(!o.status.success(), "{out}");
@@ -78,19 +100,34 @@ fn a_missing_substitution_is_named_with_where_it_is_used() {
 #[test]
 fn a_definition_the_engine_refuses_fails_with_the_engine_error() {
     let dir = copies();
-    edit(dir.path(), "statemachine/incident-response.asl.json", "\"Next\": \"RecordEnrichment\"", "\"Next\": \"RecordEnrichmnt\"");
+    edit(
+        dir.path(),
+        "statemachine/incident-response.asl.json",
+        "\"Next\": \"RecordEnrichment\"",
+        "\"Next\": \"RecordEnrichmnt\"",
+    );
     let o = cordon(dir.path(), &["validate"]);
     let (out, _) = text(&o);
     assert!(!o.status.success(), "{out}");
-    let line = out.lines().find(|l| l.starts_with("error  state machine")).unwrap_or_default();
-    assert!(line.contains("the engine refuses it: InvalidDefinition"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("error  state machine"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("the engine refuses it: InvalidDefinition"),
+        "{out}"
+    );
     assert!(line.contains("RecordEnrichmnt"), "{out}");
 }
 
 #[test]
 fn a_definition_that_is_not_json_names_line_and_column() {
     let dir = copies();
-    std::fs::write(dir.path().join("statemachine/incident-response.asl.json"), "{\n  \"StartAt\": \"A\",\n  oops\n}").unwrap();
+    std::fs::write(
+        dir.path().join("statemachine/incident-response.asl.json"),
+        "{\n  \"StartAt\": \"A\",\n  oops\n}",
+    )
+    .unwrap();
     let o = cordon(dir.path(), &["validate"]);
     let (out, _) = text(&o);
     assert!(!o.status.success());
@@ -104,7 +141,10 @@ fn a_bad_event_pattern_is_named() {
     // Break the first `detail-type` list of a rule pattern into a bare number (EventBridge
     // wants arrays of values).
     let needle = "detail-type:";
-    assert!(template.contains(needle), "the template has no detail-type in a rule pattern");
+    assert!(
+        template.contains(needle),
+        "the template has no detail-type in a rule pattern"
+    );
     let o = {
         let at = template.find(needle).unwrap();
         let end = template[at..].find('\n').unwrap() + at;
@@ -114,18 +154,32 @@ fn a_bad_event_pattern_is_named() {
     };
     let (out, _) = text(&o);
     assert!(!o.status.success(), "{out}");
-    let line = out.lines().find(|l| l.starts_with("error  template")).unwrap_or_default();
-    assert!(line.contains("invalid event pattern at `detail-type`"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("error  template"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("invalid event pattern at `detail-type`"),
+        "{out}"
+    );
 }
 
 #[test]
 fn an_invalid_policy_is_refused_naming_the_field() {
     let dir = copies();
-    edit(dir.path(), "infra/policy.example.json", "\"timeoutSeconds\": 3600", "\"timeoutSecs\": 3600");
+    edit(
+        dir.path(),
+        "infra/policy.example.json",
+        "\"timeoutSeconds\": 3600",
+        "\"timeoutSecs\": 3600",
+    );
     let o = cordon(dir.path(), &["validate"]);
     let (out, _) = text(&o);
     assert!(!o.status.success(), "{out}");
-    let line = out.lines().find(|l| l.starts_with("error  policy infra/policy.example.json")).unwrap_or_default();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("error  policy infra/policy.example.json"))
+        .unwrap_or_default();
     assert!(line.contains("timeoutSecs"), "{out}");
 }
 
@@ -134,14 +188,27 @@ fn replay_help_explains_the_dry_run() {
     let o = cordon(&root(), &["replay", "--help"]);
     let (out, _) = text(&o);
     assert!(o.status.success());
-    for s in ["EVENT.json", "--dry-run", "--policy <FILE>", "--json", "--aws", "--stack-name <NAME>"] {
+    for s in [
+        "EVENT.json",
+        "--dry-run",
+        "--policy <FILE>",
+        "--json",
+        "--aws",
+        "--stack-name <NAME>",
+    ] {
         assert!(out.contains(s), "{s} missing from:\n{out}");
     }
 }
 
 #[test]
 fn replay_refuses_without_dry_run() {
-    let o = cordon(&root(), &["replay", "tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json"]);
+    let o = cordon(
+        &root(),
+        &[
+            "replay",
+            "tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+        ],
+    );
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("refusing to run without --dry-run"), "{err}");
@@ -154,8 +221,18 @@ fn commands_that_need_a_stack_say_how_to_start_one() {
         vec!["pending"],
         vec!["incidents"],
         vec!["history", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"],
-        vec!["approve", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406", "--reason", "r"],
-        vec!["reject", "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406", "--reason", "r"],
+        vec![
+            "approve",
+            "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406",
+            "--reason",
+            "r",
+        ],
+        vec![
+            "reject",
+            "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406",
+            "--reason",
+            "r",
+        ],
         vec!["release", "service-x7k2qa", "--reason", "r", "--dry-run"],
     ] {
         let o = cordon(dir.path(), &args);

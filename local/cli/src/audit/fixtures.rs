@@ -67,7 +67,12 @@ impl History {
     }
 
     pub fn task_ok(&mut self, ms: i64, resource: &str, output: &Value) -> &mut Self {
-        self.ev(ms - 1, "TaskStarted", "taskStartedEventDetails", json!({"resourceType": "lambda", "resource": resource}));
+        self.ev(
+            ms - 1,
+            "TaskStarted",
+            "taskStartedEventDetails",
+            json!({"resourceType": "lambda", "resource": resource}),
+        );
         self.ev(
             ms,
             "TaskSucceeded",
@@ -77,7 +82,12 @@ impl History {
     }
 
     pub fn task_failed(&mut self, ms: i64, resource: &str, error: &str, cause: &str) -> &mut Self {
-        self.ev(ms - 1, "TaskStarted", "taskStartedEventDetails", json!({"resourceType": "lambda", "resource": resource}));
+        self.ev(
+            ms - 1,
+            "TaskStarted",
+            "taskStartedEventDetails",
+            json!({"resourceType": "lambda", "resource": resource}),
+        );
         self.ev(
             ms,
             "TaskFailed",
@@ -165,25 +175,62 @@ pub fn waiting() -> History {
     let ev = event();
     let filed = json!({"event": ev});
     let enriched = json!({"event": ev, "incident": incident(), "enrichment": enrichment()});
-    h.ev(0, "ExecutionStarted", "executionStartedEventDetails", json!({"input": ev.to_string(), "roleArn": "arn:aws:iam::123456789012:role/cordon-sm"}));
-    h.enter(10, "Pass", "FileEvent", &ev).exit(11, "Pass", "FileEvent", &filed);
+    h.ev(
+        0,
+        "ExecutionStarted",
+        "executionStartedEventDetails",
+        json!({"input": ev.to_string(), "roleArn": "arn:aws:iam::123456789012:role/cordon-sm"}),
+    );
+    h.enter(10, "Pass", "FileEvent", &ev)
+        .exit(11, "Pass", "FileEvent", &filed);
     h.enter(12, "Task", "Enrich", &filed)
         .scheduled(13, INVOKE, None)
-        .task_failed(320, INVOKE, "Transient", "iam:GetUser failed (Transient): Throttling: Rate exceeded")
+        .task_failed(
+            320,
+            INVOKE,
+            "Transient",
+            "iam:GetUser failed (Transient): Throttling: Rate exceeded",
+        )
         .scheduled(1320, INVOKE, None)
-        .task_ok(1500, INVOKE, &json!({"Payload": {"incident": incident(), "enrichment": enrichment()}}))
-        .exit(1501, "Task", "Enrich", &json!({"event": ev, "incident": {"incident": incident(), "enrichment": enrichment()}}));
-    h.enter(1502, "Pass", "RecordEnrichment", &enriched).exit(1503, "Pass", "RecordEnrichment", &enriched);
+        .task_ok(
+            1500,
+            INVOKE,
+            &json!({"Payload": {"incident": incident(), "enrichment": enrichment()}}),
+        )
+        .exit(
+            1501,
+            "Task",
+            "Enrich",
+            &json!({"event": ev, "incident": {"incident": incident(), "enrichment": enrichment()}}),
+        );
+    h.enter(1502, "Pass", "RecordEnrichment", &enriched).exit(
+        1503,
+        "Pass",
+        "RecordEnrichment",
+        &enriched,
+    );
     h.enter(1504, "Task", "Classify", &enriched)
         .scheduled(1505, INVOKE, None)
         .task_ok(1600, INVOKE, &json!({"Payload": classification()}))
         .exit(1601, "Task", "Classify", &classified());
-    h.enter(1602, "Pass", "RecordClassification", &classified()).exit(1603, "Pass", "RecordClassification", &classified());
-    h.enter(1604, "Choice", "RouteOnVerdict", &classified()).exit(1605, "Choice", "RouteOnVerdict", &classified());
+    h.enter(1602, "Pass", "RecordClassification", &classified())
+        .exit(1603, "Pass", "RecordClassification", &classified());
+    h.enter(1604, "Choice", "RouteOnVerdict", &classified())
+        .exit(1605, "Choice", "RouteOnVerdict", &classified());
     h.enter(1606, "Task", "RequestApproval", &classified())
         .scheduled(1607, WAIT, Some(3600));
-    h.ev(1650, "TaskStarted", "taskStartedEventDetails", json!({"resourceType": "lambda", "resource": WAIT}));
-    h.ev(1700, "TaskSubmitted", "taskSubmittedEventDetails", json!({"resourceType": "lambda", "resource": WAIT, "output": "{}"}));
+    h.ev(
+        1650,
+        "TaskStarted",
+        "taskStartedEventDetails",
+        json!({"resourceType": "lambda", "resource": WAIT}),
+    );
+    h.ev(
+        1700,
+        "TaskSubmitted",
+        "taskSubmittedEventDetails",
+        json!({"resourceType": "lambda", "resource": WAIT, "output": "{}"}),
+    );
     h
 }
 
@@ -192,23 +239,50 @@ pub fn quarantined() -> History {
     let mut h = waiting();
     let mut doc = classified();
     doc["approval"] = approval();
-    h.ev(120_000, "TaskSucceeded", "taskSucceededEventDetails", json!({"resourceType": "lambda", "resource": WAIT, "output": approval().to_string()}));
+    h.ev(
+        120_000,
+        "TaskSucceeded",
+        "taskSucceededEventDetails",
+        json!({"resourceType": "lambda", "resource": WAIT, "output": approval().to_string()}),
+    );
     h.exit(120_001, "Task", "RequestApproval", &doc);
-    h.enter(120_002, "Choice", "RouteOnDecision", &doc).exit(120_003, "Choice", "RouteOnDecision", &doc);
-    h.enter(120_004, "Task", "Quarantine", &doc).scheduled(120_005, INVOKE, None);
+    h.enter(120_002, "Choice", "RouteOnDecision", &doc).exit(
+        120_003,
+        "Choice",
+        "RouteOnDecision",
+        &doc,
+    );
+    h.enter(120_004, "Task", "Quarantine", &doc)
+        .scheduled(120_005, INVOKE, None);
     let mut parked = doc.clone();
     parked["containment"] = json!({"containment": containment()});
     h.task_ok(121_000, INVOKE, &json!({"Payload": containment()}))
         .exit(121_001, "Task", "Quarantine", &parked);
     doc["containment"] = containment();
-    h.enter(121_002, "Pass", "RecordContainment", &parked).exit(121_003, "Pass", "RecordContainment", &doc);
-    h.enter(121_004, "Task", "Notify", &doc).scheduled(121_005, INVOKE, None);
+    h.enter(121_002, "Pass", "RecordContainment", &parked).exit(
+        121_003,
+        "Pass",
+        "RecordContainment",
+        &doc,
+    );
+    h.enter(121_004, "Task", "Notify", &doc)
+        .scheduled(121_005, INVOKE, None);
     let mut done = doc.clone();
     done["notification"] = notification();
     h.task_ok(121_400, INVOKE, &json!({"Payload": notification()}))
         .exit(121_401, "Task", "Notify", &done);
-    h.enter(121_402, "Pass", "RecordNotification", &done).exit(121_403, "Pass", "RecordNotification", &done);
-    h.ev(121_404, "ExecutionSucceeded", "executionSucceededEventDetails", json!({"output": done.to_string(), "outputDetails": {"truncated": false}}));
+    h.enter(121_402, "Pass", "RecordNotification", &done).exit(
+        121_403,
+        "Pass",
+        "RecordNotification",
+        &done,
+    );
+    h.ev(
+        121_404,
+        "ExecutionSucceeded",
+        "executionSucceededEventDetails",
+        json!({"output": done.to_string(), "outputDetails": {"truncated": false}}),
+    );
     h
 }
 
@@ -217,9 +291,19 @@ pub fn quarantine_failed() -> History {
     let mut h = waiting();
     let mut doc = classified();
     doc["approval"] = approval();
-    h.ev(120_000, "TaskSucceeded", "taskSucceededEventDetails", json!({"resourceType": "lambda", "resource": WAIT, "output": approval().to_string()}));
+    h.ev(
+        120_000,
+        "TaskSucceeded",
+        "taskSucceededEventDetails",
+        json!({"resourceType": "lambda", "resource": WAIT, "output": approval().to_string()}),
+    );
     h.exit(120_001, "Task", "RequestApproval", &doc);
-    h.enter(120_002, "Choice", "RouteOnDecision", &doc).exit(120_003, "Choice", "RouteOnDecision", &doc);
+    h.enter(120_002, "Choice", "RouteOnDecision", &doc).exit(
+        120_003,
+        "Choice",
+        "RouteOnDecision",
+        &doc,
+    );
     let cause = "iam:AttachUserPolicy failed (AccessDenied): AccessDenied: not authorized";
     h.enter(120_004, "Task", "Quarantine", &doc)
         .scheduled(120_005, INVOKE, None)
@@ -228,13 +312,24 @@ pub fn quarantine_failed() -> History {
     failed["failure"] = json!({"Error": "AccessDenied", "Cause": cause});
     h.exit(120_301, "Task", "Quarantine", &failed);
     failed["failure"]["state"] = json!("Quarantine");
-    h.enter(120_302, "Pass", "QuarantineFailed", &failed).exit(120_303, "Pass", "QuarantineFailed", &failed);
-    h.enter(120_304, "Task", "NotifyFailure", &failed).scheduled(120_305, INVOKE, None);
+    h.enter(120_302, "Pass", "QuarantineFailed", &failed).exit(
+        120_303,
+        "Pass",
+        "QuarantineFailed",
+        &failed,
+    );
+    h.enter(120_304, "Task", "NotifyFailure", &failed)
+        .scheduled(120_305, INVOKE, None);
     let mut notified = failed.clone();
     notified["notification"] = notification();
     h.task_ok(120_600, INVOKE, &json!({"Payload": notification()}))
         .exit(120_601, "Task", "NotifyFailure", &notified);
     h.enter(120_602, "Fail", "ResponseFailed", &notified);
-    h.ev(120_603, "ExecutionFailed", "executionFailedEventDetails", json!({"error": "AccessDenied", "cause": format!("Quarantine failed: {cause}")}));
+    h.ev(
+        120_603,
+        "ExecutionFailed",
+        "executionFailedEventDetails",
+        json!({"error": "AccessDenied", "cause": format!("Quarantine failed: {cause}")}),
+    );
     h
 }

@@ -54,7 +54,12 @@ pub async fn signed_post(
         let header_pairs: Vec<(String, String)> = request
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         let signable = SignableRequest::new(
             "POST",

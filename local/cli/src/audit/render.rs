@@ -100,7 +100,12 @@ fn attempt_lines(step: &Step) -> Vec<String> {
         if let Some(e) = &a.error {
             let took = a
                 .ended_at
-                .map(|x| format!(" after {}", duration((x - a.scheduled_at).num_milliseconds())))
+                .map(|x| {
+                    format!(
+                        " after {}",
+                        duration((x - a.scheduled_at).num_milliseconds())
+                    )
+                })
                 .unwrap_or_default();
             let then = if i + 1 < step.attempts.len() {
                 ", retried"
@@ -128,7 +133,10 @@ fn attempt_lines(step: &Step) -> Vec<String> {
 pub fn text(t: &Timeline, st: &Style) -> String {
     let mut o = String::new();
     let incident = t.incident();
-    let id = incident.as_ref().map(|i| i.id.as_str()).unwrap_or("(unknown)");
+    let id = incident
+        .as_ref()
+        .map(|i| i.id.as_str())
+        .unwrap_or("(unknown)");
     o += &format!("{} {}\n", st.bold("Incident"), st.bold(id));
     if let Some(i) = &incident {
         o += &format!(
@@ -142,7 +150,10 @@ pub fn text(t: &Timeline, st: &Style) -> String {
         if let Some(a) = &i.actor {
             o += &format!(
                 "  actor       {}\n",
-                a.arn.clone().or(a.name.clone()).unwrap_or(a.identity_type.clone())
+                a.arn
+                    .clone()
+                    .or(a.name.clone())
+                    .unwrap_or(a.identity_type.clone())
             );
         }
         o += &format!("  observed    {}\n", ts(i.observed_at));
@@ -163,7 +174,13 @@ pub fn text(t: &Timeline, st: &Style) -> String {
     }
 
     o += &format!("\n{}\n", st.bold("Timeline"));
-    let width = t.steps.iter().map(|s| s.name.chars().count()).max().unwrap_or(0).max(4);
+    let width = t
+        .steps
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     for s in &t.steps {
         let dur = s.duration_ms().map(duration).unwrap_or_else(|| "…".into());
         let attempts = match s.attempts.len() {
@@ -190,7 +207,11 @@ pub fn text(t: &Timeline, st: &Style) -> String {
             st.bold(&format!("{:?}", c.verdict).to_lowercase()),
             format!("{:?}", c.severity).to_lowercase(),
             c.score,
-            if c.protected { ", protected subject" } else { "" }
+            if c.protected {
+                ", protected subject"
+            } else {
+                ""
+            }
         );
         let w = c.reasons.iter().map(|r| r.rule.len()).max().unwrap_or(0);
         for r in &c.reasons {
@@ -226,7 +247,11 @@ pub fn text(t: &Timeline, st: &Style) -> String {
         o += &format!(
             "\n{}{}\n",
             st.bold("Containment"),
-            if c.dry_run { " (dry run: nothing changed)" } else { "" }
+            if c.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
         );
         let w = c.actions.iter().map(|a| a.action.len()).max().unwrap_or(0);
         for a in &c.actions {
@@ -237,7 +262,10 @@ pub fn text(t: &Timeline, st: &Style) -> String {
             };
             o += &format!(
                 "  {}  {}  {}{detail}\n",
-                pad(&st.status(action_status_word(a.status)), 7 + st_extra(st, a.status)),
+                pad(
+                    &st.status(action_status_word(a.status)),
+                    7 + st_extra(st, a.status)
+                ),
                 pad(&a.action, w),
                 a.target
             );
@@ -281,7 +309,10 @@ fn md_cell(s: &str) -> String {
 pub fn markdown(t: &Timeline) -> String {
     let mut o = String::new();
     let incident = t.incident();
-    let id = incident.as_ref().map(|i| i.id.as_str()).unwrap_or("(unknown)");
+    let id = incident
+        .as_ref()
+        .map(|i| i.id.as_str())
+        .unwrap_or("(unknown)");
     o += &format!("# Incident `{id}`\n\n");
     o += "| | |\n|---|---|\n";
     if let Some(i) = &incident {
@@ -289,7 +320,11 @@ pub fn markdown(t: &Timeline) -> String {
         o += &format!("| Account / region | {} / {} |\n", i.account, i.region);
         o += &format!("| Subject | {} |\n", md_cell(&subject_label(&i.subject)));
         if let Some(a) = &i.actor {
-            let who = a.arn.clone().or(a.name.clone()).unwrap_or(a.identity_type.clone());
+            let who = a
+                .arn
+                .clone()
+                .or(a.name.clone())
+                .unwrap_or(a.identity_type.clone());
             o += &format!("| Actor | `{}` |\n", md_cell(&who));
         }
         o += &format!("| Observed | {} |\n", ts(i.observed_at));
@@ -299,7 +334,11 @@ pub fn markdown(t: &Timeline) -> String {
     o += &format!("| Started | {} |\n", ts_opt(t.started_at));
     o += &format!("| Stopped | {} |\n", ts_opt(t.stopped_at));
     if let Some(e) = &t.end_error {
-        o += &format!("| Error | `{}`: {} |\n", md_cell(&e.error), md_cell(&e.cause));
+        o += &format!(
+            "| Error | `{}`: {} |\n",
+            md_cell(&e.error),
+            md_cell(&e.cause)
+        );
     }
 
     o += "\n## Timeline\n\n| Entered | State | Type | Duration | Status | Notes |\n|---|---|---|---|---|---|\n";
@@ -323,11 +362,20 @@ pub fn markdown(t: &Timeline) -> String {
             format!("{:?}", c.verdict).to_lowercase(),
             format!("{:?}", c.severity).to_lowercase(),
             c.score,
-            if c.protected { " (protected subject)" } else { "" }
+            if c.protected {
+                " (protected subject)"
+            } else {
+                ""
+            }
         );
         o += "| Points | Rule | Detail |\n|---:|---|---|\n";
         for r in &c.reasons {
-            o += &format!("| {:+} | `{}` | {} |\n", r.points, r.rule, md_cell(&r.detail));
+            o += &format!(
+                "| {:+} | `{}` | {} |\n",
+                r.points,
+                r.rule,
+                md_cell(&r.detail)
+            );
         }
     }
 
@@ -417,7 +465,13 @@ pub fn json(t: &Timeline) -> Value {
 fn node_id(name: &str) -> String {
     let id: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if id.eq_ignore_ascii_case("end") || id.is_empty() {
         format!("s_{id}")
@@ -440,7 +494,11 @@ fn choice_label(rule: &Value, i: usize) -> String {
             o.get("BooleanEquals").and_then(Value::as_bool),
         ) {
             let name = var.rsplit('.').next().unwrap_or(var);
-            return if b { name.to_string() } else { format!("not {name}") };
+            return if b {
+                name.to_string()
+            } else {
+                format!("not {name}")
+            };
         }
         for (k, v) in o {
             if k.ends_with("Equals") || k.starts_with("String") || k.starts_with("Numeric") {
@@ -466,7 +524,10 @@ fn choice_label(rule: &Value, i: usize) -> String {
 pub fn mermaid(t: &Timeline, definition: &Value) -> String {
     let mut o = String::from("flowchart TD\n");
     let states = definition.get("States").and_then(Value::as_object);
-    let start = definition.get("StartAt").and_then(Value::as_str).unwrap_or_default();
+    let start = definition
+        .get("StartAt")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     o += "  start((start))\n  finish((end))\n";
     if let Some(states) = states {
         for (name, s) in states {
@@ -577,13 +638,15 @@ pub fn mermaid(t: &Timeline, definition: &Value) -> String {
     visited.retain(|v| !failed.contains(v) && !current.contains(v));
     let mut first_visited = vec!["start".to_string()];
     let ended = t.steps.last().map(|s| (Some(s.name.clone()), None));
-    if t.status == "SUCCEEDED"
-        && ended.is_some_and(|e| edge_names.contains(&e))
-    {
+    if t.status == "SUCCEEDED" && ended.is_some_and(|e| edge_names.contains(&e)) {
         first_visited.push("finish".into());
     }
     first_visited.extend(visited);
-    for (class, ids) in [("visited", first_visited), ("failed", failed), ("current", current)] {
+    for (class, ids) in [
+        ("visited", first_visited),
+        ("failed", failed),
+        ("current", current),
+    ] {
         if !ids.is_empty() {
             o += &format!("  class {} {class}\n", ids.join(","));
         }

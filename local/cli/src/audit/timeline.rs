@@ -152,7 +152,8 @@ impl Timeline {
             match kind {
                 "ExecutionStarted" => {
                     t.started_at = Some(at);
-                    if let Some(input) = payload(details(e, "executionStartedEventDetails"), "input")
+                    if let Some(input) =
+                        payload(details(e, "executionStartedEventDetails"), "input")
                     {
                         t.case = input;
                     }
@@ -265,18 +266,19 @@ impl Timeline {
     }
 
     pub fn incident(&self) -> Option<Incident> {
-        part(&self.case, "incident").or_else(|| {
-            // Enrich parks {incident, enrichment} under `incident` until RecordEnrichment.
-            self.case
-                .get("incident")
-                .and_then(|v| v.get("incident"))
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-        })
-        .or_else(|| {
-            self.case
-                .get("event")
-                .and_then(|e| cordon_core::parse_event(e).ok())
-        })
+        part(&self.case, "incident")
+            .or_else(|| {
+                // Enrich parks {incident, enrichment} under `incident` until RecordEnrichment.
+                self.case
+                    .get("incident")
+                    .and_then(|v| v.get("incident"))
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+            })
+            .or_else(|| {
+                self.case
+                    .get("event")
+                    .and_then(|e| cordon_core::parse_event(e).ok())
+            })
     }
     pub fn classification(&self) -> Option<Classification> {
         part(&self.case, "classification")

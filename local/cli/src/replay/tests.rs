@@ -10,7 +10,9 @@ fn enrichment() -> Enrichment {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-14T03:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-03-14T03:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 const QP: &str = "arn:aws:iam::123456789012:policy/cordon-quarantine";
@@ -33,11 +35,23 @@ fn replay_prints_the_verdict_and_the_exact_calls() {
         .take_while(|l| l.starts_with("  "))
         .copied()
         .collect();
-    assert_eq!(calls[0], format!("  1. iam:AttachUserPolicy user=service-x7k2qa policyArn={QP}"));
-    assert!(calls[1].starts_with("  2. iam:TagUser user=service-x7k2qa tags="), "{out}");
+    assert_eq!(
+        calls[0],
+        format!("  1. iam:AttachUserPolicy user=service-x7k2qa policyArn={QP}")
+    );
+    assert!(
+        calls[1].starts_with("  2. iam:TagUser user=service-x7k2qa tags="),
+        "{out}"
+    );
     assert!(calls[1].contains("SecurityStatus=Quarantined"), "{out}");
-    assert!(calls[1].contains("CordonDeactivatedKeys=AKIAC1D2E3F4A5B6C7D8"), "{out}");
-    assert_eq!(calls[2], "  3. iam:UpdateAccessKey user=service-x7k2qa accessKeyId=AKIAC1D2E3F4A5B6C7D8 status=Inactive");
+    assert!(
+        calls[1].contains("CordonDeactivatedKeys=AKIAC1D2E3F4A5B6C7D8"),
+        "{out}"
+    );
+    assert_eq!(
+        calls[2],
+        "  3. iam:UpdateAccessKey user=service-x7k2qa accessKeyId=AKIAC1D2E3F4A5B6C7D8 status=Inactive"
+    );
     assert_eq!(calls[3], "  4. iam:DeleteLoginProfile user=service-x7k2qa");
     assert_eq!(
         calls[4],
@@ -54,16 +68,25 @@ fn the_json_case_file_has_the_planned_calls_and_no_outcome() {
     let r = decide(incident, enrichment(), &policy(), QP, now());
     let case = case_file(&event, &r);
     assert_eq!(case["event"], event);
-    assert_eq!(case["incident"]["id"], "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
+    assert_eq!(
+        case["incident"]["id"],
+        "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"
+    );
     assert_eq!(case["enrichment"]["user"]["name"], "service-x7k2qa");
     assert!(case["classification"]["verdict"].is_string());
     assert_eq!(case["containment"]["dryRun"], true);
-    assert_eq!(case["containment"]["planned"][0]["action"], "attach-quarantine-policy");
+    assert_eq!(
+        case["containment"]["planned"][0]["action"],
+        "attach-quarantine-policy"
+    );
     assert_eq!(
         case["containment"]["calls"][0],
         format!("iam:AttachUserPolicy user=service-x7k2qa policyArn={QP}")
     );
-    assert!(case["containment"].get("actions").is_none(), "nothing was executed");
+    assert!(
+        case["containment"].get("actions").is_none(),
+        "nothing was executed"
+    );
 }
 
 #[test]
@@ -71,11 +94,15 @@ fn a_protected_subject_gets_no_plan() {
     let mut event = fixtures::event();
     event["detail"]["requestParameters"]["userName"] = "break-glass-1".into();
     event["detail"]["responseElements"]["user"]["userName"] = "break-glass-1".into();
-    event["detail"]["responseElements"]["user"]["arn"] = "arn:aws:iam::123456789012:user/break-glass-1".into();
+    event["detail"]["responseElements"]["user"]["arn"] =
+        "arn:aws:iam::123456789012:user/break-glass-1".into();
     let incident = parse_event(&event).unwrap();
     let r = decide(incident, enrichment(), &policy(), QP, now());
     let out = render(&r, &Style::PLAIN);
-    assert!(out.contains("No containment: the subject is protected"), "{out}");
+    assert!(
+        out.contains("No containment: the subject is protected"),
+        "{out}"
+    );
     assert!(!out.contains("iam:AttachUserPolicy"), "{out}");
 }
 
