@@ -1,0 +1,85 @@
+//! The field's own validators, run on the files that get deployed: cfn-lint and checkov on the
+//! SAM template, asl-validator on the state machine. Installed by `./dev setup`.
+
+use std::process::Command;
+
+use cordon_tests::{ASL, TEMPLATE, asl_substitutions, read, root, tool};
+
+fn run(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.current_dir(root()).env("AWS_EC2_METADATA_DISABLED", "true").output().expect("tool runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cfn_lint_reports_no_errors_or_warnings() {
+    // Informational findings (I*) are opted in too, so the template stays free of them.
+    let (code, out) = run(Command::new(tool("cfn-lint")).args(["--include-checks", "I", "--", TEMPLATE]));
+    assert!(code == 0 && out.trim().is_empty(), "cfn-lint {TEMPLATE} (exit {code}):\n{out}");
+}
+
+#[test]
+fn checkov_finds_no_failed_checks_and_every_skip_is_justified() {
+    // --skip-download: offline, no platform look-ups; the built-in checks are the policy.
+    let (code, out) = run(Command::new(tool("checkov")).args([
+        "--file",
+        TEMPLATE,
+        "--framework",
+        "cloudformation",
+        "--skip-download",
+        "--output",
+        "json",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("checkov output is not JSON ({e}), exit {code}:\n{out}"));
+    let results = &report["results"];
+    let failed = results["failed_checks"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<String> = failed
+        .iter()
+        .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["check_name"]))
+        .collect();
+    assert!(failed.is_empty(), "checkov failed checks:\n{}", failed.join("\n"));
+    assert_eq!(code, 0, "checkov exit code:\n{out}");
+    let passed = report["summary"]["passed"].as_u64().unwrap_or(0);
+    assert!(passed > 50, "checkov ran only {passed} checks: did it read the template?");
+    for skip in results["skipped_checks"].as_array().cloned().unwrap_or_default() {
+        let why = skip["check_result"]["suppress_comment"].as_str().unwrap_or_default();
+        assert!(
+            why.split_whitespace().count() >= 8,
+            "checkov skip {} on {} needs a written justification, got {why:?}",
+            skip["check_id"],
+            skip["resource"]
+        );
+    }
+}
+
+#[test]
+fn asl_validator_accepts_the_state_machine_with_its_substitutions() {
+    // SAM replaces ${...} with the functions' ARNs: validate what Step Functions will see.
+    let mut text = read(ASL);
+    for name in asl_substitutions(&text) {
+        let function = name.trim_end_matches("FunctionArn").to_lowercase();
+        let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:cordon-{function}");
+        text = text.replace(&format!("${{{name}}}"), &arn);
+    }
+    assert!(!text.contains("${"), "unsubstituted ${{...}} left");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("incident-response.asl.json");
+    std::fs::write(&file, &text).unwrap();
+    let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
+    assert_eq!(code, 0, "asl-validator:\n{out}");
+    assert!(out.contains("is valid"), "asl-validator:\n{out}");
+}
+
+#[test]
+fn asl_validator_rejects_a_broken_definition() {
+    // The check above is only worth something if the validator says no to a real mistake.
+    let mut asl = cordon_tests::asl();
+    asl["States"]["Classify"]["Next"] = "NoSuchState".into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.asl.json");
+    std::fs::write(&file, asl.to_string()).unwrap();
+    let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
+    assert_ne!(code, 0, "asl-validator accepted a transition to a missing state:\n{out}");
+    assert!(out.contains("NoSuchState"), "{out}");
+}
