@@ -1,6 +1,49 @@
 // quarantine: thin main; handler in handler.rs
-//
-// Skeleton: work in progress (claimed). Re-checks protection, plans with
-// cordon_core::plan_quarantine and runs each action idempotently through the ports.
+//! quarantine: contain the incident's subject (IAM user or role), idempotently.
 
-fn main() {}
+mod handler;
+
+use cordon_aws::{AwsCompute, AwsIam, Config};
+use cordon_core::CaseFile;
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use handler::{QuarantineError, Settings};
+
+impl From<QuarantineError> for Diagnostic {
+    fn from(e: QuarantineError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env();
+    let settings = Settings {
+        // Without the deny policy's ARN there is no quarantine to apply: fail at init.
+        quarantine_policy_arn: config.quarantine_policy_arn()?.to_string(),
+        // An unreadable policy fails every invocation (fail closed), naming the variable.
+        policy: config.policy().cloned().map_err(|e| e.to_string()),
+    };
+    if let Err(e) = &settings.policy {
+        tracing::error!(error = %e, "response policy unavailable: every quarantine will be refused");
+    }
+    let sdk = cordon_aws::sdk_config().await;
+    let iam = AwsIam::from_conf(&sdk);
+    let compute = AwsCompute::from_conf(&sdk);
+    let (iam, compute, settings) = (&iam, &compute, &settings);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Value>| async move {
+            let case: CaseFile = serde_json::from_value(event.payload)
+                .map_err(|e| QuarantineError::InvalidInput(e.to_string()))?;
+            handler::handle(iam, compute, settings, &case, chrono::Utc::now())
+                .await
+                .map_err(Diagnostic::from)
+        },
+    ))
+    .await
+}
