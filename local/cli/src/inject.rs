@@ -287,12 +287,27 @@ pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: 
     let request_id = out.request_id().map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let created = out.user().ok_or("CreateUser returned no user")?;
     if persist {
-        iam.attach_user_policy()
-            .user_name(user)
-            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
-            .send()
-            .await
-            .map_err(|e| err("AttachUserPolicy", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
+        let aws_managed = "arn:aws:iam::aws:policy/AdministratorAccess";
+        let attached = iam.attach_user_policy().user_name(user).policy_arn(aws_managed).send().await;
+        if attached.is_err() {
+            // moto_server loads AWS managed policies only when asked to at start-up; without
+            // them the attacker brings its own copy (same name, same document).
+            let own = format!("arn:aws:iam::{}:policy/AdministratorAccess", file.account_id);
+            if iam.get_policy().policy_arn(&own).send().await.is_err() {
+                iam.create_policy()
+                    .policy_name("AdministratorAccess")
+                    .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+                    .send()
+                    .await
+                    .map_err(|e| err("CreatePolicy", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
+            }
+            iam.attach_user_policy()
+                .user_name(user)
+                .policy_arn(&own)
+                .send()
+                .await
+                .map_err(|e| err("AttachUserPolicy", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
+        }
         iam.create_access_key()
             .user_name(user)
             .send()
