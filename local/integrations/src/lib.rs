@@ -1,4 +1,4 @@
-//! SDK-backed Step Functions service integrations (SNS, SQS) for the local engine.
+//! SDK-backed Step Functions service integrations (SNS, SQS, Step Functions) for the local engine.
 //!
 //! `arn:aws:states:::sns:publish` and `arn:aws:states:::sqs:sendMessage` (also with
 //! `.waitForTaskToken`: the engine has already put the token into the parameters) call the
@@ -13,9 +13,14 @@
 //! `SNS.<Exception>` / `SQS.<Exception>` (`SNS.NotFoundException`,
 //! `SQS.QueueDoesNotExistException`) with a cause in the AWS SDK for Java's format, which is
 //! what Step Functions reports.
+//!
+//! `arn:aws:states:::states:startExecution` goes through `aws-sdk-sfn` to a Step Functions
+//! endpoint — the local engine's own API server offline — so one state machine can start
+//! another exactly as in AWS (cordon's intake machine relies on it for execution-name
+//! deduplication). Its errors are `StepFunctions.<Exception>`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -375,6 +380,95 @@ impl ServiceIntegration for Sqs {
                 error: "States.Runtime".into(),
                 cause: format!(
                     "the local engine does not support sqs:{other} ({})",
+                    request.resource
+                ),
+            }),
+        }
+    }
+}
+
+/// `arn:aws:states:::states:startExecution` (request-response; `.sync` is not supported).
+///
+/// The client is connected after construction ([`StepFunctions::connect`]) because offline the
+/// Step Functions endpoint is the engine's own API server, which starts after the engine that
+/// needs this integration.
+#[derive(Clone, Debug, Default)]
+pub struct StepFunctions {
+    client: Arc<OnceLock<aws_sdk_sfn::Client>>,
+}
+
+impl StepFunctions {
+    /// An integration with no endpoint yet: calls fail with `StepFunctions.SdkClientException`
+    /// until [`StepFunctions::connect`].
+    pub fn unconnected() -> Self {
+        Self::default()
+    }
+
+    /// Point the integration at a Step Functions endpoint. Later calls are ignored: the first
+    /// endpoint wins, so executions never switch servers midway.
+    pub fn connect(&self, cfg: &aws_config::SdkConfig) {
+        let _ = self.client.set(aws_sdk_sfn::Client::new(cfg));
+    }
+
+    async fn start_execution(&self, p: &Value) -> Result<Value, TaskError> {
+        let client = self.client.get().ok_or_else(|| TaskError {
+            error: "StepFunctions.SdkClientException".into(),
+            cause:
+                "Unable to execute HTTP request: the Step Functions endpoint is not connected yet"
+                    .into(),
+        })?;
+        let arn = str_param(p, "StateMachineArn").ok_or_else(|| {
+            invalid(
+                "StepFunctions",
+                "The request must contain the parameter StateMachineArn.".into(),
+            )
+        })?;
+        let mut req = client.start_execution().state_machine_arn(arn);
+        if let Some(name) = p.get("Name") {
+            // A non-string name reaches the service as its text and is refused there, as in AWS.
+            req = req.name(text(name));
+        }
+        if let Some(input) = p.get("Input") {
+            req = req.input(text(input));
+        }
+        if let Some(v) = str_param(p, "TraceHeader") {
+            req = req.trace_header(v);
+        }
+        let captured = Captured::default();
+        let out = req
+            .customize()
+            .interceptor(captured.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("StepFunctions", "AWSStepFunctions", e))?;
+        use aws_sdk_sfn::operation::RequestId;
+        let (http, resp) = captured.metadata(out.request_id());
+        let start_ms = out.start_date().to_millis().unwrap_or_default();
+        tracing::info!(
+            state_machine = arn,
+            execution = out.execution_arn(),
+            "states:startExecution"
+        );
+        Ok(json!({
+            "ExecutionArn": out.execution_arn(),
+            "StartDate": start_ms,
+            "SdkHttpMetadata": http,
+            "SdkResponseMetadata": resp,
+        }))
+    }
+}
+
+#[async_trait]
+impl ServiceIntegration for StepFunctions {
+    async fn call(&self, request: ServiceRequest) -> Result<Value, TaskError> {
+        match (request.action.as_str(), request.pattern) {
+            ("startExecution", cordon_engine::IntegrationPattern::RequestResponse) => {
+                self.start_execution(&request.parameters).await
+            }
+            (action, _) => Err(TaskError {
+                error: "States.Runtime".into(),
+                cause: format!(
+                    "the local engine supports only states:startExecution (request-response), not {action} ({})",
                     request.resource
                 ),
             }),
