@@ -1126,7 +1126,21 @@ async fn execute(
             Some(r)
         }
         Kind::Parallel { branches } => {
-            Some(run_parallel(run, cx, branches, &input, &ctx, vars, th).await?)
+            // `Parameters` become each branch's input.
+            let args = match &st.parameters {
+                Some(p) => {
+                    let ent = JEntropy { run, th };
+                    let sc = Scope {
+                        input: &input,
+                        context: &ctx,
+                        variables: vars,
+                        entropy: &ent,
+                    };
+                    Cow::Owned(eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?)
+                }
+                None => Cow::Borrowed(input.as_ref()),
+            };
+            Some(run_parallel(run, cx, branches, &args, &ctx, vars, th).await?)
         }
         Kind::Map(spec) => Some(run_map(run, cx, spec, &input, &ctx, vars, th).await?),
     };
