@@ -7,10 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use cordon_tests::*;
 use serde_json::Value;
 
-fn substitutions(template: &Value) -> BTreeMap<String, Value> {
-    let sm = resources_of_type(template, "AWS::Serverless::StateMachine");
-    let (_, sm) = sm.into_iter().next().expect("one state machine");
-    sm["Properties"]["DefinitionSubstitutions"]
+fn substitutions(machine: &Value) -> BTreeMap<String, Value> {
+    machine["Properties"]["DefinitionSubstitutions"]
         .as_object()
         .expect("DefinitionSubstitutions")
         .iter()
@@ -21,19 +19,40 @@ fn substitutions(template: &Value) -> BTreeMap<String, Value> {
 #[test]
 fn every_asl_substitution_is_defined_by_the_template_and_vice_versa() {
     let template = template();
-    let used = asl_substitutions(&read(ASL));
-    let defined: BTreeSet<String> = substitutions(&template).keys().cloned().collect();
-    assert!(!used.is_empty());
-    assert_eq!(used, defined, "ASL ${{...}} vs DefinitionSubstitutions");
-    let sm = resources_of_type(&template, "AWS::Serverless::StateMachine");
-    let (_, sm) = sm.into_iter().next().unwrap();
-    assert_eq!(sm["Properties"]["DefinitionUri"], format!("../{ASL}"));
-    // Each substitution names a function of this template, by its Arn.
+    let machines = resources_of_type(&template, "AWS::Serverless::StateMachine");
     let functions = functions(&template);
-    for (name, value) in substitutions(&template) {
-        let target = value["Fn::GetAtt"][0].as_str().unwrap_or_else(|| panic!("{name}: not !GetAtt"));
-        assert_eq!(value["Fn::GetAtt"][1], "Arn", "{name}");
-        assert!(functions.values().any(|f| f.logical_id == target), "{name} -> {target} is not a function");
+    let uris: BTreeSet<String> = machines
+        .values()
+        .map(|m| m["Properties"]["DefinitionUri"].as_str().expect("DefinitionUri").to_string())
+        .collect();
+    // Every definition in statemachine/ is deployed, and the incident response is one of them.
+    let files: BTreeSet<String> = std::fs::read_dir(root().join("statemachine"))
+        .unwrap()
+        .map(|e| format!("../statemachine/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".asl.json"))
+        .collect();
+    assert_eq!(uris, files, "DefinitionUri of the state machines vs statemachine/*.asl.json");
+    assert!(uris.contains(&format!("../{ASL}")));
+    for (id, machine) in machines {
+        let uri = machine["Properties"]["DefinitionUri"].as_str().unwrap();
+        let used = asl_substitutions(&read(uri.trim_start_matches("../")));
+        let defined: BTreeSet<String> = substitutions(machine).keys().cloned().collect();
+        assert!(!used.is_empty(), "{id}");
+        assert_eq!(used, defined, "{id}: ASL ${{...}} vs DefinitionSubstitutions");
+        // Each substitution names a function of this template by its Arn, or one of its state
+        // machines (a !Ref to a state machine is its ARN).
+        for (name, value) in substitutions(machine) {
+            if let Some(target) = value["Fn::GetAtt"][0].as_str() {
+                assert_eq!(value["Fn::GetAtt"][1], "Arn", "{id}.{name}");
+                assert!(functions.values().any(|f| f.logical_id == target), "{id}.{name} -> {target} is not a function");
+            } else {
+                let target = value["Ref"].as_str().unwrap_or_else(|| panic!("{id}.{name}: neither !GetAtt nor !Ref"));
+                assert_eq!(
+                    template["Resources"][target]["Type"], "AWS::Serverless::StateMachine",
+                    "{id}.{name} -> {target} is not a state machine"
+                );
+            }
+        }
     }
 }
 

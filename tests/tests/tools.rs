@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use cordon_tests::{ASL, TEMPLATE, asl_substitutions, read, root, tool};
+use cordon_tests::{TEMPLATE, asl_substitutions, read, root, tool};
 
 fn run(cmd: &mut Command) -> (i32, String) {
     let out = cmd.current_dir(root()).env("AWS_EC2_METADATA_DISABLED", "true").output().expect("tool runs");
@@ -54,21 +54,36 @@ fn checkov_finds_no_failed_checks_and_every_skip_is_justified() {
 }
 
 #[test]
-fn asl_validator_accepts_the_state_machine_with_its_substitutions() {
-    // SAM replaces ${...} with the functions' ARNs: validate what Step Functions will see.
-    let mut text = read(ASL);
-    for name in asl_substitutions(&text) {
-        let function = name.trim_end_matches("FunctionArn").to_lowercase();
-        let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:cordon-{function}");
-        text = text.replace(&format!("${{{name}}}"), &arn);
-    }
-    assert!(!text.contains("${"), "unsubstituted ${{...}} left");
+fn asl_validator_accepts_every_state_machine_with_its_substitutions() {
+    // SAM replaces ${...} with ARNs: validate what Step Functions will see.
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("incident-response.asl.json");
-    std::fs::write(&file, &text).unwrap();
-    let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
-    assert_eq!(code, 0, "asl-validator:\n{out}");
-    assert!(out.contains("is valid"), "asl-validator:\n{out}");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("statemachine")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".asl.json") {
+            continue;
+        }
+        let mut text = read(&format!("statemachine/{name}"));
+        for sub in asl_substitutions(&text) {
+            let arn = if let Some(function) = sub.strip_suffix("FunctionArn") {
+                format!("arn:aws:lambda:us-east-1:123456789012:function:cordon-{}", function.to_lowercase())
+            } else if let Some(machine) = sub.strip_suffix("StateMachineArn") {
+                format!("arn:aws:states:us-east-1:123456789012:stateMachine:cordon-{}", machine.to_lowercase())
+            } else {
+                panic!("{name}: no plausible ARN for ${{{sub}}}")
+            };
+            text = text.replace(&format!("${{{sub}}}"), &arn);
+        }
+        assert!(!text.contains("${"), "{name}: unsubstituted ${{...}} left");
+        let file = dir.path().join(&name);
+        std::fs::write(&file, &text).unwrap();
+        let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
+        assert_eq!(code, 0, "asl-validator {name}:\n{out}");
+        assert!(out.contains("is valid"), "asl-validator {name}:\n{out}");
+        checked += 1;
+    }
+    assert!(checked >= 1, "no state machine definition found");
 }
 
 #[test]
