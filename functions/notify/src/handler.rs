@@ -111,7 +111,9 @@ pub async fn handle<N: Notifier, H: SecurityHub>(
         // "notified responders") is not known to be true. The failure alert asks a human.
         SecurityHubOutcome {
             status: "skipped".into(),
-            detail: "the response failed; Security Hub is left to the human handling the failure alert".into(),
+            detail:
+                "the response failed; Security Hub is left to the human handling the failure alert"
+                    .into(),
         }
     } else {
         submit(hub, render::security_hub_update(case, &ctx), incident_id).await

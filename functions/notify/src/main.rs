@@ -36,13 +36,11 @@ async fn main() -> Result<(), Error> {
     let notifier = AwsNotifier::from_conf(&sdk);
     let hub = AwsSecurityHub::from_conf(&sdk);
     let (notifier, hub, settings) = (&notifier, &hub, &settings);
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Value>| async move {
-            let input: Input = serde_json::from_value(event.payload).map_err(NotifyError::from)?;
-            handler::handle(notifier, hub, settings, &input)
-                .await
-                .map_err(Diagnostic::from)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let input: Input = serde_json::from_value(event.payload).map_err(NotifyError::from)?;
+        handler::handle(notifier, hub, settings, &input)
+            .await
+            .map_err(Diagnostic::from)
+    }))
     .await
 }

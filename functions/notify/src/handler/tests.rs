@@ -22,7 +22,10 @@ fn fixture(name: &str) -> Value {
 }
 
 fn policy() -> Policy {
-    let path = format!("{}/../../infra/policy.example.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../infra/policy.example.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     Policy::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -37,6 +40,11 @@ fn case(fixture_name: &str) -> CaseFile {
                 name: name.clone(),
                 arn: format!("arn:aws:iam::123456789012:user/{name}"),
                 path: "/".into(),
+                // What makes the new user dangerous: the classification says quarantine.
+                attached_policies: vec![cordon_core::PolicyRef {
+                    name: "AdministratorAccess".into(),
+                    arn: "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+                }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -137,10 +145,15 @@ fn tags(pairs: &[(&str, &str)]) -> Tags {
 #[tokio::test]
 async fn a_quarantined_user_is_announced_and_imported_into_security_hub() {
     let (sns, hub) = (FakeSns::default(), FakeHub::default());
-    let out = handle(&sns, &hub, &settings(), &input(quarantined(case(CREATE_USER))))
-        .await
-        .unwrap();
-    let subject = format!("[cordon] HIGH quarantined: IAM user {USER} - CreateUser");
+    let out = handle(
+        &sns,
+        &hub,
+        &settings(),
+        &input(quarantined(case(CREATE_USER))),
+    )
+    .await
+    .unwrap();
+    let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} - CreateUser");
     assert_eq!(out.message_id, "msg-1");
     assert_eq!(out.subject, subject);
     let sent = sns.sent.lock().unwrap();
@@ -153,14 +166,14 @@ async fn a_quarantined_user_is_announced_and_imported_into_security_hub() {
         tags(&[
             ("incidentId", CREATE_USER_ID),
             ("messageType", "alert"),
-            ("severity", "high"),
+            ("severity", "medium"),
             ("source", "cloudtrail"),
-            ("verdict", "quarantine"),
+            ("verdict", "approve"),
         ])
     );
     for line in [
         format!("cordon: quarantined: IAM user {USER}\n"),
-        "Severity: HIGH\n".to_string(),
+        "Severity: MEDIUM\n".to_string(),
         "  CreateUser in account 123456789012 (us-east-1) at 2026-03-14T02:47:13Z\n".to_string(),
         format!("  - attach-quarantine-policy {USER}: done\n"),
         format!("  - tag-quarantined {USER}: done\n"),
@@ -219,7 +232,10 @@ async fn a_security_hub_failure_is_reported_not_fatal() {
         panic!("expected an annotation, got {:?}", submitted[0]);
     };
     assert_eq!(finding_id, FINDING_ARN);
-    assert_eq!(product_arn, "arn:aws:securityhub:us-east-1::product/aws/guardduty");
+    assert_eq!(
+        product_arn,
+        "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+    );
     assert_eq!(workflow_status, "NOTIFIED");
     assert_eq!(
         out.security_hub,
@@ -232,7 +248,11 @@ async fn a_security_hub_failure_is_reported_not_fatal() {
     );
     let sent = sns.sent.lock().unwrap();
     assert_eq!(sent[0].attributes["source"], "guardduty");
-    assert!(sent[0].subject.chars().count() <= 100, "{}", sent[0].subject);
+    assert!(
+        sent[0].subject.chars().count() <= 100,
+        "{}",
+        sent[0].subject
+    );
 }
 
 #[tokio::test]
@@ -252,7 +272,7 @@ async fn the_failure_path_sends_the_failure_alert_and_leaves_security_hub_alone(
     assert_eq!(m.subject, subject);
     assert_eq!(m.attributes["messageType"], "failure");
     assert_eq!(m.attributes["severity"], "high");
-    assert_eq!(m.attributes["verdict"], "quarantine");
+    assert_eq!(m.attributes["verdict"], "approve");
     for line in [
         "cordon FAILED to respond to an incident. A human must take over.\n",
         "FAILED STATE: Quarantine\n",
@@ -278,7 +298,10 @@ async fn the_failure_input_as_the_state_machine_sends_it_is_accepted() {
     let input: Input = serde_json::from_value(raw).unwrap();
     let (sns, hub) = (FakeSns::default(), FakeHub::default());
     let out = handle(&sns, &hub, &settings(), &input).await.unwrap();
-    assert_eq!(out.subject, "[cordon] FAILED to respond: unparsed event (Enrich)");
+    assert_eq!(
+        out.subject,
+        "[cordon] FAILED to respond: unparsed event (Enrich)"
+    );
     let sent = sns.sent.lock().unwrap();
     assert_eq!(sent[0].attributes["incidentId"], "unknown");
     assert!(sent[0].text.contains("  Step Functions execution: https://console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/arn:aws:states:us-east-1:123456789012:execution:cordon:x1\n"), "{}", sent[0].text);
@@ -360,13 +383,21 @@ mod moto {
             alerts_topic_arn: topic.clone(),
             ..settings()
         };
-        let (notifier, hub) = (AwsNotifier::from_conf(&sdk), AwsSecurityHub::from_conf(&sdk));
+        let (notifier, hub) = (
+            AwsNotifier::from_conf(&sdk),
+            AwsSecurityHub::from_conf(&sdk),
+        );
 
         // CreateUser: the alert and a cordon finding imported.
-        let out = handle(&notifier, &hub, &settings, &input(quarantined(case(CREATE_USER))))
-            .await
-            .unwrap();
-        let subject = format!("[cordon] HIGH quarantined: IAM user {USER} - CreateUser");
+        let out = handle(
+            &notifier,
+            &hub,
+            &settings,
+            &input(quarantined(case(CREATE_USER))),
+        )
+        .await
+        .unwrap();
+        let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} - CreateUser");
         assert_eq!(out.subject, subject);
         let id = format!("cordon/123456789012/us-east-1/{CREATE_USER_ID}");
         assert_eq!(
@@ -409,9 +440,9 @@ mod moto {
             tags(&[
                 ("incidentId", CREATE_USER_ID),
                 ("messageType", "alert"),
-                ("severity", "high"),
+                ("severity", "medium"),
                 ("source", "cloudtrail"),
-                ("verdict", "quarantine"),
+                ("verdict", "approve"),
             ])
         );
         // The SQS subscriber gets the machine form (the `sqs` key), not the text.
@@ -426,7 +457,10 @@ mod moto {
         );
         assert_eq!(machine, expected.json);
         assert_eq!(machine["messageType"], "alert");
-        assert_eq!(machine["headline"], format!("quarantined: IAM user {USER}").as_str());
+        assert_eq!(
+            machine["headline"],
+            format!("quarantined: IAM user {USER}").as_str()
+        );
 
         // GuardDuty: moto lacks BatchUpdateFindings; the alert still goes out.
         let out = handle(&notifier, &hub, &settings, &input(case(GUARDDUTY)))
@@ -448,9 +482,11 @@ mod moto {
             .send()
             .await
             .unwrap();
-        let envelope: Value =
-            serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
-        assert_eq!(envelope["MessageAttributes"]["source"]["Value"], "guardduty");
+        let envelope: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+        assert_eq!(
+            envelope["MessageAttributes"]["source"]["Value"],
+            "guardduty"
+        );
         assert_eq!(envelope["Subject"], out.subject.as_str());
     }
 }
