@@ -30,6 +30,15 @@ pub enum LambdaInvokeError {
     Service { error: String, message: String },
 }
 
+/// What [`LambdaInvoker::invoke_value`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LambdaValueResponse {
+    /// The function succeeded with this result (what its payload bytes would parse to).
+    Value(Value),
+    /// Anything else (a function error, a non-JSON payload), as `invoke` would answer.
+    Response(LambdaResponse),
+}
+
 /// The Lambda service as Step Functions sees it.
 #[async_trait]
 pub trait LambdaInvoker: Send + Sync {
@@ -39,6 +48,18 @@ pub trait LambdaInvoker: Send + Sync {
         function: &str,
         payload: Vec<u8>,
     ) -> Result<LambdaResponse, LambdaInvokeError>;
+
+    /// Optional fast path for functions that live in the process: invoke with the payload as
+    /// a value (exactly what the bytes of `invoke` would parse to), skipping the JSON text
+    /// both ways. `None` (the default): not offered, the engine calls `invoke`.
+    fn invoke_value<'a>(
+        &'a self,
+        _function: &'a str,
+        _payload: &'a Value,
+    ) -> Option<futures::future::BoxFuture<'a, Result<LambdaValueResponse, LambdaInvokeError>>>
+    {
+        None
+    }
 }
 
 /// `arn:aws:states:::service:action[.waitForTaskToken|.sync]`.

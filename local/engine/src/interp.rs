@@ -1594,12 +1594,24 @@ async fn run_task(
                 return replay_outcome(run, th, &ev);
             }
             run.durable().await;
-            let payload = serde_json::to_vec(&params).unwrap_or_default();
             let lambda = inner
                 .lambda
                 .clone()
                 .ok_or_else(|| Fail::new("States.Runtime", "no Lambda service configured"))?;
-            let call = lambda.invoke(&spec.resource, payload);
+            // In-process functions take the value itself; others get the JSON bytes.
+            let call = async {
+                if let Some(f) = lambda.invoke_value(&spec.resource, &params) {
+                    return f.await.map(|r| match r {
+                        crate::dispatch::LambdaValueResponse::Value(v) => (None, Some(v)),
+                        crate::dispatch::LambdaValueResponse::Response(r) => (Some(r), None),
+                    });
+                }
+                let payload = serde_json::to_vec(&params).unwrap_or_default();
+                lambda
+                    .invoke(&spec.resource, payload)
+                    .await
+                    .map(|r| (Some(r), None))
+            };
             let r = match timeout {
                 Some(t) => {
                     let deadline = started_ts + t * 1000;
@@ -1641,8 +1653,8 @@ async fn run_task(
                     "lambdaFunctionFailedEventDetails",
                     lambda_error_fail(inner, &spec.resource, &e),
                 ),
-                Some(Ok(resp)) => {
-                    if resp.function_error.is_some() {
+                Some(Ok((resp, value))) => {
+                    if let Some(resp) = resp.as_ref().filter(|r| r.function_error.is_some()) {
                         return fail(
                             run,
                             th,
@@ -1651,7 +1663,12 @@ async fn run_task(
                             function_error_fail(&resp.payload),
                         );
                     }
-                    if resp.payload.len() > MAX_PAYLOAD {
+                    let size = match (&resp, &value) {
+                        (_, Some(v)) => json_len(v),
+                        (Some(r), None) => r.payload.len(),
+                        (None, None) => 0,
+                    };
+                    if size > MAX_PAYLOAD {
                         return fail(
                             run,
                             th,
@@ -1666,9 +1683,15 @@ async fn run_task(
                             ),
                         );
                     }
-                    let out: Value = serde_json::from_slice(&resp.payload).unwrap_or_else(|_| {
-                        Value::String(String::from_utf8_lossy(&resp.payload).into_owned())
-                    });
+                    let out: Value = match (value, resp) {
+                        (Some(v), _) => v,
+                        (None, Some(resp)) => {
+                            serde_json::from_slice(&resp.payload).unwrap_or_else(|_| {
+                                Value::String(String::from_utf8_lossy(&resp.payload).into_owned())
+                            })
+                        }
+                        (None, None) => Value::Null,
+                    };
                     run.emit(
                         th,
                         "LambdaFunctionSucceeded",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::dispatch::{LambdaInvokeError, LambdaInvoker, LambdaResponse};
+use crate::dispatch::{LambdaInvokeError, LambdaInvoker, LambdaResponse, LambdaValueResponse};
 
 type Handler = Arc<
     dyn Fn(Value) -> Pin<Box<dyn Future<Output = Result<Value, (String, String)>> + Send>>
@@ -71,14 +71,36 @@ impl LambdaInvoker for InProcessLambdas {
                 function_error: None,
                 executed_version: "$LATEST".into(),
             }),
-            Err((t, m)) => {
-                let body = serde_json::json!({"errorMessage": m, "errorType": t, "stackTrace": []});
-                Ok(LambdaResponse {
-                    payload: body.to_string().into_bytes(),
-                    function_error: Some("Unhandled".into()),
-                    executed_version: "$LATEST".into(),
-                })
-            }
+            Err((t, m)) => Ok(unhandled(t, m)),
         }
+    }
+
+    fn invoke_value<'a>(
+        &'a self,
+        function: &'a str,
+        payload: &'a Value,
+    ) -> Option<futures::future::BoxFuture<'a, Result<LambdaValueResponse, LambdaInvokeError>>>
+    {
+        Some(Box::pin(async move {
+            let Some(h) = self.functions.get(function_name(function)) else {
+                return Err(LambdaInvokeError::ResourceNotFound {
+                    message: format!("Function not found: {function}"),
+                });
+            };
+            match h(payload.clone()).await {
+                Ok(v) => Ok(LambdaValueResponse::Value(v)),
+                Err((t, m)) => Ok(LambdaValueResponse::Response(unhandled(t, m))),
+            }
+        }))
+    }
+}
+
+/// A handler's error as the Lambda runtimes report it.
+fn unhandled(t: String, m: String) -> LambdaResponse {
+    let body = serde_json::json!({"errorMessage": m, "errorType": t, "stackTrace": []});
+    LambdaResponse {
+        payload: body.to_string().into_bytes(),
+        function_error: Some("Unhandled".into()),
+        executed_version: "$LATEST".into(),
     }
 }

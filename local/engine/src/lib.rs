@@ -20,8 +20,8 @@ pub mod store;
 
 pub use api::{Engine, EngineConfig, epoch_seconds};
 pub use dispatch::{
-    IntegrationPattern, LambdaInvokeError, LambdaInvoker, LambdaResponse, ServiceIntegration,
-    ServiceRequest, TaskError,
+    IntegrationPattern, LambdaInvokeError, LambdaInvoker, LambdaResponse, LambdaValueResponse,
+    ServiceIntegration, ServiceRequest, TaskError,
 };
 pub use lambdas::InProcessLambdas;
 pub use runtime::ClockMode;
