@@ -11,9 +11,8 @@ use cordon_core::ports::{Change, Compute, IamRead, IamWrite, PortResult};
 use cordon_core::record::tag_value;
 use cordon_core::{
     ActionOutcome, ActionStatus, ApprovalDefault, CaseFile, Containment, Decision, Enrichment,
-    Incident, KeyStatus, LoginProfile, PlanError, PlannedAction, Policy, PortError,
-    PrincipalRef, QuarantineRecord, Subject, Verdict, plan_quarantine,
-    revocation_policy_document,
+    Incident, KeyStatus, LoginProfile, PlanError, PlannedAction, Policy, PortError, PrincipalRef,
+    QuarantineRecord, Subject, Verdict, plan_quarantine, revocation_policy_document,
 };
 
 /// Read once at init. The policy is kept as an error when it cannot be read: every
@@ -167,7 +166,12 @@ where
     for action in &plan.actions {
         let (name, target) = action_name_and_target(action);
         if dry_run {
-            actions.push(outcome(name, target, ActionStatus::Skipped, "dry run".into()));
+            actions.push(outcome(
+                name,
+                target,
+                ActionStatus::Skipped,
+                "dry run".into(),
+            ));
             continue;
         }
         // Every action is independent of the ones before it in AWS, so one failure does not
@@ -199,9 +203,16 @@ where
         let (status, detail) = match &fresh.instance_error {
             // Enabled by the policy but the instance could not be described: not done, and a
             // human must know.
-            Some(e) if !dry_run && is_instance_action(&s.action) && s.detail.starts_with("no facts") => {
+            Some(e)
+                if !dry_run
+                    && is_instance_action(&s.action)
+                    && s.detail.starts_with("no facts") =>
+            {
                 failed += 1;
-                (ActionStatus::Failed, format!("could not describe the instance: {e}"))
+                (
+                    ActionStatus::Failed,
+                    format!("could not describe the instance: {e}"),
+                )
             }
             _ => (ActionStatus::Skipped, s.detail.clone()),
         };
@@ -261,14 +272,12 @@ fn authorized(case: &CaseFile) -> Result<(), QuarantineError> {
             )))
         }
         (Some(a), _) if a.decision == Decision::Approved => Ok(()),
-        (Some(a), _) if a.decision == Decision::TimedOut => {
-            match class.approval_default {
-                ApprovalDefault::Quarantine => Ok(()),
-                ApprovalDefault::Notify => Err(QuarantineError::NotApproved(
-                    "the approval timed out and the policy default is notify".into(),
-                )),
-            }
-        }
+        (Some(a), _) if a.decision == Decision::TimedOut => match class.approval_default {
+            ApprovalDefault::Quarantine => Ok(()),
+            ApprovalDefault::Notify => Err(QuarantineError::NotApproved(
+                "the approval timed out and the policy default is notify".into(),
+            )),
+        },
         (None, Verdict::Quarantine) => Ok(()),
         (_, v) => Err(QuarantineError::NotApproved(format!(
             "verdict {v:?} without an approval"
@@ -428,8 +437,12 @@ async fn execute<I: IamWrite, C: Compute>(
         } => {
             let document = revocation_policy_document(*before);
             let c = match principal {
-                PrincipalRef::User(name) => iam.put_user_policy(name, policy_name, &document).await?,
-                PrincipalRef::Role(name) => iam.put_role_policy(name, policy_name, &document).await?,
+                PrincipalRef::User(name) => {
+                    iam.put_user_policy(name, policy_name, &document).await?
+                }
+                PrincipalRef::Role(name) => {
+                    iam.put_role_policy(name, policy_name, &document).await?
+                }
             };
             Ok((
                 c,
@@ -448,7 +461,9 @@ async fn execute<I: IamWrite, C: Compute>(
             cidr,
             rule_number,
         } => {
-            let c = compute.nacl_deny(network_acl_id, cidr, *rule_number).await?;
+            let c = compute
+                .nacl_deny(network_acl_id, cidr, *rule_number)
+                .await?;
             Ok((
                 c,
                 format!("rule {rule_number} denies {cidr} inbound and outbound"),

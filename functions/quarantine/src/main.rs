@@ -36,14 +36,12 @@ async fn main() -> Result<(), Error> {
     let iam = AwsIam::from_conf(&sdk);
     let compute = AwsCompute::from_conf(&sdk);
     let (iam, compute, settings) = (&iam, &compute, &settings);
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Value>| async move {
-            let case: CaseFile = serde_json::from_value(event.payload)
-                .map_err(|e| QuarantineError::InvalidInput(e.to_string()))?;
-            handler::handle(iam, compute, settings, &case, chrono::Utc::now())
-                .await
-                .map_err(Diagnostic::from)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let case: CaseFile = serde_json::from_value(event.payload)
+            .map_err(|e| QuarantineError::InvalidInput(e.to_string()))?;
+        handler::handle(iam, compute, settings, &case, chrono::Utc::now())
+            .await
+            .map_err(Diagnostic::from)
+    }))
     .await
 }

@@ -1,1 +1,720 @@
+use super::*;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
+use async_trait::async_trait;
+use cordon_core::ports::PortResult;
+use cordon_core::{
+    AccessKey, Approval, Classification, InstanceFacts, PolicyRef, PortErrorKind, RoleFacts,
+    Severity, Tags, UserFacts, parse_event,
+};
+use serde_json::Value;
+
+const ACCOUNT: &str = "123456789012";
+const DENY_ARN: &str = "arn:aws:iam::123456789012:policy/cordon-quarantine-deny-all";
+const CREATE_USER: &str = "cloudtrail-create-user-suspicious-name-no-mfa-cli.json";
+const CREATE_USER_ID: &str = "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406";
+const USER: &str = "service-x7k2qa";
+const GUARDDUTY: &str = "guardduty-instance-credential-exfiltration-outside-aws.json";
+const ROLE: &str = "web-app-role";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The example policy, with `edit` applied to its JSON.
+fn policy_with(edit: impl FnOnce(&mut Value)) -> Policy {
+    let path = format!(
+        "{}/../../infra/policy.example.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    Policy::from_json(&v.to_string()).unwrap()
+}
+
+fn settings(policy: Policy) -> Settings {
+    Settings {
+        quarantine_policy_arn: DENY_ARN.into(),
+        policy: Ok(policy),
+    }
+}
+
+fn classification(verdict: Verdict) -> Classification {
+    Classification {
+        verdict,
+        severity: Severity::High,
+        score: 90,
+        reasons: vec![],
+        protected: false,
+        duplicate_of: None,
+        approval_timeout_seconds: 3600,
+        approval_default: ApprovalDefault::Quarantine,
+        dry_run: false,
+    }
+}
+
+/// The case as Quarantine receives it (verdict quarantine, no approval step).
+fn case(fixture_name: &str) -> CaseFile {
+    let event = fixture(fixture_name);
+    let incident = parse_event(&event).unwrap();
+    CaseFile {
+        event,
+        incident: Some(incident),
+        enrichment: Some(Enrichment {
+            exists: true,
+            ..Default::default()
+        }),
+        classification: Some(classification(Verdict::Quarantine)),
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-memory IAM and EC2
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FakeUser {
+    attached: Vec<String>,
+    tags: Tags,
+    keys: Vec<(String, KeyStatus)>,
+    login_profile: bool,
+    inline: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FakeRole {
+    tags: Tags,
+    inline: BTreeMap<String, Value>,
+}
+
+#[derive(Default)]
+struct FakeAws {
+    users: Mutex<BTreeMap<String, FakeUser>>,
+    roles: Mutex<BTreeMap<String, FakeRole>>,
+    /// instance id → HttpTokens
+    instances: Mutex<BTreeMap<String, String>>,
+    /// operation → the error it returns
+    fail: Mutex<BTreeMap<&'static str, PortError>>,
+    writes: Mutex<Vec<String>>,
+}
+
+impl FakeAws {
+    fn with_user(name: &str, user: FakeUser) -> FakeAws {
+        let f = FakeAws::default();
+        f.users.lock().unwrap().insert(name.into(), user);
+        f
+    }
+    fn fail(&self, op: &'static str, kind: PortErrorKind) {
+        self.fail
+            .lock()
+            .unwrap()
+            .insert(op, PortError::new(kind, op, "injected"));
+    }
+    fn check(&self, op: &'static str) -> PortResult<()> {
+        match self.fail.lock().unwrap().get(op) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+    fn user(&self, name: &str) -> FakeUser {
+        self.users.lock().unwrap()[name].clone()
+    }
+    fn write(&self, op: &'static str, target: &str) -> PortResult<()> {
+        self.check(op)?;
+        self.writes.lock().unwrap().push(format!("{op} {target}"));
+        Ok(())
+    }
+    fn change(changed: bool) -> Change {
+        if changed {
+            Change::Done
+        } else {
+            Change::Already
+        }
+    }
+}
+
+fn not_found(op: &str, what: &str) -> PortError {
+    PortError::new(
+        PortErrorKind::NotFound,
+        op,
+        format!("{what} does not exist"),
+    )
+}
+
+#[async_trait]
+impl IamRead for FakeAws {
+    async fn user(&self, name: &str) -> PortResult<Option<UserFacts>> {
+        self.check("iam:GetUser")?;
+        Ok(self.users.lock().unwrap().get(name).map(|_| UserFacts {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+            user_id: "AIDAEXAMPLE".into(),
+            path: "/".into(),
+            ..Default::default()
+        }))
+    }
+    async fn user_tags(&self, name: &str) -> PortResult<Tags> {
+        self.check("iam:ListUserTags")?;
+        Ok(self
+            .users
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|u| u.tags.clone())
+            .unwrap_or_default())
+    }
+    async fn user_attached_policies(&self, name: &str) -> PortResult<Vec<PolicyRef>> {
+        self.check("iam:ListAttachedUserPolicies")?;
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .get(name)
+            .map(|u| {
+                u.attached
+                    .iter()
+                    .map(|a| PolicyRef {
+                        name: a.rsplit('/').next().unwrap().into(),
+                        arn: a.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+    async fn user_inline_policies(&self, _: &str) -> PortResult<Vec<String>> {
+        unreachable!(
+            "quarantine does not list inline policies (iam:ListUserPolicies is not granted)"
+        )
+    }
+    async fn user_groups(&self, _: &str) -> PortResult<Vec<String>> {
+        unreachable!("iam:ListGroupsForUser is not granted to quarantine")
+    }
+    async fn access_keys(&self, name: &str) -> PortResult<Vec<AccessKey>> {
+        self.check("iam:ListAccessKeys")?;
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .get(name)
+            .map(|u| {
+                u.keys
+                    .iter()
+                    .map(|(id, status)| AccessKey {
+                        id: id.clone(),
+                        status: *status,
+                        created_at: None,
+                        last_used_at: None,
+                        last_used_service: None,
+                        last_used_region: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+    async fn login_profile(&self, name: &str) -> PortResult<Option<LoginProfile>> {
+        self.check("iam:GetLoginProfile")?;
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .get(name)
+            .filter(|u| u.login_profile)
+            .map(|_| LoginProfile {
+                created_at: None,
+                password_reset_required: false,
+            }))
+    }
+    async fn mfa_devices(&self, _: &str) -> PortResult<Vec<String>> {
+        unreachable!("iam:ListMFADevices is not granted to quarantine")
+    }
+    async fn role(&self, name: &str) -> PortResult<Option<RoleFacts>> {
+        self.check("iam:GetRole")?;
+        Ok(self.roles.lock().unwrap().get(name).map(|_| RoleFacts {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+            role_id: "AROAEXAMPLE".into(),
+            path: "/".into(),
+            ..Default::default()
+        }))
+    }
+    async fn role_tags(&self, name: &str) -> PortResult<Tags> {
+        self.check("iam:ListRoleTags")?;
+        Ok(self
+            .roles
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|r| r.tags.clone())
+            .unwrap_or_default())
+    }
+    async fn role_attached_policies(&self, _: &str) -> PortResult<Vec<PolicyRef>> {
+        unreachable!("iam:ListAttachedRolePolicies is not granted to quarantine")
+    }
+    async fn role_inline_policies(&self, _: &str) -> PortResult<Vec<String>> {
+        unreachable!("iam:ListRolePolicies is not granted to quarantine")
+    }
+    async fn role_inline_policy(&self, role: &str, name: &str) -> PortResult<Option<Value>> {
+        self.check("iam:GetRolePolicy")?;
+        Ok(self
+            .roles
+            .lock()
+            .unwrap()
+            .get(role)
+            .and_then(|r| r.inline.get(name).cloned()))
+    }
+}
+
+#[async_trait]
+impl IamWrite for FakeAws {
+    async fn attach_user_policy(&self, user: &str, arn: &str) -> PortResult<Change> {
+        self.write("iam:AttachUserPolicy", user)?;
+        let mut users = self.users.lock().unwrap();
+        let u = users
+            .get_mut(user)
+            .ok_or_else(|| not_found("iam:AttachUserPolicy", user))?;
+        let changed = !u.attached.iter().any(|a| a == arn);
+        if changed {
+            u.attached.push(arn.into());
+        }
+        Ok(Self::change(changed))
+    }
+    async fn detach_user_policy(&self, _: &str, _: &str) -> PortResult<Change> {
+        unreachable!()
+    }
+    async fn tag_user(&self, user: &str, tags: &Tags) -> PortResult<Change> {
+        self.write("iam:TagUser", user)?;
+        let mut users = self.users.lock().unwrap();
+        let u = users
+            .get_mut(user)
+            .ok_or_else(|| not_found("iam:TagUser", user))?;
+        let changed = tags.iter().any(|(k, v)| u.tags.get(k) != Some(v));
+        u.tags.extend(tags.clone());
+        Ok(Self::change(changed))
+    }
+    async fn untag_user(&self, _: &str, _: &[String]) -> PortResult<Change> {
+        unreachable!()
+    }
+    async fn tag_role(&self, role: &str, tags: &Tags) -> PortResult<Change> {
+        self.write("iam:TagRole", role)?;
+        let mut roles = self.roles.lock().unwrap();
+        let r = roles
+            .get_mut(role)
+            .ok_or_else(|| not_found("iam:TagRole", role))?;
+        let changed = tags.iter().any(|(k, v)| r.tags.get(k) != Some(v));
+        r.tags.extend(tags.clone());
+        Ok(Self::change(changed))
+    }
+    async fn untag_role(&self, _: &str, _: &[String]) -> PortResult<Change> {
+        unreachable!()
+    }
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key: &str,
+        status: KeyStatus,
+    ) -> PortResult<Change> {
+        self.write("iam:UpdateAccessKey", key)?;
+        let mut users = self.users.lock().unwrap();
+        let u = users
+            .get_mut(user)
+            .ok_or_else(|| not_found("iam:UpdateAccessKey", user))?;
+        let k = u
+            .keys
+            .iter_mut()
+            .find(|(id, _)| id == key)
+            .ok_or_else(|| not_found("iam:UpdateAccessKey", key))?;
+        let changed = k.1 != status;
+        k.1 = status;
+        Ok(Self::change(changed))
+    }
+    async fn delete_login_profile(&self, user: &str) -> PortResult<Change> {
+        self.write("iam:DeleteLoginProfile", user)?;
+        let mut users = self.users.lock().unwrap();
+        let u = users
+            .get_mut(user)
+            .ok_or_else(|| not_found("iam:DeleteLoginProfile", user))?;
+        let changed = u.login_profile;
+        u.login_profile = false;
+        Ok(Self::change(changed))
+    }
+    async fn put_user_policy(&self, user: &str, name: &str, doc: &Value) -> PortResult<Change> {
+        self.write("iam:PutUserPolicy", user)?;
+        let mut users = self.users.lock().unwrap();
+        let u = users
+            .get_mut(user)
+            .ok_or_else(|| not_found("iam:PutUserPolicy", user))?;
+        let changed = u.inline.get(name) != Some(doc);
+        u.inline.insert(name.into(), doc.clone());
+        Ok(Self::change(changed))
+    }
+    async fn delete_user_policy(&self, _: &str, _: &str) -> PortResult<Change> {
+        unreachable!()
+    }
+    async fn put_role_policy(&self, role: &str, name: &str, doc: &Value) -> PortResult<Change> {
+        self.write("iam:PutRolePolicy", role)?;
+        let mut roles = self.roles.lock().unwrap();
+        let r = roles
+            .get_mut(role)
+            .ok_or_else(|| not_found("iam:PutRolePolicy", role))?;
+        let changed = r.inline.get(name) != Some(doc);
+        r.inline.insert(name.into(), doc.clone());
+        Ok(Self::change(changed))
+    }
+    async fn delete_role_policy(&self, _: &str, _: &str) -> PortResult<Change> {
+        unreachable!()
+    }
+}
+
+#[async_trait]
+impl Compute for FakeAws {
+    async fn instance(&self, id: &str) -> PortResult<Option<InstanceFacts>> {
+        self.check("ec2:DescribeInstances")?;
+        Ok(self
+            .instances
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|tokens| InstanceFacts {
+                instance_id: id.into(),
+                metadata_http_tokens: Some(tokens.clone()),
+                ..Default::default()
+            }))
+    }
+    async fn require_imds_v2(&self, id: &str) -> PortResult<Change> {
+        self.write("ec2:ModifyInstanceMetadataOptions", id)?;
+        let mut instances = self.instances.lock().unwrap();
+        let tokens = instances
+            .get_mut(id)
+            .ok_or_else(|| not_found("ec2:ModifyInstanceMetadataOptions", id))?;
+        let changed = tokens != "required";
+        *tokens = "required".into();
+        Ok(Self::change(changed))
+    }
+    async fn nacl_deny(&self, _: &str, _: &str, _: i32) -> PortResult<Change> {
+        unreachable!("NACL deny is off in these tests")
+    }
+    async fn nacl_remove(&self, _: &str, _: i32) -> PortResult<Change> {
+        unreachable!()
+    }
+}
+
+fn fresh_user() -> FakeUser {
+    FakeUser {
+        keys: vec![
+            ("AKIAACTIVE0000000001".into(), KeyStatus::Active),
+            ("AKIAINACTIVE00000002".into(), KeyStatus::Inactive),
+        ],
+        login_profile: true,
+        ..Default::default()
+    }
+}
+
+fn statuses(c: &Containment) -> Vec<(String, String, ActionStatus)> {
+    c.actions
+        .iter()
+        .map(|a| (a.action.clone(), a.target.clone(), a.status))
+        .collect()
+}
+
+fn row(action: &str, target: &str, status: ActionStatus) -> (String, String, ActionStatus) {
+    (action.into(), target.into(), status)
+}
+
+const NOW: &str = "2026-03-14T03:00:00.123456Z";
+
+fn user_rows(main: ActionStatus) -> Vec<(String, String, ActionStatus)> {
+    use ActionStatus::*;
+    vec![
+        row("attach-quarantine-policy", USER, main),
+        row("tag-quarantined", USER, main),
+        row("deactivate-access-key", "AKIAACTIVE0000000001", main),
+        row("delete-login-profile", USER, main),
+        row("revoke-sessions", USER, main),
+        row("deactivate-access-key", "AKIAINACTIVE00000002", Skipped),
+        row("enforce-imds-v2", USER, Skipped),
+        row("nacl-deny-ip", USER, Skipped),
+    ]
+}
+
+#[tokio::test]
+async fn a_user_is_quarantined_exactly_then_a_rerun_changes_nothing() {
+    let aws = FakeAws::with_user(USER, fresh_user());
+    let s = settings(policy_with(|_| {}));
+    let c = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap();
+    assert!(!c.dry_run);
+    assert_eq!(statuses(&c), user_rows(ActionStatus::Done));
+    let record = c.record.clone().unwrap();
+    assert_eq!(record.incident_id, CREATE_USER_ID);
+    assert_eq!(record.principal, PrincipalRef::User(USER.into()));
+    assert_eq!(record.quarantined_at, t("2026-03-14T03:00:00Z"));
+    assert_eq!(record.attached_policy_arn.as_deref(), Some(DENY_ARN));
+    assert_eq!(
+        record.deactivated_keys,
+        vec!["AKIAACTIVE0000000001".to_string()]
+    );
+    assert!(record.login_profile_deleted);
+    assert_eq!(
+        record.revocation_policy.as_deref(),
+        Some("cordon-revoke-sessions")
+    );
+
+    let u = aws.user(USER);
+    assert_eq!(u.attached, vec![DENY_ARN.to_string()]);
+    assert_eq!(u.tags, record.to_tags());
+    assert_eq!(u.tags["SecurityStatus"], "Quarantined");
+    assert_eq!(u.tags["QuarantineTime"], "2026-03-14T03:00:00Z");
+    assert_eq!(u.tags["CordonDeactivatedKeys"], "AKIAACTIVE0000000001");
+    assert_eq!(
+        u.keys,
+        vec![
+            ("AKIAACTIVE0000000001".to_string(), KeyStatus::Inactive),
+            ("AKIAINACTIVE00000002".to_string(), KeyStatus::Inactive),
+        ]
+    );
+    assert!(!u.login_profile);
+    assert_eq!(
+        u.inline["cordon-revoke-sessions"],
+        revocation_policy_document(t("2026-03-14T03:00:00Z"))
+    );
+
+    // The state machine retries / an operator re-runs: later, same incident.
+    let again = handle(
+        &aws,
+        &aws,
+        &s,
+        &case(CREATE_USER),
+        t("2026-03-14T03:05:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(statuses(&again), user_rows(ActionStatus::Already));
+    assert_eq!(again.record, c.record);
+    assert_eq!(aws.user(USER), u);
+}
+
+#[tokio::test]
+async fn dry_run_reports_every_action_skipped_and_changes_nothing() {
+    for (policy_dry, class_dry) in [(true, false), (false, true)] {
+        let aws = FakeAws::with_user(USER, fresh_user());
+        let s = settings(policy_with(|p| p["dryRun"] = policy_dry.into()));
+        let mut input = case(CREATE_USER);
+        input.classification.as_mut().unwrap().dry_run = class_dry;
+        let c = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap();
+        assert!(c.dry_run);
+        assert_eq!(statuses(&c), user_rows(ActionStatus::Skipped));
+        assert!(c.actions[..5].iter().all(|a| a.detail == "dry run"));
+        assert_eq!(c.record, None);
+        assert_eq!(aws.user(USER), fresh_user());
+        assert!(aws.writes.lock().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_failure_midway_keeps_going_and_reports_every_outcome() {
+    let aws = FakeAws::with_user(USER, fresh_user());
+    aws.fail("iam:UpdateAccessKey", PortErrorKind::AccessDenied);
+    let s = settings(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ContainmentFailed");
+    let msg = err.to_string();
+    let (sentence, json) = msg.split_once(" Outcomes: ").unwrap();
+    assert_eq!(
+        sentence,
+        "1 of 5 containment actions failed; the others were carried out, so the principal is partly quarantined."
+    );
+    let reported: Containment = serde_json::from_str(json).unwrap();
+    use ActionStatus::*;
+    let mut expected = user_rows(Done);
+    expected[2].2 = Failed;
+    assert_eq!(statuses(&reported), expected);
+    assert_eq!(
+        reported.actions[2].detail,
+        "iam:UpdateAccessKey failed (AccessDenied): injected"
+    );
+    // What could be done was done.
+    let u = aws.user(USER);
+    assert_eq!(u.attached, vec![DENY_ARN.to_string()]);
+    assert!(!u.login_profile);
+    assert!(u.inline.contains_key("cordon-revoke-sessions"));
+    assert_eq!(u.keys[0].1, KeyStatus::Active);
+}
+
+#[tokio::test]
+async fn a_transient_failure_before_any_change_is_retried_by_the_state_machine() {
+    let aws = FakeAws::with_user(USER, fresh_user());
+    aws.fail("iam:AttachUserPolicy", PortErrorKind::Transient);
+    let s = settings(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Transient");
+    assert_eq!(aws.user(USER), fresh_user());
+
+    // A transient re-read is also retried, before anything changed.
+    let aws = FakeAws::with_user(USER, fresh_user());
+    aws.fail("iam:ListAccessKeys", PortErrorKind::Transient);
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Transient");
+    assert!(aws.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_transient_failure_after_a_change_is_containment_failed() {
+    let aws = FakeAws::with_user(USER, fresh_user());
+    aws.fail("iam:DeleteLoginProfile", PortErrorKind::Transient);
+    let s = settings(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ContainmentFailed");
+    assert!(aws.user(USER).inline.contains_key("cordon-revoke-sessions"));
+}
+
+#[tokio::test]
+async fn a_protected_principal_is_never_touched_whatever_the_classification_says() {
+    let aws = FakeAws::with_user("break-glass-1", fresh_user());
+    let s = settings(policy_with(|_| {}));
+    let mut input = case(CREATE_USER);
+    if let Some(Subject::IamUser { name, arn, .. }) =
+        input.incident.as_mut().map(|i| &mut i.subject)
+    {
+        *name = "break-glass-1".into();
+        *arn = None;
+    }
+    let err = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap_err();
+    assert_eq!(err.error_type(), "ProtectedPrincipal");
+    assert!(err.to_string().contains("break-glass-*"), "{err}");
+    assert!(aws.writes.lock().unwrap().is_empty());
+
+    // Protected by what is true now (the fresh ARN), not only by name.
+    let aws = FakeAws::with_user(USER, fresh_user());
+    let s = settings(policy_with(|p| {
+        p["protected"]["arns"] = serde_json::json!([format!("arn:aws:iam::*:user/{USER}")])
+    }));
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ProtectedPrincipal");
+    assert!(aws.writes.lock().unwrap().is_empty());
+
+    // The classification said protected: refused too.
+    let mut input = case(CREATE_USER);
+    input.classification.as_mut().unwrap().protected = true;
+    let s = settings(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap_err();
+    assert_eq!(err.error_type(), "ProtectedPrincipal");
+    assert!(aws.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn refusals_root_rejection_timeout_to_notify_missing_policy_and_vanished_user() {
+    let s = settings(policy_with(|_| {}));
+    let aws = FakeAws::with_user(USER, fresh_user());
+
+    let root = case("guardduty-root-credential-usage.json");
+    let err = handle(&aws, &aws, &s, &root, t(NOW)).await.unwrap_err();
+    assert_eq!(err.error_type(), "RootSubject");
+
+    let mut rejected = case(CREATE_USER);
+    rejected.classification.as_mut().unwrap().verdict = Verdict::Approve;
+    rejected.approval = Some(Approval {
+        decision: Decision::Rejected,
+        approver: Some("arn:aws:sts::123456789012:assumed-role/responder/alice".into()),
+        verified: true,
+        reason: "expected user".into(),
+        decided_at: t(NOW),
+    });
+    let err = handle(&aws, &aws, &s, &rejected, t(NOW)).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotApproved");
+
+    let mut timed_out = rejected.clone();
+    timed_out.approval.as_mut().unwrap().decision = Decision::TimedOut;
+    timed_out.classification.as_mut().unwrap().approval_default = ApprovalDefault::Notify;
+    let err = handle(&aws, &aws, &s, &timed_out, t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NotApproved");
+
+    let mut undecided = case(CREATE_USER);
+    undecided.classification.as_mut().unwrap().verdict = Verdict::Approve;
+    let err = handle(&aws, &aws, &s, &undecided, t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NotApproved");
+    assert!(aws.writes.lock().unwrap().is_empty());
+
+    let no_policy = Settings {
+        quarantine_policy_arn: DENY_ARN.into(),
+        policy: Err("CORDON_POLICY is not set".into()),
+    };
+    let err = handle(&aws, &aws, &no_policy, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "PolicyUnavailable");
+    assert!(err.to_string().contains("CORDON_POLICY"));
+
+    let gone = FakeAws::default();
+    let err = handle(&gone, &gone, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "SubjectNotFound");
+    assert!(aws.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabled() {
+    for imds in [false, true] {
+        let aws = FakeAws::default();
+        aws.roles
+            .lock()
+            .unwrap()
+            .insert(ROLE.into(), FakeRole::default());
+        aws.instances
+            .lock()
+            .unwrap()
+            .insert("i-0a1b2c3d4e5f60718".into(), "optional".into());
+        let s = settings(policy_with(|p| {
+            p["containment"]["enforceImdsV2"] = imds.into()
+        }));
+        let mut input = case(GUARDDUTY);
+        input.classification.as_mut().unwrap().verdict = Verdict::Approve;
+        input.approval = Some(Approval {
+            decision: Decision::Approved,
+            approver: Some("arn:aws:sts::123456789012:assumed-role/responder/alice".into()),
+            verified: true,
+            reason: String::new(),
+            decided_at: t(NOW),
+        });
+        let c = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap();
+        let done: Vec<_> = c
+            .actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::Done)
+            .map(|a| (a.action.as_str(), a.target.as_str()))
+            .collect();
+        let mut expected = vec![("tag-quarantined", ROLE), ("revoke-sessions", ROLE)];
+        if imds {
+            expected.push(("enforce-imds-v2", "i-0a1b2c3d4e5f60718"));
+        }
+        assert_eq!(done, expected);
+        let role = aws.roles.lock().unwrap()[ROLE].clone();
+        assert_eq!(
+            role.inline["cordon-revoke-sessions"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-03-14T03:00:00Z"
+        );
+        assert_eq!(role.tags["SecurityStatus"], "Quarantined");
+        let tokens = aws.instances.lock().unwrap()["i-0a1b2c3d4e5f60718"].clone();
+        assert_eq!(tokens, if imds { "required" } else { "optional" });
+        assert_eq!(
+            c.record.unwrap().imdsv2_enforced_on.as_deref(),
+            imds.then_some("i-0a1b2c3d4e5f60718")
+        );
+    }
+}
