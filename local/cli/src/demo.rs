@@ -328,14 +328,13 @@ impl Demo<'_> {
             None => return Err(vec!["(b) no approval request reached the approvals queue".into()]),
         }
         println!(
-            "approving as {} through the local function URL {}",
+            "approving incident {incident_id} as {} through the local function URL {}",
             st.bold(&file.local_approver_arn),
             file.endpoints.approve
         );
         println!("{}", st.dim("(offline, the caller identity is asserted in a header; in AWS the URL's AWS_IAM auth proves it)"));
         let body = json!({
             "executionArn": execution_arn,
-            "incidentId": incident_id,
             "decision": "approved",
             "reason": "cordon demo: credentials used from outside AWS, confirmed",
         });

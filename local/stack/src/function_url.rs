@@ -312,3 +312,69 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+    use cordon_engine::{LambdaInvokeError, LambdaResponse};
+
+    struct Nobody;
+
+    #[async_trait::async_trait]
+    impl LambdaInvoker for Nobody {
+        async fn invoke(&self, _: &str, _: Vec<u8>) -> Result<LambdaResponse, LambdaInvokeError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn the_event_is_a_function_url_request_with_the_asserted_caller() {
+        let ctx = Ctx {
+            lambda: Arc::new(Nobody),
+            function: "cordon-approve".into(),
+            url_id: "abc".into(),
+            region: "us-east-1".into(),
+        };
+        let req = axum::http::Request::post("/decide?x=1&y=a%20b")
+            .header("content-type", "application/json")
+            .header(
+                ASSERTED_CALLER_HEADER,
+                "arn:aws:sts::123456789012:assumed-role/R/s",
+            )
+            .body(())
+            .unwrap();
+        let (parts, _) = req.into_parts();
+        let event = url_event(
+            &ctx,
+            &parts,
+            br#"{"decision":"approved"}"#,
+            "arn:aws:sts::123456789012:assumed-role/R/s",
+        );
+        assert!(event["headers"].get(ASSERTED_CALLER_HEADER).is_none());
+        let parsed: LambdaFunctionUrlRequest = serde_json::from_value(event).unwrap();
+        let iam = parsed.request_context.authorizer.unwrap().iam.unwrap();
+        assert_eq!(
+            iam.user_arn.as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/R/s")
+        );
+        assert_eq!(parsed.body.as_deref(), Some(r#"{"decision":"approved"}"#));
+        assert_eq!(parsed.raw_path.as_deref(), Some("/decide"));
+        assert_eq!(parsed.request_context.http.method.as_deref(), Some("POST"));
+        assert_eq!(
+            parsed.query_string_parameters.get("y").map(String::as_str),
+            Some("a b")
+        );
+    }
+
+    #[test]
+    fn a_function_url_response_is_taken_apart() {
+        let r = function_response(
+            br#"{"statusCode":409,"headers":{"x-a":"1"},"body":"{\"message\":\"no\"}"}"#,
+        );
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(r.headers()["x-a"], "1");
+        let r = function_response(br#"{"ok":true}"#);
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
