@@ -36,7 +36,10 @@ pub struct Reply {
 fn refuse(status: u16, error: &str, message: impl Into<String>) -> Reply {
     let message = message.into();
     tracing::warn!(status, error, %message, "decision refused");
-    Reply { status, body: json!({"error": error, "message": message}) }
+    Reply {
+        status,
+        body: json!({"error": error, "message": message}),
+    }
 }
 
 /// The caller ARN AWS put in the request context (function URL / HTTP API: `authorizer.iam`;
@@ -53,7 +56,10 @@ pub fn caller_arn(ctx: Option<&RequestContext>) -> Option<String> {
 /// The execution belongs to cordon's state machine (`...:stateMachine:NAME` →
 /// `...:execution:NAME:...`): the endpoint decides only cordon's approvals.
 fn belongs_to(execution_arn: &str, state_machine_arn: &str) -> bool {
-    let prefix = format!("{}:", state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    let prefix = format!(
+        "{}:",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    );
     execution_arn.starts_with(&prefix) && execution_arn.len() > prefix.len()
 }
 
@@ -66,44 +72,101 @@ pub async fn decide<E: Executions>(
     now: DateTime<Utc>,
 ) -> Reply {
     let Some(caller) = caller else {
-        return refuse(401, "Unauthenticated", "no IAM identity in the request context: call the function URL with SigV4 (AWS_IAM auth)");
+        return refuse(
+            401,
+            "Unauthenticated",
+            "no IAM identity in the request context: call the function URL with SigV4 (AWS_IAM auth)",
+        );
     };
     let policy = match policy {
         Ok(p) => p,
-        Err(e) => return refuse(500, "PolicyInvalid", format!("response policy unusable, no decision accepted: {e}")),
+        Err(e) => {
+            return refuse(
+                500,
+                "PolicyInvalid",
+                format!("response policy unusable, no decision accepted: {e}"),
+            );
+        }
     };
     let raw: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return refuse(400, "BadRequest", "the body must be a JSON object {executionArn, decision, reason}"),
+        Ok(_) => {
+            return refuse(
+                400,
+                "BadRequest",
+                "the body must be a JSON object {executionArn, decision, reason}",
+            );
+        }
         Err(e) => return refuse(400, "BadRequest", format!("the body is not JSON: {e}")),
     };
     if raw.get("approver").is_some() {
-        return refuse(400, "BadRequest", "`approver` is not accepted: the approver is the AWS-authenticated caller");
+        return refuse(
+            400,
+            "BadRequest",
+            "`approver` is not accepted: the approver is the AWS-authenticated caller",
+        );
     }
     let body: Body = match serde_json::from_value(raw) {
         Ok(b) => b,
-        Err(e) => return refuse(400, "BadRequest", format!("bad body: {e} (expected {{executionArn, decision: approved|rejected, reason}})")),
+        Err(e) => {
+            return refuse(
+                400,
+                "BadRequest",
+                format!(
+                    "bad body: {e} (expected {{executionArn, decision: approved|rejected, reason}})"
+                ),
+            );
+        }
     };
     let reason = body.reason.trim();
     if reason.is_empty() {
-        return refuse(400, "BadRequest", "`reason` is required: say why, for the audit trail");
+        return refuse(
+            400,
+            "BadRequest",
+            "`reason` is required: say why, for the audit trail",
+        );
     }
-    if let Some(sm) = state_machine_arn {
-        if !belongs_to(&body.execution_arn, sm) {
-            return refuse(404, "NotFound", format!("{} is not an execution of {sm}", body.execution_arn));
-        }
+    if let Some(sm) = state_machine_arn
+        && !belongs_to(&body.execution_arn, sm)
+    {
+        return refuse(
+            404,
+            "NotFound",
+            format!("{} is not an execution of {sm}", body.execution_arn),
+        );
     }
     let pending = match executions.pending_approval(&body.execution_arn).await {
         Ok(Some(p)) => p,
-        Ok(None) => return refuse(409, "NotWaiting", format!("{} is not waiting for an approval", body.execution_arn)),
-        Err(e) if e.kind == PortErrorKind::NotFound => return refuse(404, "NotFound", e.to_string()),
-        Err(e) if e.kind == PortErrorKind::Invalid => return refuse(400, "BadRequest", e.to_string()),
+        Ok(None) => {
+            return refuse(
+                409,
+                "NotWaiting",
+                format!("{} is not waiting for an approval", body.execution_arn),
+            );
+        }
+        Err(e) if e.kind == PortErrorKind::NotFound => {
+            return refuse(404, "NotFound", e.to_string());
+        }
+        Err(e) if e.kind == PortErrorKind::Invalid => {
+            return refuse(400, "BadRequest", e.to_string());
+        }
         Err(e) if e.is_transient() => return refuse(503, "Transient", e.to_string()),
         Err(e) => return refuse(502, "StepFunctionsError", e.to_string()),
     };
-    let incident: Incident = match pending.input.get("incident").cloned().map(serde_json::from_value) {
+    let incident: Incident = match pending
+        .input
+        .get("incident")
+        .cloned()
+        .map(serde_json::from_value)
+    {
         Some(Ok(i)) => i,
-        _ => return refuse(500, "NoIncident", "the pending approval task's input has no readable incident: cannot check the decision"),
+        _ => {
+            return refuse(
+                500,
+                "NoIncident",
+                "the pending approval task's input has no readable incident: cannot check the decision",
+            );
+        }
     };
     if let Err(refusal) = cordon_core::check_decision(policy, caller, &incident) {
         return refuse(403, "Forbidden", refusal.to_string());
@@ -119,14 +182,22 @@ pub async fn decide<E: Executions>(
         decided_at: now,
     };
     let output = serde_json::to_value(&approval).unwrap_or(Value::Null);
-    match executions.send_task_success(&pending.task_token, &output).await {
+    match executions
+        .send_task_success(&pending.task_token, &output)
+        .await
+    {
         Ok(()) => {
             tracing::info!(execution_arn = %body.execution_arn, approver = caller, decision = ?approval.decision, incident_id = %incident.id, "decision recorded");
-            Reply { status: 200, body: output }
+            Reply {
+                status: 200,
+                body: output,
+            }
         }
-        Err(e) if matches!(e.kind, PortErrorKind::NotFound | PortErrorKind::Invalid) => {
-            refuse(409, "NotWaiting", format!("the approval task is no longer waiting: {e}"))
-        }
+        Err(e) if matches!(e.kind, PortErrorKind::NotFound | PortErrorKind::Invalid) => refuse(
+            409,
+            "NotWaiting",
+            format!("the approval task is no longer waiting: {e}"),
+        ),
         Err(e) if e.is_transient() => refuse(503, "Transient", e.to_string()),
         Err(e) => refuse(502, "StepFunctionsError", e.to_string()),
     }

@@ -21,8 +21,15 @@ async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(move |req: Request| async move {
         let caller = handler::caller_arn(req.request_context_ref());
         let policy = policy.as_ref().copied().map_err(String::as_str);
-        let reply =
-            handler::decide(executions, policy, Some(sm), caller.as_deref(), req.body().as_ref(), chrono::Utc::now()).await;
+        let reply = handler::decide(
+            executions,
+            policy,
+            Some(sm),
+            caller.as_deref(),
+            req.body().as_ref(),
+            chrono::Utc::now(),
+        )
+        .await;
         Response::builder()
             .status(reply.status)
             .header("content-type", "application/json")

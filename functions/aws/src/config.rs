@@ -15,7 +15,10 @@ pub enum ConfigError {
     #[error("{var} is not an ARN: {value:?}")]
     NotAnArn { var: &'static str, value: String },
     #[error("{var}: {source}")]
-    Policy { var: &'static str, source: PolicyError },
+    Policy {
+        var: &'static str,
+        source: PolicyError,
+    },
 }
 
 /// The environment as the functions see it. Variables a function does not need may be absent;
@@ -37,10 +40,17 @@ impl Config {
 
     /// Read configuration from any lookup (tests pass a map: the environment is process-wide).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let policy = match get(POLICY) {
             None => Err(ConfigError::Missing(POLICY)),
-            Some(text) => Policy::from_json(&text).map_err(|source| ConfigError::Policy { var: POLICY, source }),
+            Some(text) => Policy::from_json(&text).map_err(|source| ConfigError::Policy {
+                var: POLICY,
+                source,
+            }),
         };
         Config {
             policy,
@@ -78,7 +88,10 @@ fn arn<'a>(var: &'static str, value: &'a Option<String>) -> Result<&'a str, Conf
     match value {
         None => Err(ConfigError::Missing(var)),
         Some(v) if v.starts_with("arn:") => Ok(v),
-        Some(v) => Err(ConfigError::NotAnArn { var, value: v.clone() }),
+        Some(v) => Err(ConfigError::NotAnArn {
+            var,
+            value: v.clone(),
+        }),
     }
 }
 
@@ -88,22 +101,40 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
     #[test]
     fn missing_and_malformed_variables_are_named() {
         let c = config(&[(ALERTS_TOPIC_ARN, "not-an-arn")]);
-        assert_eq!(c.policy().unwrap_err(), ConfigError::Missing("CORDON_POLICY"));
-        assert_eq!(c.policy().unwrap_err().to_string(), "CORDON_POLICY is not set");
+        assert_eq!(
+            c.policy().unwrap_err(),
+            ConfigError::Missing("CORDON_POLICY")
+        );
+        assert_eq!(
+            c.policy().unwrap_err().to_string(),
+            "CORDON_POLICY is not set"
+        );
         assert_eq!(
             c.alerts_topic_arn().unwrap_err().to_string(),
             "CORDON_ALERTS_TOPIC_ARN is not an ARN: \"not-an-arn\""
         );
-        assert_eq!(c.approvals_topic_arn().unwrap_err(), ConfigError::Missing("CORDON_APPROVALS_TOPIC_ARN"));
-        assert_eq!(c.quarantine_policy_arn().unwrap_err(), ConfigError::Missing("CORDON_QUARANTINE_POLICY_ARN"));
-        assert_eq!(c.state_machine_arn().unwrap_err(), ConfigError::Missing("CORDON_STATE_MACHINE_ARN"));
+        assert_eq!(
+            c.approvals_topic_arn().unwrap_err(),
+            ConfigError::Missing("CORDON_APPROVALS_TOPIC_ARN")
+        );
+        assert_eq!(
+            c.quarantine_policy_arn().unwrap_err(),
+            ConfigError::Missing("CORDON_QUARANTINE_POLICY_ARN")
+        );
+        assert_eq!(
+            c.state_machine_arn().unwrap_err(),
+            ConfigError::Missing("CORDON_STATE_MACHINE_ARN")
+        );
     }
 
     #[test]
@@ -115,7 +146,13 @@ mod tests {
 
     #[test]
     fn present_values_are_returned() {
-        let c = config(&[(APPROVALS_TOPIC_ARN, " arn:aws:sns:us-east-1:123456789012:approvals ")]);
-        assert_eq!(c.approvals_topic_arn().unwrap(), "arn:aws:sns:us-east-1:123456789012:approvals");
+        let c = config(&[(
+            APPROVALS_TOPIC_ARN,
+            " arn:aws:sns:us-east-1:123456789012:approvals ",
+        )]);
+        assert_eq!(
+            c.approvals_topic_arn().unwrap(),
+            "arn:aws:sns:us-east-1:123456789012:approvals"
+        );
     }
 }

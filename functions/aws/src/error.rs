@@ -136,21 +136,41 @@ mod tests {
     #[test]
     fn codes_map_to_the_kinds_the_state_machine_branches_on() {
         use PortErrorKind::*;
-        for code in ["Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"] {
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+        ] {
             assert_eq!(kind_for(Some(code), Some(400)), Transient, "{code}");
         }
         assert_eq!(kind_for(Some("ServiceUnavailable"), Some(503)), Transient);
         assert_eq!(kind_for(None, Some(500)), Transient);
         assert_eq!(kind_for(Some("Weird"), Some(502)), Transient);
         assert_eq!(kind_for(Some("NoSuchEntity"), Some(404)), NotFound);
-        assert_eq!(kind_for(Some("InvalidInstanceID.NotFound"), Some(400)), NotFound);
-        assert_eq!(kind_for(Some("InvalidNetworkAclEntry.NotFound"), Some(400)), NotFound);
+        assert_eq!(
+            kind_for(Some("InvalidInstanceID.NotFound"), Some(400)),
+            NotFound
+        );
+        assert_eq!(
+            kind_for(Some("InvalidNetworkAclEntry.NotFound"), Some(400)),
+            NotFound
+        );
         assert_eq!(kind_for(Some("ExecutionDoesNotExist"), Some(400)), NotFound);
         assert_eq!(kind_for(Some("AccessDenied"), Some(403)), AccessDenied);
-        assert_eq!(kind_for(Some("AccessDeniedException"), Some(400)), AccessDenied);
-        assert_eq!(kind_for(Some("UnauthorizedOperation"), Some(403)), AccessDenied);
+        assert_eq!(
+            kind_for(Some("AccessDeniedException"), Some(400)),
+            AccessDenied
+        );
+        assert_eq!(
+            kind_for(Some("UnauthorizedOperation"), Some(403)),
+            AccessDenied
+        );
         assert_eq!(kind_for(Some("InvalidInput"), Some(400)), Invalid);
-        assert_eq!(kind_for(Some("MalformedPolicyDocument"), Some(400)), Invalid);
+        assert_eq!(
+            kind_for(Some("MalformedPolicyDocument"), Some(400)),
+            Invalid
+        );
         assert_eq!(kind_for(Some("SomethingElse"), Some(400)), Other);
     }
 }

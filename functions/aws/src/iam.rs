@@ -86,7 +86,9 @@ fn iam_tags(tags: &Tags, operation: &str) -> PortResult<Vec<aws_sdk_iam::types::
 }
 
 fn tags_from(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
-    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
 }
 
 /// Every wanted tag is already there with the wanted value.
@@ -114,7 +116,10 @@ impl AwsIam {
             .collect())
     }
 
-    async fn key_metadata(&self, user: &str) -> PortResult<Vec<aws_sdk_iam::types::AccessKeyMetadata>> {
+    async fn key_metadata(
+        &self,
+        user: &str,
+    ) -> PortResult<Vec<aws_sdk_iam::types::AccessKeyMetadata>> {
         let op = self.iam.list_access_keys();
         op.user_name(user)
             .into_paginator()
@@ -125,7 +130,10 @@ impl AwsIam {
             .map_err(|e| port_error("iam:ListAccessKeys", e))
     }
 
-    async fn key_last_used(&self, meta: &aws_sdk_iam::types::AccessKeyMetadata) -> PortResult<AccessKey> {
+    async fn key_last_used(
+        &self,
+        meta: &aws_sdk_iam::types::AccessKeyMetadata,
+    ) -> PortResult<AccessKey> {
         let id = meta.access_key_id().unwrap_or_default().to_string();
         let op = self.iam.get_access_key_last_used();
         let out = op.access_key_id(&id).send().await;
@@ -143,7 +151,10 @@ impl AwsIam {
             id,
             status: key_status(meta.status()),
             created_at: meta.create_date().and_then(to_chrono),
-            last_used_at: last.as_ref().and_then(|l| l.last_used_date()).and_then(to_chrono),
+            last_used_at: last
+                .as_ref()
+                .and_then(|l| l.last_used_date())
+                .and_then(to_chrono),
             last_used_service: last.as_ref().and_then(|l| known(l.service_name())),
             last_used_region: last.as_ref().and_then(|l| known(l.region())),
         })
@@ -187,7 +198,12 @@ impl AwsIam {
 impl IamRead for AwsIam {
     async fn user(&self, name: &str) -> PortResult<Option<UserFacts>> {
         let op = self.iam.get_user();
-        let out = absent_as_none(op.user_name(name).send().await.map_err(|e| port_error("iam:GetUser", e)))?;
+        let out = absent_as_none(
+            op.user_name(name)
+                .send()
+                .await
+                .map_err(|e| port_error("iam:GetUser", e)),
+        )?;
         Ok(out.and_then(|o| o.user().cloned()).map(|u| UserFacts {
             name: u.user_name().to_string(),
             arn: u.arn().to_string(),
@@ -208,13 +224,25 @@ impl IamRead for AwsIam {
 
     async fn user_inline_policies(&self, name: &str) -> PortResult<Vec<String>> {
         let op = self.iam.list_user_policies();
-        let items = op.user_name(name).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await;
+        let items = op
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
         absent_as_empty(items.map_err(|e| port_error("iam:ListUserPolicies", e)))
     }
 
     async fn user_groups(&self, name: &str) -> PortResult<Vec<String>> {
         let op = self.iam.list_groups_for_user();
-        let items = op.user_name(name).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await;
+        let items = op
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
         let groups = absent_as_empty(items.map_err(|e| port_error("iam:ListGroupsForUser", e)))?;
         Ok(groups.iter().map(|g| g.group_name().to_string()).collect())
     }
@@ -227,23 +255,43 @@ impl IamRead for AwsIam {
 
     async fn login_profile(&self, name: &str) -> PortResult<Option<LoginProfile>> {
         let op = self.iam.get_login_profile();
-        let out = op.user_name(name).send().await.map_err(|e| port_error("iam:GetLoginProfile", e));
-        Ok(absent_as_none(out)?.and_then(|o| o.login_profile().cloned()).map(|p| LoginProfile {
-            created_at: to_chrono(p.create_date()),
-            password_reset_required: p.password_reset_required(),
-        }))
+        let out = op
+            .user_name(name)
+            .send()
+            .await
+            .map_err(|e| port_error("iam:GetLoginProfile", e));
+        Ok(absent_as_none(out)?
+            .and_then(|o| o.login_profile().cloned())
+            .map(|p| LoginProfile {
+                created_at: to_chrono(p.create_date()),
+                password_reset_required: p.password_reset_required(),
+            }))
     }
 
     async fn mfa_devices(&self, name: &str) -> PortResult<Vec<String>> {
         let op = self.iam.list_mfa_devices();
-        let items = op.user_name(name).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await;
+        let items = op
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
         let devices = absent_as_empty(items.map_err(|e| port_error("iam:ListMFADevices", e)))?;
-        Ok(devices.iter().map(|d| d.serial_number().to_string()).collect())
+        Ok(devices
+            .iter()
+            .map(|d| d.serial_number().to_string())
+            .collect())
     }
 
     async fn role(&self, name: &str) -> PortResult<Option<RoleFacts>> {
         let op = self.iam.get_role();
-        let out = absent_as_none(op.role_name(name).send().await.map_err(|e| port_error("iam:GetRole", e)))?;
+        let out = absent_as_none(
+            op.role_name(name)
+                .send()
+                .await
+                .map_err(|e| port_error("iam:GetRole", e)),
+        )?;
         Ok(out.and_then(|o| o.role().cloned()).map(|r| RoleFacts {
             name: r.role_name().to_string(),
             arn: r.arn().to_string(),
@@ -260,8 +308,15 @@ impl IamRead for AwsIam {
 
     async fn role_attached_policies(&self, name: &str) -> PortResult<Vec<PolicyRef>> {
         let op = self.iam.list_attached_role_policies();
-        let items = op.role_name(name).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await;
-        let items = absent_as_empty(items.map_err(|e| port_error("iam:ListAttachedRolePolicies", e)))?;
+        let items = op
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let items =
+            absent_as_empty(items.map_err(|e| port_error("iam:ListAttachedRolePolicies", e)))?;
         Ok(items
             .iter()
             .map(|p| PolicyRef {
@@ -273,7 +328,13 @@ impl IamRead for AwsIam {
 
     async fn role_inline_policies(&self, name: &str) -> PortResult<Vec<String>> {
         let op = self.iam.list_role_policies();
-        let items = op.role_name(name).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await;
+        let items = op
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
         absent_as_empty(items.map_err(|e| port_error("iam:ListRolePolicies", e)))
     }
 
@@ -379,7 +440,12 @@ impl IamWrite for AwsIam {
         Ok(Change::Done)
     }
 
-    async fn set_access_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> PortResult<Change> {
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key_id: &str,
+        status: KeyStatus,
+    ) -> PortResult<Change> {
         let keys = self.key_metadata(user).await?;
         let Some(key) = keys.iter().find(|k| k.access_key_id() == Some(key_id)) else {
             return Err(PortError::new(
@@ -402,13 +468,23 @@ impl IamWrite for AwsIam {
             .send()
             .await
             .map_err(|e| port_error("iam:UpdateAccessKey", e))?;
-        tracing::info!(user, access_key_id = key_id, ?status, "updated access key status");
+        tracing::info!(
+            user,
+            access_key_id = key_id,
+            ?status,
+            "updated access key status"
+        );
         Ok(Change::Done)
     }
 
     async fn delete_login_profile(&self, user: &str) -> PortResult<Change> {
         let op = self.iam.delete_login_profile();
-        match op.user_name(user).send().await.map_err(|e| port_error("iam:DeleteLoginProfile", e)) {
+        match op
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| port_error("iam:DeleteLoginProfile", e))
+        {
             Ok(_) => {
                 tracing::info!(user, "deleted login profile");
                 Ok(Change::Done)
@@ -420,7 +496,12 @@ impl IamWrite for AwsIam {
         }
     }
 
-    async fn put_user_policy(&self, user: &str, name: &str, document: &Value) -> PortResult<Change> {
+    async fn put_user_policy(
+        &self,
+        user: &str,
+        name: &str,
+        document: &Value,
+    ) -> PortResult<Change> {
         if self.user_policy_document(user, name).await?.as_ref() == Some(document) {
             return Ok(Change::Already);
         }
@@ -437,7 +518,13 @@ impl IamWrite for AwsIam {
 
     async fn delete_user_policy(&self, user: &str, name: &str) -> PortResult<Change> {
         let op = self.iam.delete_user_policy();
-        match op.user_name(user).policy_name(name).send().await.map_err(|e| port_error("iam:DeleteUserPolicy", e)) {
+        match op
+            .user_name(user)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| port_error("iam:DeleteUserPolicy", e))
+        {
             Ok(_) => {
                 tracing::info!(user, policy_name = name, "deleted user inline policy");
                 Ok(Change::Done)
@@ -447,7 +534,12 @@ impl IamWrite for AwsIam {
         }
     }
 
-    async fn put_role_policy(&self, role: &str, name: &str, document: &Value) -> PortResult<Change> {
+    async fn put_role_policy(
+        &self,
+        role: &str,
+        name: &str,
+        document: &Value,
+    ) -> PortResult<Change> {
         if self.role_inline_policy(role, name).await?.as_ref() == Some(document) {
             return Ok(Change::Already);
         }
@@ -464,7 +556,13 @@ impl IamWrite for AwsIam {
 
     async fn delete_role_policy(&self, role: &str, name: &str) -> PortResult<Change> {
         let op = self.iam.delete_role_policy();
-        match op.role_name(role).policy_name(name).send().await.map_err(|e| port_error("iam:DeleteRolePolicy", e)) {
+        match op
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| port_error("iam:DeleteRolePolicy", e))
+        {
             Ok(_) => {
                 tracing::info!(role, policy_name = name, "deleted role inline policy");
                 Ok(Change::Done)

@@ -3,7 +3,14 @@
 //! against this list, so a function never runs with more (or fewer) rights than its code uses.
 
 /// The six Lambda functions.
-pub const FUNCTIONS: &[&str] = &["enrich", "classify", "request-approval", "approve", "quarantine", "notify"];
+pub const FUNCTIONS: &[&str] = &[
+    "enrich",
+    "classify",
+    "request-approval",
+    "approve",
+    "quarantine",
+    "notify",
+];
 
 const ENRICH: &[&str] = &[
     "iam:GetUser",
@@ -58,9 +65,34 @@ const QUARANTINE: &[&str] = &[
     "ec2:CreateNetworkAclEntry",
 ];
 
-const NOTIFY: &[&str] = &["sns:Publish", "securityhub:BatchUpdateFindings", "securityhub:BatchImportFindings"];
+const NOTIFY: &[&str] = &[
+    "sns:Publish",
+    "securityhub:BatchUpdateFindings",
+    "securityhub:BatchImportFindings",
+];
 
-/// The IAM actions `function` calls; empty for an unknown name.
+/// Not a Lambda function: what `cordon release` (run by a human with their own credentials)
+/// calls through the same adapters to undo a quarantine. Declared so that every SDK call in
+/// the adapters is accounted for.
+pub const RELEASE: &str = "release";
+
+const RELEASE_ACTIONS: &[&str] = &[
+    "iam:ListAttachedUserPolicies",
+    "iam:DetachUserPolicy",
+    "iam:ListUserTags",
+    "iam:UntagUser",
+    "iam:ListRoleTags",
+    "iam:UntagRole",
+    "iam:ListAccessKeys",
+    "iam:UpdateAccessKey",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePolicy",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DeleteNetworkAclEntry",
+];
+
+/// The IAM actions `function` (one of [`FUNCTIONS`], or [`RELEASE`]) calls; empty for an
+/// unknown name.
 pub fn actions_for(function: &str) -> &'static [&'static str] {
     match function {
         "enrich" => ENRICH,
@@ -69,6 +101,7 @@ pub fn actions_for(function: &str) -> &'static [&'static str] {
         "approve" => APPROVE,
         "quarantine" => QUARANTINE,
         "notify" => NOTIFY,
+        RELEASE => RELEASE_ACTIONS,
         _ => &[],
     }
 }
@@ -85,18 +118,29 @@ mod tests {
             let mut seen = std::collections::BTreeSet::new();
             for a in actions {
                 let (service, op) = a.split_once(':').expect("service:Action");
-                assert!(["iam", "ec2", "sns", "securityhub", "states"].contains(&service), "{a}");
+                assert!(
+                    ["iam", "ec2", "sns", "securityhub", "states"].contains(&service),
+                    "{a}"
+                );
                 assert!(op.chars().next().unwrap().is_ascii_uppercase(), "{a}");
                 assert!(seen.insert(a), "{f}: {a} twice");
             }
         }
         assert!(actions_for("classify").is_empty());
-        assert_eq!(actions_for("approve"), &["states:GetExecutionHistory", "states:SendTaskSuccess"]);
+        assert_eq!(
+            actions_for("approve"),
+            &["states:GetExecutionHistory", "states:SendTaskSuccess"]
+        );
         assert!(actions_for("quarantine").contains(&"iam:AttachUserPolicy"));
         // enrich only reads
         for a in actions_for("enrich") {
             let op = a.split_once(':').unwrap().1;
-            assert!(["Get", "List", "Describe"].iter().any(|p| op.starts_with(p)), "{a}");
+            assert!(
+                ["Get", "List", "Describe"]
+                    .iter()
+                    .any(|p| op.starts_with(p)),
+                "{a}"
+            );
         }
         assert!(actions_for("nope").is_empty());
     }

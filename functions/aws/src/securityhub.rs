@@ -35,7 +35,14 @@ fn string_map(v: Option<&Value>) -> Option<std::collections::HashMap<String, Str
     let obj = v?.as_object()?;
     Some(
         obj.iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect(),
     )
 }
@@ -45,14 +52,30 @@ fn string_map(v: Option<&Value>) -> Option<std::collections::HashMap<String, Str
 pub fn asff_from_json(f: &Value) -> Result<sh::AwsSecurityFinding, PortError> {
     let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
     let required = [
-        "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "CreatedAt", "UpdatedAt", "Title",
+        "SchemaVersion",
+        "Id",
+        "ProductArn",
+        "GeneratorId",
+        "AwsAccountId",
+        "CreatedAt",
+        "UpdatedAt",
+        "Title",
         "Description",
     ];
-    let missing: Vec<&str> = required.iter().copied().filter(|k| s(k).is_none()).collect();
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|k| s(k).is_none())
+        .collect();
     if !missing.is_empty() {
-        return Err(invalid(IMPORT, format!("ASFF finding lacks {}", missing.join(", "))));
+        return Err(invalid(
+            IMPORT,
+            format!("ASFF finding lacks {}", missing.join(", ")),
+        ));
     }
-    let severity = f.get("Severity").ok_or_else(|| invalid(IMPORT, "ASFF finding lacks Severity"))?;
+    let severity = f
+        .get("Severity")
+        .ok_or_else(|| invalid(IMPORT, "ASFF finding lacks Severity"))?;
     let resources = f
         .get("Resources")
         .and_then(Value::as_array)
@@ -79,13 +102,33 @@ pub fn asff_from_json(f: &Value) -> Result<sh::AwsSecurityFinding, PortError> {
         .set_user_defined_fields(string_map(f.get("UserDefinedFields")))
         .severity(
             sh::Severity::builder()
-                .set_label(severity.get("Label").and_then(Value::as_str).map(sh::SeverityLabel::from))
-                .set_original(severity.get("Original").and_then(Value::as_str).map(str::to_string))
-                .set_normalized(severity.get("Normalized").and_then(Value::as_i64).map(|n| n as i32))
+                .set_label(
+                    severity
+                        .get("Label")
+                        .and_then(Value::as_str)
+                        .map(sh::SeverityLabel::from),
+                )
+                .set_original(
+                    severity
+                        .get("Original")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                )
+                .set_normalized(
+                    severity
+                        .get("Normalized")
+                        .and_then(Value::as_i64)
+                        .map(|n| n as i32),
+                )
                 .set_product(severity.get("Product").and_then(Value::as_f64))
                 .build(),
         );
-    for t in f.get("Types").and_then(Value::as_array).into_iter().flatten() {
+    for t in f
+        .get("Types")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(t) = t.as_str() {
             b = b.types(t);
         }
@@ -106,7 +149,11 @@ pub fn asff_from_json(f: &Value) -> Result<sh::AwsSecurityFinding, PortError> {
         );
     }
     if let Some(status) = f.pointer("/Workflow/Status").and_then(Value::as_str) {
-        b = b.workflow(sh::Workflow::builder().status(sh::WorkflowStatus::from(status)).build());
+        b = b.workflow(
+            sh::Workflow::builder()
+                .status(sh::WorkflowStatus::from(status))
+                .build(),
+        );
     }
     if let Some(state) = f.get("RecordState").and_then(Value::as_str) {
         b = b.record_state(sh::RecordState::from(state));
@@ -115,7 +162,12 @@ pub fn asff_from_json(f: &Value) -> Result<sh::AwsSecurityFinding, PortError> {
         let rs = |k: &str| rec.get(k).and_then(Value::as_str).map(str::to_string);
         b = b.remediation(
             sh::Remediation::builder()
-                .recommendation(sh::Recommendation::builder().set_text(rs("Text")).set_url(rs("Url")).build())
+                .recommendation(
+                    sh::Recommendation::builder()
+                        .set_text(rs("Text"))
+                        .set_url(rs("Url"))
+                        .build(),
+                )
                 .build(),
         );
     }
@@ -126,10 +178,24 @@ pub fn asff_from_json(f: &Value) -> Result<sh::AwsSecurityFinding, PortError> {
 impl SecurityHub for AwsSecurityHub {
     async fn submit(&self, update: &SecurityHubUpdate) -> PortResult<()> {
         match update {
-            SecurityHubUpdate::AnnotateFinding { finding_id, product_arn, note, workflow_status, user_defined_fields } => {
-                let id = sh::AwsSecurityFindingIdentifier::builder().id(finding_id).product_arn(product_arn).build();
-                let note = sh::NoteUpdate::builder().text(note).updated_by("cordon").build();
-                let workflow = sh::WorkflowUpdate::builder().status(sh::WorkflowStatus::from(workflow_status.as_str())).build();
+            SecurityHubUpdate::AnnotateFinding {
+                finding_id,
+                product_arn,
+                note,
+                workflow_status,
+                user_defined_fields,
+            } => {
+                let id = sh::AwsSecurityFindingIdentifier::builder()
+                    .id(finding_id)
+                    .product_arn(product_arn)
+                    .build();
+                let note = sh::NoteUpdate::builder()
+                    .text(note)
+                    .updated_by("cordon")
+                    .build();
+                let workflow = sh::WorkflowUpdate::builder()
+                    .status(sh::WorkflowStatus::from(workflow_status.as_str()))
+                    .build();
                 let op = self.securityhub.batch_update_findings();
                 let mut req = op.finding_identifiers(id).note(note).workflow(workflow);
                 for (k, v) in user_defined_fields {
@@ -146,14 +212,22 @@ impl SecurityHub for AwsSecurityHub {
                         ),
                     ));
                 }
-                tracing::info!(finding_id, workflow_status, "annotated Security Hub finding");
+                tracing::info!(
+                    finding_id,
+                    workflow_status,
+                    "annotated Security Hub finding"
+                );
                 Ok(())
             }
             SecurityHubUpdate::ImportFinding { finding } => {
                 let typed = asff_from_json(finding)?;
                 let id = typed.id().map(str::to_string).unwrap_or_default();
                 let op = self.securityhub.batch_import_findings();
-                let out = op.findings(typed).send().await.map_err(|e| port_error(IMPORT, e))?;
+                let out = op
+                    .findings(typed)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(IMPORT, e))?;
                 if out.failed_count().unwrap_or(0) > 0 || !out.failed_findings().is_empty() {
                     let f = out.failed_findings().first();
                     return Err(invalid(

@@ -42,18 +42,48 @@ enum Seen {
 }
 
 fn inspect(execution_arn: &str, e: &HistoryEvent) -> Result<Seen, PortError> {
-    let completed = |rt: &str, r: &str| if is_approval(rt, r) { Seen::Closed } else { Seen::Irrelevant };
+    let completed = |rt: &str, r: &str| {
+        if is_approval(rt, r) {
+            Seen::Closed
+        } else {
+            Seen::Irrelevant
+        }
+    };
     Ok(match e.r#type() {
-        T::ExecutionSucceeded | T::ExecutionFailed | T::ExecutionAborted | T::ExecutionTimedOut => Seen::Closed,
-        T::TaskSucceeded => e.task_succeeded_event_details().map_or(Seen::Irrelevant, |d| completed(d.resource_type(), d.resource())),
-        T::TaskFailed => e.task_failed_event_details().map_or(Seen::Irrelevant, |d| completed(d.resource_type(), d.resource())),
-        T::TaskTimedOut => e.task_timed_out_event_details().map_or(Seen::Irrelevant, |d| completed(d.resource_type(), d.resource())),
-        T::TaskStartFailed => e.task_start_failed_event_details().map_or(Seen::Irrelevant, |d| completed(d.resource_type(), d.resource())),
-        T::TaskSubmitFailed => e.task_submit_failed_event_details().map_or(Seen::Irrelevant, |d| completed(d.resource_type(), d.resource())),
+        T::ExecutionSucceeded | T::ExecutionFailed | T::ExecutionAborted | T::ExecutionTimedOut => {
+            Seen::Closed
+        }
+        T::TaskSucceeded => e
+            .task_succeeded_event_details()
+            .map_or(Seen::Irrelevant, |d| {
+                completed(d.resource_type(), d.resource())
+            }),
+        T::TaskFailed => e.task_failed_event_details().map_or(Seen::Irrelevant, |d| {
+            completed(d.resource_type(), d.resource())
+        }),
+        T::TaskTimedOut => e
+            .task_timed_out_event_details()
+            .map_or(Seen::Irrelevant, |d| {
+                completed(d.resource_type(), d.resource())
+            }),
+        T::TaskStartFailed => e
+            .task_start_failed_event_details()
+            .map_or(Seen::Irrelevant, |d| {
+                completed(d.resource_type(), d.resource())
+            }),
+        T::TaskSubmitFailed => e
+            .task_submit_failed_event_details()
+            .map_or(Seen::Irrelevant, |d| {
+                completed(d.resource_type(), d.resource())
+            }),
         T::TaskScheduled => match e.task_scheduled_event_details() {
             Some(d) if is_approval(d.resource_type(), d.resource()) => {
                 let parameters: Value = serde_json::from_str(d.parameters()).map_err(|err| {
-                    PortError::new(PortErrorKind::Other, "states:GetExecutionHistory", format!("approval task parameters are not JSON: {err}"))
+                    PortError::new(
+                        PortErrorKind::Other,
+                        "states:GetExecutionHistory",
+                        format!("approval task parameters are not JSON: {err}"),
+                    )
                 })?;
                 let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
                 let Some(token) = payload.get("taskToken").and_then(Value::as_str) else {
@@ -66,7 +96,10 @@ fn inspect(execution_arn: &str, e: &HistoryEvent) -> Result<Seen, PortError> {
                 Seen::Scheduled(PendingApproval {
                     execution_arn: execution_arn.to_string(),
                     task_token: token.to_string(),
-                    input: payload.get("state").cloned().unwrap_or_else(|| payload.clone()),
+                    input: payload
+                        .get("state")
+                        .cloned()
+                        .unwrap_or_else(|| payload.clone()),
                     requested_at: to_chrono(e.timestamp()).unwrap_or_default(),
                 })
             }

@@ -27,7 +27,10 @@ impl AwsNotifier {
 
 /// A subject SNS accepts: one line, at most 100 characters (cut with an ellipsis).
 pub fn sns_subject(subject: &str) -> String {
-    let line: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let line: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let line = line.trim();
     if line.chars().count() <= MAX_SUBJECT_CHARS {
         return line.to_string();
@@ -67,7 +70,9 @@ impl Notifier for AwsNotifier {
                 .data_type("String")
                 .string_value(value)
                 .build()
-                .map_err(|e| PortError::new(PortErrorKind::Invalid, "sns:Publish", e.to_string()))?;
+                .map_err(|e| {
+                    PortError::new(PortErrorKind::Invalid, "sns:Publish", e.to_string())
+                })?;
             req = req.message_attributes(name, attr);
         }
         let out = req.send().await.map_err(|e| port_error("sns:Publish", e))?;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::retry::RetryConfig;
 use cordon_aws::{AwsCompute, AwsExecutions, AwsIam, AwsSecurityHub};
-use cordon_core::ports::{Change, Compute, Executions, IamRead, IamWrite, SecurityHub, SecurityHubUpdate};
+use cordon_core::ports::{
+    Change, Compute, Executions, IamRead, IamWrite, SecurityHub, SecurityHubUpdate,
+};
 use cordon_core::{KeyStatus, PortErrorKind};
 use serde_json::json;
 
@@ -29,12 +31,15 @@ fn json_error(code: &str) -> String {
 }
 
 fn retry() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1))
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
 }
 
 macro_rules! client {
     ($krate:ident, $rules:expr) => {
-        mock_client!($krate, RuleMode::MatchAny, $rules, |c| c.retry_config(retry()))
+        mock_client!($krate, RuleMode::MatchAny, $rules, |c| c
+            .retry_config(retry()))
     };
 }
 
@@ -59,7 +64,11 @@ async fn throttled_twice_then_success_is_retried_by_the_sdk() {
         .sequence()
         .http_status(400, Some(iam_error("Throttling")))
         .times(2)
-        .output(|| aws_sdk_iam::operation::get_user::GetUserOutput::builder().user(user()).build())
+        .output(|| {
+            aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                .user(user())
+                .build()
+        })
         .build();
     let iam = AwsIam::new(client!(aws_sdk_iam, [&get_user]));
     let facts = iam.user("mallory").await.unwrap().unwrap();
@@ -117,7 +126,10 @@ async fn no_such_entity_reads_as_absent() {
     assert_eq!(iam.user("ghost").await.unwrap(), None);
     assert_eq!(iam.login_profile("ghost").await.unwrap(), None);
     assert_eq!(iam.access_keys("ghost").await.unwrap(), vec![]);
-    assert_eq!((get_user.num_calls(), profile.num_calls(), keys.num_calls()), (1, 1, 1));
+    assert_eq!(
+        (get_user.num_calls(), profile.num_calls(), keys.num_calls()),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -130,7 +142,10 @@ async fn access_denied_is_its_own_kind_and_not_retried() {
     let err = iam.user("mallory").await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::AccessDenied);
     assert_eq!(get_user.num_calls(), 1);
-    assert_eq!(err.to_string(), "iam:GetUser failed (AccessDenied): AccessDenied: AccessDenied happened");
+    assert_eq!(
+        err.to_string(),
+        "iam:GetUser failed (AccessDenied): AccessDenied: AccessDenied happened"
+    );
 }
 
 #[tokio::test]
@@ -175,10 +190,16 @@ async fn attaching_an_attached_policy_is_already_and_makes_no_write() {
             )
             .build()
     });
-    let attach = mock!(aws_sdk_iam::Client::attach_user_policy)
-        .then_output(|| aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput::builder().build());
+    let attach = mock!(aws_sdk_iam::Client::attach_user_policy).then_output(|| {
+        aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput::builder().build()
+    });
     let iam = AwsIam::new(client!(aws_sdk_iam, [&list, &attach]));
-    assert_eq!(iam.attach_user_policy("mallory", QUARANTINE_ARN).await.unwrap(), Change::Already);
+    assert_eq!(
+        iam.attach_user_policy("mallory", QUARANTINE_ARN)
+            .await
+            .unwrap(),
+        Change::Already
+    );
     assert_eq!(attach.num_calls(), 0);
 }
 
@@ -188,10 +209,19 @@ async fn attaching_a_new_policy_is_done_with_the_exact_arn() {
         aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput::builder().build()
     });
     let attach = mock!(aws_sdk_iam::Client::attach_user_policy)
-        .match_requests(|r| r.user_name() == Some("mallory") && r.policy_arn() == Some(QUARANTINE_ARN))
-        .then_output(|| aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput::builder().build());
+        .match_requests(|r| {
+            r.user_name() == Some("mallory") && r.policy_arn() == Some(QUARANTINE_ARN)
+        })
+        .then_output(|| {
+            aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput::builder().build()
+        });
     let iam = AwsIam::new(client!(aws_sdk_iam, [&list, &attach]));
-    assert_eq!(iam.attach_user_policy("mallory", QUARANTINE_ARN).await.unwrap(), Change::Done);
+    assert_eq!(
+        iam.attach_user_policy("mallory", QUARANTINE_ARN)
+            .await
+            .unwrap(),
+        Change::Done
+    );
     assert_eq!(attach.num_calls(), 1);
 }
 
@@ -202,7 +232,10 @@ async fn deleting_an_absent_login_profile_is_already() {
         .http_status(404, Some(iam_error("NoSuchEntity")))
         .build();
     let iam = AwsIam::new(client!(aws_sdk_iam, [&delete]));
-    assert_eq!(iam.delete_login_profile("mallory").await.unwrap(), Change::Already);
+    assert_eq!(
+        iam.delete_login_profile("mallory").await.unwrap(),
+        Change::Already
+    );
     assert_eq!(delete.num_calls(), 1);
 }
 
@@ -215,8 +248,14 @@ fn keys_output() -> aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutp
             .build()
     };
     aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-        .access_key_metadata(key("AKIAACTIVE0000000001", aws_sdk_iam::types::StatusType::Active))
-        .access_key_metadata(key("AKIAINACTIVE00000002", aws_sdk_iam::types::StatusType::Inactive))
+        .access_key_metadata(key(
+            "AKIAACTIVE0000000001",
+            aws_sdk_iam::types::StatusType::Active,
+        ))
+        .access_key_metadata(key(
+            "AKIAINACTIVE00000002",
+            aws_sdk_iam::types::StatusType::Inactive,
+        ))
         .build()
         .unwrap()
 }
@@ -229,40 +268,50 @@ async fn deactivating_an_inactive_key_is_already_and_an_active_one_is_done() {
             r.access_key_id() == Some("AKIAACTIVE0000000001")
                 && r.status() == Some(&aws_sdk_iam::types::StatusType::Inactive)
         })
-        .then_output(|| aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build());
+        .then_output(|| {
+            aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build()
+        });
     let iam = AwsIam::new(client!(aws_sdk_iam, [&list, &update]));
     assert_eq!(
-        iam.set_access_key_status("mallory", "AKIAINACTIVE00000002", KeyStatus::Inactive).await.unwrap(),
+        iam.set_access_key_status("mallory", "AKIAINACTIVE00000002", KeyStatus::Inactive)
+            .await
+            .unwrap(),
         Change::Already
     );
     assert_eq!(update.num_calls(), 0);
     assert_eq!(
-        iam.set_access_key_status("mallory", "AKIAACTIVE0000000001", KeyStatus::Inactive).await.unwrap(),
+        iam.set_access_key_status("mallory", "AKIAACTIVE0000000001", KeyStatus::Inactive)
+            .await
+            .unwrap(),
         Change::Done
     );
     assert_eq!(update.num_calls(), 1);
-    let missing = iam.set_access_key_status("mallory", "AKIANOPE", KeyStatus::Inactive).await.unwrap_err();
+    let missing = iam
+        .set_access_key_status("mallory", "AKIANOPE", KeyStatus::Inactive)
+        .await
+        .unwrap_err();
     assert_eq!(missing.kind, PortErrorKind::NotFound);
 }
 
 #[tokio::test]
 async fn access_keys_carry_their_last_use_looked_up_per_key() {
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(keys_output);
-    let last_used = mock!(aws_sdk_iam::Client::get_access_key_last_used).then_compute_output(|req| {
-        let used = req.access_key_id() == Some("AKIAACTIVE0000000001");
-        let mut last = aws_sdk_iam::types::AccessKeyLastUsed::builder();
-        last = if used {
-            last.last_used_date(aws_smithy_types::DateTime::from_secs(1_700_000_100))
-                .service_name("s3")
-                .region("eu-west-1")
-        } else {
-            last.service_name("N/A").region("N/A")
-        };
-        aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
-            .user_name("mallory")
-            .access_key_last_used(last.build().unwrap())
-            .build()
-    });
+    let last_used =
+        mock!(aws_sdk_iam::Client::get_access_key_last_used).then_compute_output(|req| {
+            let used = req.access_key_id() == Some("AKIAACTIVE0000000001");
+            let mut last = aws_sdk_iam::types::AccessKeyLastUsed::builder();
+            last = if used {
+                last.last_used_date(aws_smithy_types::DateTime::from_secs(1_700_000_100))
+                    .service_name("s3")
+                    .region("eu-west-1")
+            } else {
+                last.service_name("N/A").region("N/A")
+            };
+            aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                .user_name("mallory")
+                .access_key_last_used(last.build().unwrap())
+                .build()
+        });
     let iam = AwsIam::new(client!(aws_sdk_iam, [&list, &last_used]));
     let keys = iam.access_keys("mallory").await.unwrap();
     assert_eq!(last_used.num_calls(), 2);
@@ -273,7 +322,10 @@ async fn access_keys_carry_their_last_use_looked_up_per_key() {
     assert_eq!(keys[0].last_used_service.as_deref(), Some("s3"));
     assert_eq!(keys[0].last_used_region.as_deref(), Some("eu-west-1"));
     assert_eq!(keys[1].status, KeyStatus::Inactive);
-    assert_eq!((keys[1].last_used_at, keys[1].last_used_service.as_deref()), (None, None));
+    assert_eq!(
+        (keys[1].last_used_at, keys[1].last_used_service.as_deref()),
+        (None, None)
+    );
 }
 
 #[tokio::test]
@@ -288,13 +340,24 @@ async fn putting_the_same_revocation_policy_again_is_already() {
             .build()
             .unwrap()
     });
-    let put = mock!(aws_sdk_iam::Client::put_role_policy)
-        .then_output(|| aws_sdk_iam::operation::put_role_policy::PutRolePolicyOutput::builder().build());
+    let put = mock!(aws_sdk_iam::Client::put_role_policy).then_output(|| {
+        aws_sdk_iam::operation::put_role_policy::PutRolePolicyOutput::builder().build()
+    });
     let iam = AwsIam::new(client!(aws_sdk_iam, [&get, &put]));
-    assert_eq!(iam.put_role_policy("app", "cordon-revoke-sessions", &doc).await.unwrap(), Change::Already);
+    assert_eq!(
+        iam.put_role_policy("app", "cordon-revoke-sessions", &doc)
+            .await
+            .unwrap(),
+        Change::Already
+    );
     assert_eq!(put.num_calls(), 0);
     let other = json!({"Version": "2012-10-17", "Statement": []});
-    assert_eq!(iam.put_role_policy("app", "cordon-revoke-sessions", &other).await.unwrap(), Change::Done);
+    assert_eq!(
+        iam.put_role_policy("app", "cordon-revoke-sessions", &other)
+            .await
+            .unwrap(),
+        Change::Done
+    );
     assert_eq!(put.num_calls(), 1);
 }
 
@@ -347,7 +410,11 @@ async fn an_unprocessed_finding_is_an_error() {
     let hub = AwsSecurityHub::new(client!(aws_sdk_securityhub, [&update]));
     let err = hub.submit(&annotate()).await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::Invalid);
-    assert!(err.message.contains("FindingNotFound: no such finding"), "{}", err.message);
+    assert!(
+        err.message.contains("FindingNotFound: no such finding"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -403,7 +470,9 @@ async fn batch_import_findings_sends_the_typed_finding() {
                 .build()
         });
     let hub = AwsSecurityHub::new(client!(aws_sdk_securityhub, [&import]));
-    hub.submit(&SecurityHubUpdate::ImportFinding { finding: asff() }).await.unwrap();
+    hub.submit(&SecurityHubUpdate::ImportFinding { finding: asff() })
+        .await
+        .unwrap();
     assert_eq!(import.num_calls(), 1);
 }
 
@@ -423,11 +492,21 @@ async fn a_failed_import_and_a_malformed_finding_are_errors() {
             .build()
     });
     let hub = AwsSecurityHub::new(client!(aws_sdk_securityhub, [&import]));
-    let err = hub.submit(&SecurityHubUpdate::ImportFinding { finding: asff() }).await.unwrap_err();
-    assert!(err.message.contains("InvalidInput: bad severity"), "{}", err.message);
+    let err = hub
+        .submit(&SecurityHubUpdate::ImportFinding { finding: asff() })
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("InvalidInput: bad severity"),
+        "{}",
+        err.message
+    );
     let mut bad = asff();
     bad.as_object_mut().unwrap().remove("Title");
-    let err = hub.submit(&SecurityHubUpdate::ImportFinding { finding: bad }).await.unwrap_err();
+    let err = hub
+        .submit(&SecurityHubUpdate::ImportFinding { finding: bad })
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, PortErrorKind::Invalid);
     assert_eq!(err.message, "ASFF finding lacks Title");
     assert_eq!(import.num_calls(), 1);
@@ -439,7 +518,10 @@ async fn a_failed_import_and_a_malformed_finding_are_errors() {
 
 const EXEC: &str = "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:ev-1";
 
-fn event(id: i64, ty: aws_sdk_sfn::types::HistoryEventType) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
+fn event(
+    id: i64,
+    ty: aws_sdk_sfn::types::HistoryEventType,
+) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
     aws_sdk_sfn::types::HistoryEvent::builder()
         .id(id)
         .r#type(ty)
@@ -485,9 +567,16 @@ async fn the_waiting_approval_task_is_found_across_pages_newest_first() {
     use aws_sdk_sfn::types::HistoryEventType as T;
     // Page 1 (newest first) ends before the approval task; page 2 has it, then an older,
     // already-completed enrich invoke that must not matter.
-    let page1 = history(vec![simple(9, T::TaskSubmitted), simple(8, T::TaskStarted)], Some("page-2"));
+    let page1 = history(
+        vec![simple(9, T::TaskSubmitted), simple(8, T::TaskStarted)],
+        Some("page-2"),
+    );
     let page2 = history(
-        vec![scheduled(7, "invoke.waitForTaskToken", "TOKEN-7"), simple(6, T::TaskStateEntered), scheduled(3, "invoke", "x")],
+        vec![
+            scheduled(7, "invoke.waitForTaskToken", "TOKEN-7"),
+            simple(6, T::TaskStateEntered),
+            scheduled(3, "invoke", "x"),
+        ],
         None,
     );
     let get = mock!(aws_sdk_sfn::Client::get_execution_history)
@@ -519,9 +608,25 @@ async fn a_completed_approval_or_a_finished_execution_is_not_pending() {
         )
         .build()
         .unwrap();
-    let completed = history(vec![simple(11, T::TaskStateExited), succeeded, scheduled(7, "invoke.waitForTaskToken", "T")], None);
-    let finished = history(vec![simple(20, T::ExecutionSucceeded), scheduled(7, "invoke.waitForTaskToken", "T")], None);
-    let never = history(vec![scheduled(3, "invoke", "x"), simple(1, T::ExecutionStarted)], None);
+    let completed = history(
+        vec![
+            simple(11, T::TaskStateExited),
+            succeeded,
+            scheduled(7, "invoke.waitForTaskToken", "T"),
+        ],
+        None,
+    );
+    let finished = history(
+        vec![
+            simple(20, T::ExecutionSucceeded),
+            scheduled(7, "invoke.waitForTaskToken", "T"),
+        ],
+        None,
+    );
+    let never = history(
+        vec![scheduled(3, "invoke", "x"), simple(1, T::ExecutionStarted)],
+        None,
+    );
     let get = mock!(aws_sdk_sfn::Client::get_execution_history)
         .sequence()
         .output(move || completed.clone())
@@ -541,11 +646,17 @@ async fn an_unknown_execution_is_not_found_and_success_sends_the_output() {
         .http_status(400, Some(json_error("ExecutionDoesNotExist")))
         .build();
     let send = mock!(aws_sdk_sfn::Client::send_task_success)
-        .match_requests(|r| r.task_token() == Some("TOKEN-7") && r.output() == Some("{\"decision\":\"approved\"}"))
-        .then_output(|| aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput::builder().build());
+        .match_requests(|r| {
+            r.task_token() == Some("TOKEN-7") && r.output() == Some("{\"decision\":\"approved\"}")
+        })
+        .then_output(|| {
+            aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput::builder().build()
+        });
     let sfn = AwsExecutions::new(client!(aws_sdk_sfn, [&get, &send]));
     let err = sfn.pending_approval(EXEC).await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::NotFound);
-    sfn.send_task_success("TOKEN-7", &json!({"decision": "approved"})).await.unwrap();
+    sfn.send_task_success("TOKEN-7", &json!({"decision": "approved"}))
+        .await
+        .unwrap();
     assert_eq!(send.num_calls(), 1);
 }

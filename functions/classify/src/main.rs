@@ -10,7 +10,10 @@ use handler::ClassifyError;
 
 impl From<ClassifyError> for Diagnostic {
     fn from(e: ClassifyError) -> Diagnostic {
-        Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -26,9 +29,10 @@ async fn main() -> Result<(), Error> {
     }
     let policy = &policy;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let case: CaseFile =
-            serde_json::from_value(event.payload).map_err(|e| ClassifyError::InvalidEvent(e.to_string()))?;
-        handler::handle(policy.as_ref().copied().map_err(String::as_str), &case).map_err(Diagnostic::from)
+        let case: CaseFile = serde_json::from_value(event.payload)
+            .map_err(|e| ClassifyError::InvalidEvent(e.to_string()))?;
+        handler::handle(policy.as_ref().copied().map_err(String::as_str), &case)
+            .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use cordon_core::ports::{Compute, IamRead, PortResult};
 use cordon_core::{
-    CaseFile, Enrichment, Incident, InstanceFacts, LookupError, ParseError, PortError, PrincipalRef,
-    QuarantineRecord, RoleFacts, Subject, UserFacts, parse_event, REVOCATION_POLICY_NAME,
+    CaseFile, Enrichment, Incident, InstanceFacts, LookupError, ParseError, PortError,
+    PrincipalRef, QuarantineRecord, REVOCATION_POLICY_NAME, RoleFacts, Subject, UserFacts,
+    parse_event,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -53,26 +54,42 @@ impl Errors {
             Err(e) if e.is_transient() => Err(EnrichError::Transient(e)),
             Err(e) => {
                 tracing::warn!(lookup, error = %e, "lookup failed; recorded in lookupErrors");
-                self.0.push(LookupError { lookup: lookup.to_string(), error: e.to_string() });
+                self.0.push(LookupError {
+                    lookup: lookup.to_string(),
+                    error: e.to_string(),
+                });
                 Ok(T::default())
             }
         }
     }
 }
 
-pub async fn handle<I: IamRead, C: Compute>(iam: &I, compute: &C, case: &CaseFile) -> Result<Output, EnrichError> {
+pub async fn handle<I: IamRead, C: Compute>(
+    iam: &I,
+    compute: &C,
+    case: &CaseFile,
+) -> Result<Output, EnrichError> {
     let incident = parse_event(&case.event)?;
     tracing::info!(incident_id = %incident.id, kind = %incident.kind, "parsed event");
     let enrichment = enrich(iam, compute, &incident).await?;
     tracing::info!(incident_id = %incident.id, exists = enrichment.exists, lookup_errors = enrichment.lookup_errors.len(), "enriched");
-    Ok(Output { incident, enrichment })
+    Ok(Output {
+        incident,
+        enrichment,
+    })
 }
 
-pub async fn enrich<I: IamRead, C: Compute>(iam: &I, compute: &C, incident: &Incident) -> Result<Enrichment, EnrichError> {
+pub async fn enrich<I: IamRead, C: Compute>(
+    iam: &I,
+    compute: &C,
+    incident: &Incident,
+) -> Result<Enrichment, EnrichError> {
     let mut errors = Errors(Vec::new());
     let mut e = Enrichment::default();
     match &incident.subject {
-        Subject::IamUser { name, arn, user_id, .. } => {
+        Subject::IamUser {
+            name, arn, user_id, ..
+        } => {
             let (user, tags, attached, inline, groups, keys, profile, mfa) = tokio::join!(
                 iam.user(name),
                 iam.user_tags(name),
@@ -120,7 +137,12 @@ pub async fn enrich<I: IamRead, C: Compute>(iam: &I, compute: &C, incident: &Inc
                 e.user = Some(u);
             }
         }
-        Subject::AssumedRole { role_name, role_arn, instance_id, .. } => {
+        Subject::AssumedRole {
+            role_name,
+            role_arn,
+            instance_id,
+            ..
+        } => {
             let instance = async {
                 match instance_id {
                     Some(id) => compute.instance(id).await,
@@ -153,7 +175,8 @@ pub async fn enrich<I: IamRead, C: Compute>(iam: &I, compute: &C, incident: &Inc
             e.instance = errors.take("instance", instance)?;
             if let Some(mut r) = role {
                 e.exists = true;
-                e.quarantine = QuarantineRecord::from_tags(PrincipalRef::Role(role_name.clone()), &tags);
+                e.quarantine =
+                    QuarantineRecord::from_tags(PrincipalRef::Role(role_name.clone()), &tags);
                 r.tags = tags;
                 r.attached_policies = attached;
                 r.inline_policies = inline;
@@ -167,7 +190,8 @@ pub async fn enrich<I: IamRead, C: Compute>(iam: &I, compute: &C, incident: &Inc
         }
         Subject::Resource { resource_type, id } => {
             if resource_type == "Instance" {
-                let instance: Option<InstanceFacts> = errors.take("instance", compute.instance(id).await)?;
+                let instance: Option<InstanceFacts> =
+                    errors.take("instance", compute.instance(id).await)?;
                 e.exists = instance.is_some();
                 e.instance = instance;
             } else {
@@ -193,7 +217,11 @@ pub fn token_issue_time(policy: &Value) -> Option<DateTime<Utc>> {
             Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_string),
             _ => None,
         })
-        .filter_map(|s| DateTime::parse_from_rfc3339(&s).ok().map(|t| t.with_timezone(&Utc)))
+        .filter_map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
         .max()
 }
 

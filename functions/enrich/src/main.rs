@@ -11,7 +11,10 @@ use handler::EnrichError;
 
 impl From<EnrichError> for Diagnostic {
     fn from(e: EnrichError) -> Diagnostic {
-        Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -24,7 +27,9 @@ async fn main() -> Result<(), Error> {
     let (iam, compute) = (&iam, &compute);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let case: CaseFile = serde_json::from_value(event.payload).map_err(EnrichError::from)?;
-        handler::handle(iam, compute, &case).await.map_err(Diagnostic::from)
+        handler::handle(iam, compute, &case)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -52,24 +52,37 @@ pub async fn handle<N: Notifier>(
     input: &Input,
     now: DateTime<Utc>,
 ) -> Result<Output, RequestError> {
-    let class = input
-        .state
-        .classification
-        .as_ref()
-        .ok_or_else(|| RequestError::InvalidEvent("state has no `classification` (classify has not run)".into()))?;
-    let timeout = i64::try_from(class.approval_timeout_seconds)
-        .map_err(|_| RequestError::InvalidEvent("classification.approvalTimeoutSeconds is too large".into()))?;
+    let class = input.state.classification.as_ref().ok_or_else(|| {
+        RequestError::InvalidEvent("state has no `classification` (classify has not run)".into())
+    })?;
+    let timeout = i64::try_from(class.approval_timeout_seconds).map_err(|_| {
+        RequestError::InvalidEvent("classification.approvalTimeoutSeconds is too large".into())
+    })?;
     let deadline = now + Duration::seconds(timeout);
-    let ctx = RenderContext { execution_arn: Some(input.execution_arn.clone()), ..ctx.clone() };
-    let rendered = cordon_core::approval_request(&input.state, &input.execution_arn, deadline, &ctx);
+    let ctx = RenderContext {
+        execution_arn: Some(input.execution_arn.clone()),
+        ..ctx.clone()
+    };
+    let rendered =
+        cordon_core::approval_request(&input.state, &input.execution_arn, deadline, &ctx);
     // Defence in depth: whoever holds the token can decide, so it must never travel by mail.
     let token = input.task_token.as_str();
-    if !token.is_empty() && (rendered.text.contains(token) || rendered.subject.contains(token) || rendered.json.to_string().contains(token)) {
+    if !token.is_empty()
+        && (rendered.text.contains(token)
+            || rendered.subject.contains(token)
+            || rendered.json.to_string().contains(token))
+    {
         return Err(RequestError::TokenInMessage);
     }
-    let message_id = notifier.publish(&rendered.to_message(topic_arn)).await.map_err(RequestError::Publish)?;
+    let message_id = notifier
+        .publish(&rendered.to_message(topic_arn))
+        .await
+        .map_err(RequestError::Publish)?;
     tracing::info!(execution_arn = %input.execution_arn, %message_id, %deadline, "approval requested");
-    Ok(Output { message_id, deadline })
+    Ok(Output {
+        message_id,
+        deadline,
+    })
 }
 
 #[cfg(test)]

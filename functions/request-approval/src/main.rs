@@ -11,7 +11,10 @@ use handler::{Input, RequestError};
 
 impl From<RequestError> for Diagnostic {
     fn from(e: RequestError) -> Diagnostic {
-        Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -29,9 +32,11 @@ async fn main() -> Result<(), Error> {
     let notifier = AwsNotifier::from_conf(&sdk);
     let (notifier, topic_arn, ctx) = (&notifier, topic_arn.as_str(), &ctx);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let input: Input =
-            serde_json::from_value(event.payload).map_err(|e| RequestError::InvalidEvent(e.to_string()))?;
-        handler::handle(notifier, topic_arn, ctx, &input, chrono::Utc::now()).await.map_err(Diagnostic::from)
+        let input: Input = serde_json::from_value(event.payload)
+            .map_err(|e| RequestError::InvalidEvent(e.to_string()))?;
+        handler::handle(notifier, topic_arn, ctx, &input, chrono::Utc::now())
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -5,8 +5,10 @@ use cordon_core::{CaseFile, PortError};
 use std::sync::Mutex;
 
 const SM: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:cordon-incident-response";
-const EXEC: &str = "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4";
-const RESPONDER: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_0a1b2c3d/alice";
+const EXEC: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4";
+const RESPONDER: &str =
+    "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_0a1b2c3d/alice";
 /// The actor who created the user in the fixture.
 const CREATOR: &str = "arn:aws:iam::123456789012:user/devops-tools";
 
@@ -16,20 +18,31 @@ fn root() -> String {
 
 /// The example policy, plus IAM users as approvers so that the creator is on the list too.
 fn policy() -> Policy {
-    let text = std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap().replace(
-        "\"approvers\": [",
-        "\"approvers\": [\"arn:aws:iam::123456789012:user/devops-*\", ",
-    );
+    let text = std::fs::read_to_string(format!("{}/infra/policy.example.json", root()))
+        .unwrap()
+        .replace(
+            "\"approvers\": [",
+            "\"approvers\": [\"arn:aws:iam::123456789012:user/devops-*\", ",
+        );
     Policy::from_json(&text).unwrap()
 }
 
 fn state() -> Value {
     let event: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json", root())).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+            root()
+        ))
+        .unwrap(),
     )
     .unwrap();
     let incident = cordon_core::parse_event(&event).unwrap();
-    serde_json::to_value(CaseFile { event, incident: Some(incident), ..CaseFile::default() }).unwrap()
+    serde_json::to_value(CaseFile {
+        event,
+        incident: Some(incident),
+        ..CaseFile::default()
+    })
+    .unwrap()
 }
 
 struct FakeExecutions {
@@ -50,7 +63,10 @@ impl FakeExecutions {
         }
     }
     fn idle() -> Self {
-        FakeExecutions { pending: None, sent: Mutex::new(vec![]) }
+        FakeExecutions {
+            pending: None,
+            sent: Mutex::new(vec![]),
+        }
     }
 }
 
@@ -58,37 +74,73 @@ impl FakeExecutions {
 impl Executions for FakeExecutions {
     async fn pending_approval(&self, execution_arn: &str) -> PortResult<Option<PendingApproval>> {
         if execution_arn.ends_with(":missing") {
-            return Err(PortError::new(PortErrorKind::NotFound, "states:GetExecutionHistory", "ExecutionDoesNotExist"));
+            return Err(PortError::new(
+                PortErrorKind::NotFound,
+                "states:GetExecutionHistory",
+                "ExecutionDoesNotExist",
+            ));
         }
         Ok(self.pending.clone())
     }
     async fn send_task_success(&self, task_token: &str, output: &Value) -> PortResult<()> {
-        self.sent.lock().unwrap().push((task_token.into(), output.clone()));
+        self.sent
+            .lock()
+            .unwrap()
+            .push((task_token.into(), output.clone()));
         Ok(())
     }
 }
 
 fn body(decision: &str, reason: &str) -> Vec<u8> {
-    json!({"executionArn": EXEC, "decision": decision, "reason": reason}).to_string().into_bytes()
+    json!({"executionArn": EXEC, "decision": decision, "reason": reason})
+        .to_string()
+        .into_bytes()
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-14T03:10:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-03-14T03:10:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 #[tokio::test]
 async fn an_approver_decision_completes_the_task_with_the_verified_identity() {
     let ex = FakeExecutions::waiting();
     let p = policy();
-    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &body("approved", "attacker-made user"), now()).await;
+    let reply = decide(
+        &ex,
+        Ok(&p),
+        Some(SM),
+        Some(RESPONDER),
+        &body("approved", "attacker-made user"),
+        now(),
+    )
+    .await;
     let expected = json!({
         "decision": "approved", "approver": RESPONDER, "verified": true,
         "reason": "attacker-made user", "decidedAt": "2026-03-14T03:10:00Z"
     });
-    assert_eq!(reply, Reply { status: 200, body: expected.clone() });
-    assert_eq!(*ex.sent.lock().unwrap(), vec![("TOKEN-1".to_string(), expected)]);
+    assert_eq!(
+        reply,
+        Reply {
+            status: 200,
+            body: expected.clone()
+        }
+    );
+    assert_eq!(
+        *ex.sent.lock().unwrap(),
+        vec![("TOKEN-1".to_string(), expected)]
+    );
 
-    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &body("rejected", "it is Bob's new CI user"), now()).await;
+    let reply = decide(
+        &ex,
+        Ok(&p),
+        Some(SM),
+        Some(RESPONDER),
+        &body("rejected", "it is Bob's new CI user"),
+        now(),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["decision"], json!("rejected"));
 }
@@ -127,19 +179,38 @@ async fn refusals_are_clear_4xx_and_never_complete_the_task() {
         (decide(&ex, Err("CORDON_POLICY is not set"), Some(SM), Some(RESPONDER), &b, now()).await, 500, "PolicyInvalid"),
     ];
     for (i, (reply, status, error)) in cases.iter().enumerate() {
-        assert_eq!((reply.status, reply.body["error"].as_str().unwrap()), (*status, *error), "case {i}: {reply:?}");
+        assert_eq!(
+            (reply.status, reply.body["error"].as_str().unwrap()),
+            (*status, *error),
+            "case {i}: {reply:?}"
+        );
         assert!(!reply.body["message"].as_str().unwrap().is_empty());
     }
     let self_approval = &cases[2].0;
-    assert!(self_approval.body["message"].as_str().unwrap().contains("two-person rule"), "{self_approval:?}");
-    assert!(cases[6].0.body["message"].as_str().unwrap().contains("`approver` is not accepted"));
-    assert!(ex.sent.lock().unwrap().is_empty(), "no refusal may complete the task");
+    assert!(
+        self_approval.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("two-person rule"),
+        "{self_approval:?}"
+    );
+    assert!(
+        cases[6].0.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("`approver` is not accepted")
+    );
+    assert!(
+        ex.sent.lock().unwrap().is_empty(),
+        "no refusal may complete the task"
+    );
 }
 
 #[test]
 fn the_caller_comes_from_the_function_url_request_context() {
     use lambda_http::aws_lambda_events::apigw::{
-        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+        ApiGatewayV2httpRequestContext,
     };
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
@@ -147,7 +218,10 @@ fn the_caller_comes_from_the_function_url_request_context() {
     iam.user_arn = Some(RESPONDER.into());
     authorizer.iam = Some(iam);
     ctx.authorizer = Some(authorizer);
-    assert_eq!(caller_arn(Some(&RequestContext::ApiGatewayV2(ctx.clone()))).as_deref(), Some(RESPONDER));
+    assert_eq!(
+        caller_arn(Some(&RequestContext::ApiGatewayV2(ctx.clone()))).as_deref(),
+        Some(RESPONDER)
+    );
     ctx.authorizer = None;
     assert_eq!(caller_arn(Some(&RequestContext::ApiGatewayV2(ctx))), None);
     assert_eq!(caller_arn(None), None);
@@ -170,5 +244,8 @@ fn a_function_url_event_deserializes_to_the_caller() {
         "body": "{}", "isBase64Encoded": false
     });
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    assert_eq!(caller_arn(req.request_context_ref()).as_deref(), Some(RESPONDER));
+    assert_eq!(
+        caller_arn(req.request_context_ref()).as_deref(),
+        Some(RESPONDER)
+    );
 }

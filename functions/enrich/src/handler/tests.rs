@@ -13,17 +13,27 @@ fn fixture(name: &str) -> Value {
 }
 
 fn case(event: Value) -> CaseFile {
-    CaseFile { event, ..CaseFile::default() }
+    CaseFile {
+        event,
+        ..CaseFile::default()
+    }
 }
 
 #[tokio::test]
-async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_absent_once_deleted() {
+async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_absent_once_deleted()
+ {
     let moto = cordon_moto::Moto::start().unwrap();
     let sdk = moto.sdk_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     iam.create_user()
         .user_name(USER)
-        .tags(aws_sdk_iam::types::Tag::builder().key("team").value("payments").build().unwrap())
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("team")
+                .value("payments")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -35,7 +45,12 @@ async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_
         .await
         .unwrap();
     let policy_arn = policy.policy().unwrap().arn().unwrap().to_string();
-    iam.attach_user_policy().user_name(USER).policy_arn(&policy_arn).send().await.unwrap();
+    iam.attach_user_policy()
+        .user_name(USER)
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
     iam.put_user_policy()
         .user_name(USER)
         .policy_name("inline-1")
@@ -44,9 +59,30 @@ async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_
         .await
         .unwrap();
     iam.create_group().group_name("devs").send().await.unwrap();
-    iam.add_user_to_group().group_name("devs").user_name(USER).send().await.unwrap();
-    let k1 = iam.create_access_key().user_name(USER).send().await.unwrap().access_key.unwrap().access_key_id;
-    let k2 = iam.create_access_key().user_name(USER).send().await.unwrap().access_key.unwrap().access_key_id;
+    iam.add_user_to_group()
+        .group_name("devs")
+        .user_name(USER)
+        .send()
+        .await
+        .unwrap();
+    let k1 = iam
+        .create_access_key()
+        .user_name(USER)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap()
+        .access_key_id;
+    let k2 = iam
+        .create_access_key()
+        .user_name(USER)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap()
+        .access_key_id;
     iam.update_access_key()
         .user_name(USER)
         .access_key_id(&k2)
@@ -54,12 +90,23 @@ async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_
         .send()
         .await
         .unwrap();
-    iam.create_login_profile().user_name(USER).password("Sup3r-secret!pass").send().await.unwrap();
-
-    let (iam_port, compute) = (AwsIam::from_conf(&sdk), AwsCompute::from_conf(&sdk));
-    let out = handle(&iam_port, &compute, &case(fixture("cloudtrail-create-user-suspicious-name-no-mfa-cli.json")))
+    iam.create_login_profile()
+        .user_name(USER)
+        .password("Sup3r-secret!pass")
+        .send()
         .await
         .unwrap();
+
+    let (iam_port, compute) = (AwsIam::from_conf(&sdk), AwsCompute::from_conf(&sdk));
+    let out = handle(
+        &iam_port,
+        &compute,
+        &case(fixture(
+            "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+        )),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.incident.id, "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
     let e = &out.enrichment;
     assert!(e.exists);
@@ -70,30 +117,76 @@ async fn a_user_with_keys_profile_policies_and_groups_is_described_exactly_then_
     assert_eq!(u.arn, format!("arn:aws:iam::123456789012:user/{USER}"));
     assert_eq!(u.path, "/");
     assert!(u.created_at.is_some());
-    assert_eq!(u.tags, Tags::from([("team".to_string(), "payments".to_string())]));
-    assert_eq!(u.attached_policies, vec![PolicyRef { name: "readonly-thing".into(), arn: policy_arn.clone() }]);
+    assert_eq!(
+        u.tags,
+        Tags::from([("team".to_string(), "payments".to_string())])
+    );
+    assert_eq!(
+        u.attached_policies,
+        vec![PolicyRef {
+            name: "readonly-thing".into(),
+            arn: policy_arn.clone()
+        }]
+    );
     assert_eq!(u.inline_policies, vec!["inline-1".to_string()]);
     assert_eq!(u.groups, vec!["devs".to_string()]);
-    let mut statuses: Vec<(String, KeyStatus)> = u.access_keys.iter().map(|k| (k.id.clone(), k.status)).collect();
+    let mut statuses: Vec<(String, KeyStatus)> = u
+        .access_keys
+        .iter()
+        .map(|k| (k.id.clone(), k.status))
+        .collect();
     statuses.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut expected = vec![(k1.clone(), KeyStatus::Active), (k2.clone(), KeyStatus::Inactive)];
+    let mut expected = vec![
+        (k1.clone(), KeyStatus::Active),
+        (k2.clone(), KeyStatus::Inactive),
+    ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(statuses, expected);
     assert!(u.login_profile.is_some());
     assert_eq!(u.mfa_devices, Vec::<String>::new());
 
     // Gone: a fact, not an error.
-    iam.detach_user_policy().user_name(USER).policy_arn(&policy_arn).send().await.unwrap();
-    iam.delete_user_policy().user_name(USER).policy_name("inline-1").send().await.unwrap();
-    iam.remove_user_from_group().group_name("devs").user_name(USER).send().await.unwrap();
-    for k in [&k1, &k2] {
-        iam.delete_access_key().user_name(USER).access_key_id(k).send().await.unwrap();
-    }
-    iam.delete_login_profile().user_name(USER).send().await.unwrap();
-    iam.delete_user().user_name(USER).send().await.unwrap();
-    let out = handle(&iam_port, &compute, &case(fixture("cloudtrail-create-user-suspicious-name-no-mfa-cli.json")))
+    iam.detach_user_policy()
+        .user_name(USER)
+        .policy_arn(&policy_arn)
+        .send()
         .await
         .unwrap();
+    iam.delete_user_policy()
+        .user_name(USER)
+        .policy_name("inline-1")
+        .send()
+        .await
+        .unwrap();
+    iam.remove_user_from_group()
+        .group_name("devs")
+        .user_name(USER)
+        .send()
+        .await
+        .unwrap();
+    for k in [&k1, &k2] {
+        iam.delete_access_key()
+            .user_name(USER)
+            .access_key_id(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.delete_login_profile()
+        .user_name(USER)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_user().user_name(USER).send().await.unwrap();
+    let out = handle(
+        &iam_port,
+        &compute,
+        &case(fixture(
+            "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+        )),
+    )
+    .await
+    .unwrap();
     assert!(!out.enrichment.exists);
     assert_eq!(out.enrichment.user, None);
     assert_eq!(out.enrichment.lookup_errors, vec![]);
@@ -110,7 +203,9 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
         .send()
         .await
         .unwrap();
-    let before = DateTime::parse_from_rfc3339("2026-03-14T02:00:00Z").unwrap().with_timezone(&Utc);
+    let before = DateTime::parse_from_rfc3339("2026-03-14T02:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
     iam.put_role_policy()
         .role_name("web-app-role")
         .policy_name(REVOCATION_POLICY_NAME)
@@ -121,7 +216,9 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
     let out = handle(
         &AwsIam::from_conf(&sdk),
         &AwsCompute::from_conf(&sdk),
-        &case(fixture("guardduty-instance-credential-exfiltration-outside-aws.json")),
+        &case(fixture(
+            "guardduty-instance-credential-exfiltration-outside-aws.json",
+        )),
     )
     .await
     .unwrap();
@@ -129,7 +226,10 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
     assert!(e.exists);
     let role = e.role.unwrap();
     assert_eq!(role.arn, "arn:aws:iam::123456789012:role/web-app-role");
-    assert_eq!(role.inline_policies, vec![REVOCATION_POLICY_NAME.to_string()]);
+    assert_eq!(
+        role.inline_policies,
+        vec![REVOCATION_POLICY_NAME.to_string()]
+    );
     assert_eq!(role.sessions_revoked_before, Some(before));
     // The instance is not in this (emulated) account: absent, not an error.
     assert_eq!(e.instance, None);
@@ -138,9 +238,13 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
 
 #[tokio::test]
 async fn a_malformed_event_is_invalid_event_naming_the_problem() {
-    let err = handle(&Fake::ok(), &Fake::ok(), &case(fixture("malformed-create-user-without-user-name.json")))
-        .await
-        .unwrap_err();
+    let err = handle(
+        &Fake::ok(),
+        &Fake::ok(),
+        &case(fixture("malformed-create-user-without-user-name.json")),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "InvalidEvent");
     assert!(err.to_string().starts_with("invalid event: "), "{err}");
 }
@@ -148,17 +252,28 @@ async fn a_malformed_event_is_invalid_event_naming_the_problem() {
 #[tokio::test]
 async fn access_denied_lookups_are_recorded_and_transient_ones_fail_the_step() {
     let event = fixture("cloudtrail-create-user-suspicious-name-no-mfa-cli.json");
-    let denied = Fake { tags: Some(PortErrorKind::AccessDenied), ..Fake::ok() };
-    let out = handle(&denied, &denied, &case(event.clone())).await.unwrap();
+    let denied = Fake {
+        tags: Some(PortErrorKind::AccessDenied),
+    };
+    let out = handle(&denied, &denied, &case(event.clone()))
+        .await
+        .unwrap();
     assert!(out.enrichment.exists);
     assert_eq!(
         out.enrichment.lookup_errors,
-        vec![LookupError { lookup: "userTags".into(), error: "iam:ListUserTags failed (AccessDenied): denied".into() }]
+        vec![LookupError {
+            lookup: "userTags".into(),
+            error: "iam:ListUserTags failed (AccessDenied): denied".into()
+        }]
     );
     assert_eq!(out.enrichment.user.unwrap().access_keys.len(), 1);
 
-    let throttled = Fake { tags: Some(PortErrorKind::Transient), ..Fake::ok() };
-    let err = handle(&throttled, &throttled, &case(event)).await.unwrap_err();
+    let throttled = Fake {
+        tags: Some(PortErrorKind::Transient),
+    };
+    let err = handle(&throttled, &throttled, &case(event))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Transient");
 }
 
@@ -176,7 +291,11 @@ impl Fake {
 #[async_trait]
 impl IamRead for Fake {
     async fn user(&self, name: &str) -> PortResult<Option<UserFacts>> {
-        Ok(Some(UserFacts { name: name.into(), arn: format!("arn:aws:iam::123456789012:user/{name}"), ..UserFacts::default() }))
+        Ok(Some(UserFacts {
+            name: name.into(),
+            arn: format!("arn:aws:iam::123456789012:user/{name}"),
+            ..UserFacts::default()
+        }))
     }
     async fn user_tags(&self, _: &str) -> PortResult<Tags> {
         match self.tags {
@@ -244,7 +363,12 @@ impl Compute for Fake {
 
 #[test]
 fn token_issue_time_reads_cordons_policy() {
-    let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
-    assert_eq!(token_issue_time(&cordon_core::revocation_policy_document(t)), Some(t));
+    let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        token_issue_time(&cordon_core::revocation_policy_document(t)),
+        Some(t)
+    );
     assert_eq!(token_issue_time(&json!({"Statement": []})), None);
 }

@@ -8,25 +8,60 @@ fn root() -> String {
 }
 
 fn case() -> CaseFile {
-    let event: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{}/tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json", root())).unwrap())
-            .unwrap();
-    let policy = Policy::from_json(&std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap()).unwrap();
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+            root()
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let policy = Policy::from_json(
+        &std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap(),
+    )
+    .unwrap();
     let incident = cordon_core::parse_event(&event).unwrap();
-    let enrichment = cordon_core::Enrichment { exists: true, ..Default::default() };
+    let enrichment = cordon_core::Enrichment {
+        exists: true,
+        ..Default::default()
+    };
     let classification = cordon_core::classify(&incident, &enrichment, &policy);
-    CaseFile { event, incident: Some(incident), enrichment: Some(enrichment), classification: Some(classification), ..CaseFile::default() }
+    CaseFile {
+        event,
+        incident: Some(incident),
+        enrichment: Some(enrichment),
+        classification: Some(classification),
+        ..CaseFile::default()
+    }
 }
 
-const EXEC: &str = "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4";
+const EXEC: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4";
 const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAVeryS3cretTaskToken0123456789";
 
 /// A topic with an SQS queue subscribed, as a machine subscriber sees messages.
-async fn topic_with_queue(sdk: &aws_config::SdkConfig, name: &str) -> (String, aws_sdk_sqs::Client, String) {
+async fn topic_with_queue(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> (String, aws_sdk_sqs::Client, String) {
     let sns = aws_sdk_sns::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let topic = sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
-    let queue_url = sqs.create_queue().queue_name(format!("{name}-q")).send().await.unwrap().queue_url.unwrap();
+    let topic = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-q"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -34,8 +69,15 @@ async fn topic_with_queue(sdk: &aws_config::SdkConfig, name: &str) -> (String, a
         .send()
         .await
         .unwrap();
-    let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
     (topic, sqs, queue_url)
 }
 
@@ -44,28 +86,68 @@ async fn the_approval_request_names_the_commands_and_never_the_token() {
     let moto = cordon_moto::Moto::start().unwrap();
     let sdk = moto.sdk_config().await;
     let (topic, sqs, queue_url) = topic_with_queue(&sdk, "cordon-approvals").await;
-    let ctx = RenderContext { execution_arn: None, region: "us-east-1".into(), console_base: "https://console.aws.amazon.com".into() };
-    let input = Input { task_token: TOKEN.into(), execution_arn: EXEC.into(), state: case() };
-    let now = DateTime::parse_from_rfc3339("2026-03-14T03:00:00Z").unwrap().with_timezone(&Utc);
-    let out = handle(&AwsNotifier::from_conf(&sdk), &topic, &ctx, &input, now).await.unwrap();
-    assert_eq!(out.deadline, DateTime::parse_from_rfc3339("2026-03-14T04:00:00Z").unwrap().with_timezone(&Utc));
+    let ctx = RenderContext {
+        execution_arn: None,
+        region: "us-east-1".into(),
+        console_base: "https://console.aws.amazon.com".into(),
+    };
+    let input = Input {
+        task_token: TOKEN.into(),
+        execution_arn: EXEC.into(),
+        state: case(),
+    };
+    let now = DateTime::parse_from_rfc3339("2026-03-14T03:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let out = handle(&AwsNotifier::from_conf(&sdk), &topic, &ctx, &input, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.deadline,
+        DateTime::parse_from_rfc3339("2026-03-14T04:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    );
     assert!(!out.message_id.is_empty());
 
-    let msgs = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+    let msgs = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
     let msgs = msgs.messages();
     assert_eq!(msgs.len(), 1);
     let body = msgs[0].body().unwrap();
     assert!(!body.contains(TOKEN), "the token leaked: {body}");
     let envelope: Value = serde_json::from_str(body).unwrap();
     assert_eq!(envelope["MessageId"], json!(out.message_id));
-    assert_eq!(envelope["Subject"], json!(cordon_core::approval_request(&input.state, EXEC, out.deadline, &ctx).subject));
-    assert!(envelope["Subject"].as_str().unwrap().starts_with("[cordon] APPROVAL NEEDED: quarantine"));
+    assert_eq!(
+        envelope["Subject"],
+        json!(cordon_core::approval_request(&input.state, EXEC, out.deadline, &ctx).subject)
+    );
+    assert!(
+        envelope["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[cordon] APPROVAL NEEDED: quarantine")
+    );
     let machine: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
     assert_eq!(machine["messageType"], json!("approval-request"));
     assert_eq!(machine["executionArn"], json!(EXEC));
-    assert_eq!(machine["commands"]["approve"], json!("cordon approve c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406 --reason \"...\""));
-    assert_eq!(machine["commands"]["reject"], json!("cordon reject c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406 --reason \"...\""));
-    assert_eq!(envelope["MessageAttributes"]["messageType"]["Value"], json!("approval-request"));
+    assert_eq!(
+        machine["commands"]["approve"],
+        json!("cordon approve c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406 --reason \"...\"")
+    );
+    assert_eq!(
+        machine["commands"]["reject"],
+        json!("cordon reject c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406 --reason \"...\"")
+    );
+    assert_eq!(
+        envelope["MessageAttributes"]["messageType"]["Value"],
+        json!("approval-request")
+    );
 }
 
 #[tokio::test]
@@ -73,15 +155,34 @@ async fn a_state_without_classification_is_invalid_and_nothing_is_published() {
     struct NoPublish;
     #[async_trait::async_trait]
     impl Notifier for NoPublish {
-        async fn publish(&self, _: &cordon_core::ports::OutgoingMessage) -> cordon_core::ports::PortResult<String> {
+        async fn publish(
+            &self,
+            _: &cordon_core::ports::OutgoingMessage,
+        ) -> cordon_core::ports::PortResult<String> {
             panic!("must not publish")
         }
     }
     let mut state = case();
     state.classification = None;
-    let ctx = RenderContext { execution_arn: None, region: "us-east-1".into(), console_base: "https://console.aws.amazon.com".into() };
-    let input = Input { task_token: TOKEN.into(), execution_arn: EXEC.into(), state };
-    let err = handle(&NoPublish, "arn:aws:sns:us-east-1:123456789012:t", &ctx, &input, Utc::now()).await.unwrap_err();
+    let ctx = RenderContext {
+        execution_arn: None,
+        region: "us-east-1".into(),
+        console_base: "https://console.aws.amazon.com".into(),
+    };
+    let input = Input {
+        task_token: TOKEN.into(),
+        execution_arn: EXEC.into(),
+        state,
+    };
+    let err = handle(
+        &NoPublish,
+        "arn:aws:sns:us-east-1:123456789012:t",
+        &ctx,
+        &input,
+        Utc::now(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "InvalidEvent");
 }
 
