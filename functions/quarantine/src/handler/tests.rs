@@ -718,3 +718,332 @@ async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabl
         );
     }
 }
+
+mod moto {
+    use super::*;
+    use aws_sdk_iam::types::StatusType;
+    use cordon_aws::{AwsCompute, AwsIam};
+
+    const DENY_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+
+    fn tags_of(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
+        tags.iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn end_to_end_a_user_is_quarantined_once_and_a_rerun_is_a_no_op() {
+        let moto = cordon_moto::Moto::start().unwrap();
+        let sdk = moto.sdk_config().await;
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let deny = iam
+            .create_policy()
+            .policy_name("cordon-quarantine-deny-all")
+            .policy_document(DENY_ALL)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deny.policy().unwrap().arn().unwrap(), DENY_ARN);
+        iam.create_user().user_name(USER).send().await.unwrap();
+        let key = |out: aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput| {
+            out.access_key.unwrap().access_key_id
+        };
+        let active = key(iam
+            .create_access_key()
+            .user_name(USER)
+            .send()
+            .await
+            .unwrap());
+        let inactive = key(iam
+            .create_access_key()
+            .user_name(USER)
+            .send()
+            .await
+            .unwrap());
+        iam.update_access_key()
+            .user_name(USER)
+            .access_key_id(&inactive)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .unwrap();
+        iam.create_login_profile()
+            .user_name(USER)
+            .password("Sup3r-secret!pass")
+            .send()
+            .await
+            .unwrap();
+
+        let port = AwsIam::from_conf(&sdk);
+        let compute = AwsCompute::from_conf(&sdk);
+        let s = settings(policy_with(|_| {}));
+        let c = handle(&port, &compute, &s, &case(CREATE_USER), t(NOW))
+            .await
+            .unwrap();
+        use ActionStatus::*;
+        let expected = |main| {
+            vec![
+                row("attach-quarantine-policy", USER, main),
+                row("tag-quarantined", USER, main),
+                row("deactivate-access-key", &active, main),
+                row("delete-login-profile", USER, main),
+                row("revoke-sessions", USER, main),
+                row("deactivate-access-key", &inactive, Skipped),
+                row("enforce-imds-v2", USER, Skipped),
+                row("nacl-deny-ip", USER, Skipped),
+            ]
+        };
+        assert_eq!(statuses(&c), expected(Done));
+        let record = c.record.clone().unwrap();
+        assert_eq!(record.deactivated_keys, vec![active.clone()]);
+
+        let attached = iam
+            .list_attached_user_policies()
+            .user_name(USER)
+            .send()
+            .await
+            .unwrap();
+        let arns: Vec<&str> = attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .collect();
+        assert_eq!(arns, vec![DENY_ARN]);
+        let tags = tags_of(
+            iam.list_user_tags()
+                .user_name(USER)
+                .send()
+                .await
+                .unwrap()
+                .tags(),
+        );
+        let expected_tags: Tags = [
+            ("SecurityStatus", "Quarantined".to_string()),
+            (
+                "QuarantineReason",
+                "CreateUser by arn:aws:iam::123456789012:user/devops-tools".to_string(),
+            ),
+            ("QuarantineTime", "2026-03-14T03:00:00Z".to_string()),
+            ("QuarantineIncident", CREATE_USER_ID.to_string()),
+            ("CordonAttachedPolicy", DENY_ARN.to_string()),
+            ("CordonDeactivatedKeys", active.clone()),
+            ("CordonLoginProfileDeleted", "true".to_string()),
+            (
+                "CordonRevocationPolicy",
+                "cordon-revoke-sessions".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(tags, expected_tags);
+        assert_eq!(record.to_tags(), expected_tags);
+        let keys = iam.list_access_keys().user_name(USER).send().await.unwrap();
+        let mut statuses_now: Vec<(String, StatusType)> = keys
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                (
+                    k.access_key_id().unwrap().to_string(),
+                    k.status().unwrap().clone(),
+                )
+            })
+            .collect();
+        statuses_now.sort();
+        let mut want = vec![
+            (active.clone(), StatusType::Inactive),
+            (inactive.clone(), StatusType::Inactive),
+        ];
+        want.sort();
+        assert_eq!(statuses_now, want);
+        let profile = iam.get_login_profile().user_name(USER).send().await;
+        assert!(profile.is_err(), "login profile still there: {profile:?}");
+        let inline = iam
+            .get_user_policy()
+            .user_name(USER)
+            .policy_name("cordon-revoke-sessions")
+            .send()
+            .await
+            .unwrap();
+        let doc = cordon_aws_decode(inline.policy_document());
+        assert_eq!(doc, revocation_policy_document(t("2026-03-14T03:00:00Z")));
+
+        // Again, later: nothing changes, every action says so.
+        let again = handle(
+            &port,
+            &compute,
+            &s,
+            &case(CREATE_USER),
+            t("2026-03-14T04:00:00Z"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(statuses(&again), expected(Already));
+        assert_eq!(again.record, c.record);
+        let tags_after = tags_of(
+            iam.list_user_tags()
+                .user_name(USER)
+                .send()
+                .await
+                .unwrap()
+                .tags(),
+        );
+        assert_eq!(tags_after, expected_tags);
+    }
+
+    /// IAM returns policy documents URL-encoded.
+    fn cordon_aws_decode(text: &str) -> Value {
+        if let Ok(v) = serde_json::from_str(text) {
+            return v;
+        }
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                out.push(
+                    u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16)
+                        .unwrap(),
+                );
+                i += 3;
+            } else {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn end_to_end_a_role_gets_the_revocation_policy_and_imds_v2_only_when_enabled() {
+        let moto = cordon_moto::Moto::start().unwrap();
+        let sdk = moto.sdk_config().await;
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        iam.create_role()
+            .role_name(ROLE)
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        let image = ec2.describe_images().send().await.unwrap();
+        let ami = image.images()[0].image_id().unwrap().to_string();
+        let run = ec2
+            .run_instances()
+            .image_id(ami)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .unwrap();
+        let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+        let tokens = |ec2: aws_sdk_ec2::Client, id: String| async move {
+            let out = ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .unwrap();
+            out.reservations()[0].instances()[0]
+                .metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str().to_string())
+        };
+        let before = tokens(ec2.clone(), instance_id.clone()).await;
+        assert_ne!(before.as_deref(), Some("required"));
+
+        let mut input = case(GUARDDUTY);
+        if let Some(Subject::AssumedRole {
+            instance_id: id, ..
+        }) = input.incident.as_mut().map(|i| &mut i.subject)
+        {
+            *id = Some(instance_id.clone());
+        }
+        let port = AwsIam::from_conf(&sdk);
+        let compute = AwsCompute::from_conf(&sdk);
+
+        // IMDSv2 enforcement off (the example policy): the instance is left alone.
+        let s = settings(policy_with(|_| {}));
+        let c = handle(&port, &compute, &s, &input, t(NOW)).await.unwrap();
+        use ActionStatus::*;
+        assert_eq!(
+            statuses(&c)[..2].to_vec(),
+            vec![
+                row("tag-quarantined", ROLE, Done),
+                row("revoke-sessions", ROLE, Done)
+            ]
+        );
+        assert!(c.actions.iter().any(|a| a.action == "enforce-imds-v2"
+            && a.status == Skipped
+            && a.detail == "disabled by policy (containment.enforceImdsV2 = false)"));
+        assert_eq!(tokens(ec2.clone(), instance_id.clone()).await, before);
+
+        let doc = iam
+            .get_role_policy()
+            .role_name(ROLE)
+            .policy_name("cordon-revoke-sessions")
+            .send()
+            .await
+            .unwrap();
+        let doc = cordon_aws_decode(doc.policy_document());
+        assert_eq!(doc, revocation_policy_document(t("2026-03-14T03:00:00Z")));
+        assert_eq!(
+            doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-03-14T03:00:00Z"
+        );
+        let tags = tags_of(
+            iam.list_role_tags()
+                .role_name(ROLE)
+                .send()
+                .await
+                .unwrap()
+                .tags(),
+        );
+        assert_eq!(tags, c.record.clone().unwrap().to_tags());
+        assert_eq!(tags["SecurityStatus"], "Quarantined");
+        assert_eq!(
+            tags["QuarantineIncident"],
+            "a4c5d6e7f8091a2b3c4d5e6f708192a3"
+        );
+        assert_eq!(tags["CordonRevocationPolicy"], "cordon-revoke-sessions");
+
+        // The policy enables IMDSv2 enforcement: now (and only now) the instance changes.
+        let s = settings(policy_with(|p| {
+            p["containment"]["enforceImdsV2"] = true.into()
+        }));
+        let c = handle(&port, &compute, &s, &input, t("2026-03-14T03:10:00Z"))
+            .await
+            .unwrap();
+        let acted: Vec<_> = c
+            .actions
+            .iter()
+            .filter(|a| a.status != Skipped)
+            .map(|a| (a.action.as_str(), a.target.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            acted,
+            vec![
+                ("tag-quarantined", ROLE, Done),
+                ("revoke-sessions", ROLE, Already),
+                ("enforce-imds-v2", instance_id.as_str(), Done),
+            ]
+        );
+        assert_eq!(
+            tokens(ec2.clone(), instance_id.clone()).await.as_deref(),
+            Some("required")
+        );
+        let tags = tags_of(
+            iam.list_role_tags()
+                .role_name(ROLE)
+                .send()
+                .await
+                .unwrap()
+                .tags(),
+        );
+        assert_eq!(tags["CordonImdsV2EnforcedOn"], instance_id);
+    }
+}
