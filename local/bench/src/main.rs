@@ -236,6 +236,21 @@ async fn main() {
     if std::env::args().nth(1).as_deref() == Some("tokens") {
         return tokens_main(n).await;
     }
+    // BENCH_ONLY=durable (or memory) runs just that engine, for profiling.
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("memory") => {
+            let r = run(&engine(Arc::new(MemoryStore::new())).await, n).await;
+            return println!("cordon engine, in memory        : {r:>10.0} executions/s");
+        }
+        Ok("durable") => {
+            let dir = tempfile::tempdir().unwrap();
+            let store =
+                Arc::new(cordon_store::RedbStore::open(dir.path().join("bench.redb")).unwrap());
+            let r = run(&engine(store).await, n).await;
+            return println!("cordon engine, redb (fsync'd)   : {r:>10.0} executions/s");
+        }
+        _ => {}
+    }
     println!("engine benchmark: {n} executions of the 6-state machine per engine");
 
     let mem = run(&engine(Arc::new(MemoryStore::new())).await, n).await;

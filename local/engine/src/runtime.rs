@@ -153,8 +153,44 @@ impl Inner {
 }
 
 /// The group-commit writer: everything queued since the last commit goes in one `write`.
+/// With a store that accepts [`Store::submit`], batches are submitted as they form and the
+/// next one is gathered while earlier ones commit (flush waiters are released when the last
+/// batch submitted before them has committed; commits happen in submission order).
 pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
-    while let Some(first) = rx.recv().await {
+    type Pending = (
+        oneshot::Receiver<Result<(), crate::store::StoreError>>,
+        Vec<oneshot::Sender<()>>,
+    );
+    let mut inflight: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+    let mut open = true;
+    while open || !inflight.is_empty() {
+        let first = if inflight.is_empty() {
+            match rx.recv().await {
+                Some(m) => m,
+                None => break,
+            }
+        } else {
+            let front = &mut inflight.front_mut().unwrap().0;
+            tokio::select! {
+                biased;
+                r = front => {
+                    let (_, waiters) = inflight.pop_front().unwrap();
+                    match r {
+                        Ok(Err(e)) => tracing::error!(error = %e, "store write failed"),
+                        Err(_) => tracing::error!("store dropped a write"),
+                        Ok(Ok(())) => {}
+                    }
+                    for w in waiters {
+                        let _ = w.send(());
+                    }
+                    continue;
+                }
+                m = rx.recv(), if open => match m {
+                    Some(m) => m,
+                    None => { open = false; continue; }
+                },
+            }
+        };
         let mut ops: Vec<WriteOp> = Vec::new();
         let mut waiters = Vec::new();
         let push = |m: WriterMsg,
@@ -189,13 +225,29 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
                 break;
             }
         }
-        if !ops.is_empty() {
-            if let Err(e) = store.write(ops).await {
-                tracing::error!(error = %e, "store write failed");
+        if ops.is_empty() {
+            match inflight.back_mut() {
+                // Released once everything submitted before them has committed.
+                Some((_, w)) => w.extend(waiters),
+                None => {
+                    for w in waiters {
+                        let _ = w.send(());
+                    }
+                }
             }
+            continue;
         }
-        for w in waiters {
-            let _ = w.send(());
+        match store.submit(ops) {
+            Ok(done) => inflight.push_back((done, waiters)),
+            Err(ops) => {
+                // Not pipelined: earlier submissions (none for such a store) then this write.
+                if let Err(e) = store.write(ops).await {
+                    tracing::error!(error = %e, "store write failed");
+                }
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
         }
     }
 }

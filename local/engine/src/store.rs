@@ -114,6 +114,17 @@ pub trait Store: Send + Sync {
     fn is_durable(&self) -> bool {
         true
     }
+    /// Optional pipelining: start applying `ops` now — after every batch submitted before, in
+    /// call order — and return a receiver that reports the commit. A store that can do this
+    /// lets the engine's writer prepare the next batch while this one commits. `Err(ops)`
+    /// (the default) hands the batch back: the engine then calls [`Store::write`] and waits.
+    #[allow(clippy::type_complexity)]
+    fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, Vec<WriteOp>> {
+        Err(ops)
+    }
 }
 
 /// A store in memory: nothing survives the process. The default for tests and benchmarks.

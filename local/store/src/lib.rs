@@ -13,7 +13,11 @@
 //! - `state_machines`: arn → [`StateMachineRecord`]
 //! - `executions`: start sequence number → [`ExecutionRecord`] (so `load` returns start order)
 //! - `execution_index`: arn → start sequence number
-//! - `journal`: (sequence number, entry index) → [`JournalEntry`]
+//! - `journal_log`: append counter → execution sequence number (8 bytes, little endian)
+//!   followed by the [`JournalEntry`]: every append goes to the end of one B-tree, so a commit
+//!   touches few pages however many executions it covers
+//! - `journal`: (sequence number, entry index) → [`JournalEntry`], the layout of earlier
+//!   files; still read (before `journal_log`), no longer written
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,14 +37,51 @@ const STATE_MACHINES: TableDefinition<&str, &[u8]> = TableDefinition::new("state
 const EXECUTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("executions");
 const EXECUTION_INDEX: TableDefinition<&str, u64> = TableDefinition::new("execution_index");
 const JOURNAL: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("journal");
+const JOURNAL_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("journal_log");
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// The page cache redb may keep (its default is 1 GiB). Writes are append-mostly and reads
+/// happen only at load, so a small cache costs little and keeps memory flat.
+const CACHE_BYTES: usize = 16 << 20;
+
+/// A [`WriteOp`] with its values already encoded: encoding happens on the caller's thread so
+/// that the single writer thread only inserts and commits.
+enum Row {
+    PutStateMachine { arn: String, value: Vec<u8> },
+    DeleteStateMachine { arn: String },
+    PutExecution { arn: String, value: Vec<u8> },
+    Append { arn: String, values: Vec<Vec<u8>> },
+}
+
+fn encode(ops: Vec<WriteOp>) -> Vec<Row> {
+    ops.into_iter()
+        .map(|op| match op {
+            WriteOp::PutStateMachine(r) => Row::PutStateMachine {
+                value: json(&r),
+                arn: r.arn,
+            },
+            WriteOp::DeleteStateMachine { arn } => Row::DeleteStateMachine { arn },
+            WriteOp::PutExecution(r) => Row::PutExecution {
+                value: json(&r),
+                arn: r.arn,
+            },
+            WriteOp::Append {
+                execution_arn,
+                entries,
+            } => Row::Append {
+                arn: execution_arn,
+                values: entries.iter().map(json).collect(),
+            },
+        })
+        .collect()
+}
 
 /// A durable [`Store`] in one redb file.
 pub struct RedbStore {
     db: Arc<Database>,
     path: PathBuf,
-    writer: Option<std_mpsc::Sender<(Vec<WriteOp>, Reply)>>,
+    writer: Option<std_mpsc::Sender<(Vec<Row>, Reply)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -54,13 +95,6 @@ impl Drop for RedbStore {
     }
 }
 
-/// Where each execution's rows are: its sequence number and the next journal index.
-#[derive(Clone, Copy)]
-struct Slot {
-    seq: u64,
-    next: u32,
-}
-
 fn se(context: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("{context}: {e}"))
 }
@@ -69,7 +103,9 @@ impl RedbStore {
     /// Open (or create) the store file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = Database::create(&path)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
             .map_err(|e| se(&format!("cannot open store {}", path.display()), e))?;
         // Create the tables so that readers never see them missing.
         let txn = db.begin_write().map_err(|e| se("begin", e))?;
@@ -81,10 +117,17 @@ impl RedbStore {
             txn.open_table(EXECUTION_INDEX)
                 .map_err(|e| se("open table", e))?;
             txn.open_table(JOURNAL).map_err(|e| se("open table", e))?;
+            txn.open_table(JOURNAL_LOG)
+                .map_err(|e| se("open table", e))?;
         }
         txn.commit().map_err(|e| se("commit", e))?;
         let db = Arc::new(db);
-        let slots = index(&db)?;
+        let (seqs, next_log) = index(&db)?;
+        let slots = Slots {
+            next_seq: seqs.values().map(|s| s + 1).max().unwrap_or(0),
+            seqs,
+            next_log,
+        };
         let (writer, rx) = std_mpsc::channel();
         let wdb = db.clone();
         let thread = std::thread::Builder::new()
@@ -100,51 +143,55 @@ impl RedbStore {
         })
     }
 
+    fn send(&self, ops: Vec<WriteOp>) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let rows = encode(ops);
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError("the store is closed".into()))?
+            .send((rows, tx))
+            .map_err(|_| StoreError("the store writer thread has stopped".into()))?;
+        Ok(rx)
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-/// Rebuild the arn → slot index from the file.
-fn index(db: &Database) -> Result<HashMap<String, Slot>, StoreError> {
+/// Rebuild the arn → sequence number index and the next journal log key from the file.
+fn index(db: &Database) -> Result<(HashMap<String, u64>, u64), StoreError> {
     let r = db.begin_read().map_err(|e| se("begin read", e))?;
     let idx = r
         .open_table(EXECUTION_INDEX)
         .map_err(|e| se("open table", e))?;
-    let journal = r.open_table(JOURNAL).map_err(|e| se("open table", e))?;
-    let mut by_seq: HashMap<u64, String> = HashMap::new();
+    let log = r.open_table(JOURNAL_LOG).map_err(|e| se("open table", e))?;
+    let mut slots = HashMap::new();
     for row in idx.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
-        by_seq.insert(v.value(), k.value().to_string());
+        slots.insert(k.value().to_string(), v.value());
     }
-    let mut next: HashMap<u64, u32> = HashMap::new();
-    for row in journal.iter().map_err(|e| se("scan", e))? {
-        let (k, _) = row.map_err(|e| se("scan", e))?;
-        let (seq, i) = k.value();
-        let n = next.entry(seq).or_default();
-        *n = (*n).max(i + 1);
-    }
-    Ok(by_seq
-        .into_iter()
-        .map(|(seq, arn)| {
-            (
-                arn,
-                Slot {
-                    seq,
-                    next: next.get(&seq).copied().unwrap_or(0),
-                },
-            )
-        })
-        .collect())
+    let next_log = match log.last().map_err(|e| se("scan", e))? {
+        Some((k, _)) => k.value() + 1,
+        None => 0,
+    };
+    Ok((slots, next_log))
+}
+
+/// Where the writer is: arn → sequence number, the next sequence number and log key.
+#[derive(Clone)]
+struct Slots {
+    seqs: HashMap<String, u64>,
+    next_seq: u64,
+    next_log: u64,
 }
 
 fn writer_thread(
     db: Arc<Database>,
-    mut slots: HashMap<String, Slot>,
-    rx: std_mpsc::Receiver<(Vec<WriteOp>, Reply)>,
+    mut slots: Slots,
+    rx: std_mpsc::Receiver<(Vec<Row>, Reply)>,
 ) {
-    let mut next_seq = slots.values().map(|s| s.seq + 1).max().unwrap_or(0);
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -154,17 +201,10 @@ fn writer_thread(
         let started = std::time::Instant::now();
         // Optimistic: everything in one transaction.
         let mut trial_slots = slots.clone();
-        let mut trial_seq = next_seq;
-        let all = commit(
-            &db,
-            &mut trial_slots,
-            &mut trial_seq,
-            group.iter().map(|(ops, _)| ops),
-        );
+        let all = commit(&db, &mut trial_slots, group.iter().map(|(ops, _)| ops));
         match all {
             Ok(()) => {
                 slots = trial_slots;
-                next_seq = trial_seq;
                 tracing::trace!(
                     batches = group.len(),
                     ops = ops_count,
@@ -184,11 +224,9 @@ fn writer_thread(
                 // Isolate the failing batch: one transaction per batch.
                 for (ops, reply) in group {
                     let mut s = slots.clone();
-                    let mut q = next_seq;
-                    let r = commit(&db, &mut s, &mut q, std::iter::once(&ops));
+                    let r = commit(&db, &mut s, std::iter::once(&ops));
                     if r.is_ok() {
                         slots = s;
-                        next_seq = q;
                     } else if let Err(e) = &r {
                         tracing::warn!(error = %e, "store write failed");
                     }
@@ -202,22 +240,20 @@ fn writer_thread(
 
 fn commit<'a>(
     db: &Database,
-    slots: &mut HashMap<String, Slot>,
-    next_seq: &mut u64,
-    batches: impl Iterator<Item = &'a Vec<WriteOp>>,
+    slots: &mut Slots,
+    batches: impl Iterator<Item = &'a Vec<Row>>,
 ) -> Result<(), StoreError> {
     let mut txn = db.begin_write().map_err(|e| se("begin write", e))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| se("durability", e))?;
-    apply(&txn, slots, next_seq, batches)?;
+    apply(&txn, slots, batches)?;
     txn.commit().map_err(|e| se("commit", e))
 }
 
 fn apply<'a>(
     txn: &WriteTransaction,
-    slots: &mut HashMap<String, Slot>,
-    next_seq: &mut u64,
-    batches: impl Iterator<Item = &'a Vec<WriteOp>>,
+    slots: &mut Slots,
+    batches: impl Iterator<Item = &'a Vec<Row>>,
 ) -> Result<(), StoreError> {
     let mut sms = txn
         .open_table(STATE_MACHINES)
@@ -228,45 +264,48 @@ fn apply<'a>(
     let mut idx = txn
         .open_table(EXECUTION_INDEX)
         .map_err(|e| se("open table", e))?;
-    let mut journal = txn.open_table(JOURNAL).map_err(|e| se("open table", e))?;
+    let mut journal = txn
+        .open_table(JOURNAL_LOG)
+        .map_err(|e| se("open table", e))?;
+    let mut buf = Vec::new();
     for ops in batches {
         for op in ops {
             match op {
-                WriteOp::PutStateMachine(r) => {
-                    sms.insert(r.arn.as_str(), json(r).as_slice())
+                Row::PutStateMachine { arn, value } => {
+                    sms.insert(arn.as_str(), value.as_slice())
                         .map_err(|e| se("insert", e))?;
                 }
-                WriteOp::DeleteStateMachine { arn } => {
+                Row::DeleteStateMachine { arn } => {
                     sms.remove(arn.as_str()).map_err(|e| se("remove", e))?;
                 }
-                WriteOp::PutExecution(r) => {
-                    let seq = match slots.get(&r.arn) {
-                        Some(s) => s.seq,
+                Row::PutExecution { arn, value } => {
+                    let seq = match slots.seqs.get(arn) {
+                        Some(&s) => s,
                         None => {
-                            let seq = *next_seq;
-                            *next_seq += 1;
-                            slots.insert(r.arn.clone(), Slot { seq, next: 0 });
-                            idx.insert(r.arn.as_str(), seq)
+                            let seq = slots.next_seq;
+                            slots.next_seq += 1;
+                            slots.seqs.insert(arn.clone(), seq);
+                            idx.insert(arn.as_str(), seq)
                                 .map_err(|e| se("insert", e))?;
                             seq
                         }
                     };
                     execs
-                        .insert(seq, json(r).as_slice())
+                        .insert(seq, value.as_slice())
                         .map_err(|e| se("insert", e))?;
                 }
-                WriteOp::Append {
-                    execution_arn,
-                    entries,
-                } => {
-                    let slot = slots.get_mut(execution_arn).ok_or_else(|| {
-                        StoreError(format!("append to unknown execution {execution_arn}"))
+                Row::Append { arn, values } => {
+                    let seq = *slots.seqs.get(arn).ok_or_else(|| {
+                        StoreError(format!("append to unknown execution {arn}"))
                     })?;
-                    for entry in entries {
+                    for value in values {
+                        buf.clear();
+                        buf.extend_from_slice(&seq.to_le_bytes());
+                        buf.extend_from_slice(value);
                         journal
-                            .insert((slot.seq, slot.next), json(entry).as_slice())
+                            .insert(slots.next_log, buf.as_slice())
                             .map_err(|e| se("insert", e))?;
-                        slot.next += 1;
+                        slots.next_log += 1;
                     }
                 }
             }
@@ -312,6 +351,20 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
             snapshot.executions[p].1.push(entry);
         }
     }
+    drop(journal);
+    // Appended in commit order: each execution's entries come in order.
+    let log = r.open_table(JOURNAL_LOG).map_err(|e| se("open table", e))?;
+    for row in log.iter().map_err(|e| se("scan", e))? {
+        let (k, v) = row.map_err(|e| se("scan", e))?;
+        let v = v.value();
+        let corrupt = |e: &dyn std::fmt::Display| se(&format!("corrupt journal entry #{}", k.value()), e);
+        let (seq, body) = v.split_at_checked(8).ok_or_else(|| corrupt(&"short"))?;
+        let seq = u64::from_le_bytes(seq.try_into().unwrap());
+        let entry: JournalEntry = serde_json::from_slice(body).map_err(|e| corrupt(&e))?;
+        if let Some(&p) = pos.get(&seq) {
+            snapshot.executions[p].1.push(entry);
+        }
+    }
     Ok(snapshot)
 }
 
@@ -321,14 +374,25 @@ impl Store for RedbStore {
         if ops.is_empty() {
             return Ok(());
         }
-        let (tx, rx) = oneshot::channel();
-        self.writer
-            .as_ref()
-            .ok_or_else(|| StoreError("the store is closed".into()))?
-            .send((ops, tx))
-            .map_err(|_| StoreError("the store writer thread has stopped".into()))?;
+        let rx = self.send(ops)?;
         rx.await
             .map_err(|_| StoreError("the store writer thread dropped a write".into()))?
+    }
+
+    /// Encodes `ops` here and queues them for the writer thread, which commits queued batches
+    /// in order (group commit) while the caller prepares the next one.
+    fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, Vec<WriteOp>> {
+        match self.send(ops) {
+            Ok(rx) => Ok(rx),
+            Err(e) => {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(Err(e));
+                Ok(rx)
+            }
+        }
     }
 
     async fn load(&self) -> Result<Snapshot, StoreError> {
