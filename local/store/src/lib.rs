@@ -38,6 +38,7 @@ const EXECUTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("executions
 const EXECUTION_INDEX: TableDefinition<&str, u64> = TableDefinition::new("execution_index");
 const JOURNAL: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("journal");
 const JOURNAL_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("journal_log");
+const DEFINITIONS: TableDefinition<u64, &str> = TableDefinition::new("definitions");
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
@@ -45,43 +46,94 @@ type Reply = oneshot::Sender<Result<(), StoreError>>;
 /// happen only at load, so a small cache costs little and keeps memory flat.
 const CACHE_BYTES: usize = 16 << 20;
 
-/// A [`WriteOp`] with its values already encoded: encoding happens on the caller's thread so
-/// that the single writer thread only inserts and commits.
-enum Row {
-    PutStateMachine { arn: String, value: Vec<u8> },
-    DeleteStateMachine { arn: String },
-    PutExecution { arn: String, value: Vec<u8> },
-    Append { arn: String, values: Vec<Vec<u8>> },
+/// A batch of [`WriteOp`]s with their values already encoded into one buffer: encoding
+/// happens on the caller's thread (one allocation per batch, not per value) so that the single
+/// writer thread only inserts and commits.
+struct Batch {
+    buf: Vec<u8>,
+    rows: Vec<Row>,
 }
 
-fn encode(ops: Vec<WriteOp>) -> Vec<Row> {
-    ops.into_iter()
+type At = std::ops::Range<usize>;
+
+enum Row {
+    PutStateMachine {
+        arn: String,
+        at: At,
+    },
+    DeleteStateMachine {
+        arn: String,
+    },
+    /// `at`: `D`, 8 bytes for the definition id (filled in by the writer), the record's JSON
+    /// without its definition text.
+    PutExecution {
+        arn: String,
+        at: At,
+        definition: String,
+    },
+    /// Each value: 8 bytes for the execution's sequence number (filled in by the writer), then
+    /// the entry's JSON.
+    Append {
+        arn: String,
+        at: Vec<At>,
+    },
+}
+
+fn encode(ops: Vec<WriteOp>) -> Batch {
+    let mut buf = Vec::with_capacity(ops.len() * 512);
+    let put = |buf: &mut Vec<u8>, head: &[u8], v: &dyn erased::Ser| -> At {
+        let start = buf.len();
+        buf.extend_from_slice(head);
+        v.ser(buf);
+        start..buf.len()
+    };
+    let rows = ops
+        .into_iter()
         .map(|op| match op {
             WriteOp::PutStateMachine(r) => Row::PutStateMachine {
-                value: json(&r),
+                at: put(&mut buf, b"", &r),
                 arn: r.arn,
             },
             WriteOp::DeleteStateMachine { arn } => Row::DeleteStateMachine { arn },
-            WriteOp::PutExecution(r) => Row::PutExecution {
-                value: json(&r),
-                arn: r.arn,
-            },
+            WriteOp::PutExecution(mut r) => {
+                let definition = std::mem::take(&mut r.definition);
+                Row::PutExecution {
+                    at: put(&mut buf, b"D\0\0\0\0\0\0\0\0", &r),
+                    arn: r.arn,
+                    definition,
+                }
+            }
             WriteOp::Append {
                 execution_arn,
                 entries,
             } => Row::Append {
                 arn: execution_arn,
-                values: entries.iter().map(json).collect(),
+                at: entries
+                    .iter()
+                    .map(|e| put(&mut buf, &[0; 8], e))
+                    .collect(),
             },
         })
-        .collect()
+        .collect();
+    Batch { buf, rows }
+}
+
+mod erased {
+    pub trait Ser {
+        fn ser(&self, buf: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn ser(&self, buf: &mut Vec<u8>) {
+            serde_json::to_writer(buf, self).expect("store records serialise");
+        }
+    }
 }
 
 /// A durable [`Store`] in one redb file.
 pub struct RedbStore {
     db: Arc<Database>,
     path: PathBuf,
-    writer: Option<std_mpsc::Sender<(Vec<Row>, Reply)>>,
+    writer: Option<std_mpsc::Sender<(Batch, Reply)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -119,15 +171,12 @@ impl RedbStore {
             txn.open_table(JOURNAL).map_err(|e| se("open table", e))?;
             txn.open_table(JOURNAL_LOG)
                 .map_err(|e| se("open table", e))?;
+            txn.open_table(DEFINITIONS)
+                .map_err(|e| se("open table", e))?;
         }
         txn.commit().map_err(|e| se("commit", e))?;
         let db = Arc::new(db);
-        let (seqs, next_log) = index(&db)?;
-        let slots = Slots {
-            next_seq: seqs.values().map(|s| s + 1).max().unwrap_or(0),
-            seqs,
-            next_log,
-        };
+        let slots = index(&db)?;
         let (writer, rx) = std_mpsc::channel();
         let wdb = db.clone();
         let thread = std::thread::Builder::new()
@@ -161,7 +210,7 @@ impl RedbStore {
 }
 
 /// Rebuild the arn → sequence number index and the next journal log key from the file.
-fn index(db: &Database) -> Result<(HashMap<String, u64>, u64), StoreError> {
+fn index(db: &Database) -> Result<Slots, StoreError> {
     let r = db.begin_read().map_err(|e| se("begin read", e))?;
     let idx = r
         .open_table(EXECUTION_INDEX)
@@ -176,7 +225,19 @@ fn index(db: &Database) -> Result<(HashMap<String, u64>, u64), StoreError> {
         Some((k, _)) => k.value() + 1,
         None => 0,
     };
-    Ok((slots, next_log))
+    let mut defs = HashMap::new();
+    let dt = r.open_table(DEFINITIONS).map_err(|e| se("open table", e))?;
+    for row in dt.iter().map_err(|e| se("scan", e))? {
+        let (k, v) = row.map_err(|e| se("scan", e))?;
+        defs.insert(v.value().to_string(), k.value());
+    }
+    Ok(Slots {
+        next_seq: slots.values().map(|s| s + 1).max().unwrap_or(0),
+        seqs: slots,
+        next_log,
+        next_def: defs.values().map(|d| d + 1).max().unwrap_or(0),
+        defs,
+    })
 }
 
 /// Where the writer is: arn → sequence number, the next sequence number and log key.
@@ -184,24 +245,27 @@ fn index(db: &Database) -> Result<(HashMap<String, u64>, u64), StoreError> {
 struct Slots {
     seqs: HashMap<String, u64>,
     next_seq: u64,
+    /// Definition text → id in `definitions` (executions refer to their definition by id).
+    defs: HashMap<String, u64>,
+    next_def: u64,
     next_log: u64,
 }
 
 fn writer_thread(
     db: Arc<Database>,
     mut slots: Slots,
-    rx: std_mpsc::Receiver<(Vec<Row>, Reply)>,
+    rx: std_mpsc::Receiver<(Batch, Reply)>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
             group.push(more);
         }
-        let ops_count: usize = group.iter().map(|(ops, _)| ops.len()).sum();
+        let ops_count: usize = group.iter().map(|(b, _)| b.rows.len()).sum();
         let started = std::time::Instant::now();
         // Optimistic: everything in one transaction.
         let mut trial_slots = slots.clone();
-        let all = commit(&db, &mut trial_slots, group.iter().map(|(ops, _)| ops));
+        let all = commit(&db, &mut trial_slots, group.iter_mut().map(|(ops, _)| ops));
         match all {
             Ok(()) => {
                 slots = trial_slots;
@@ -222,9 +286,9 @@ fn writer_thread(
             }
             Err(_) => {
                 // Isolate the failing batch: one transaction per batch.
-                for (ops, reply) in group {
+                for (mut ops, reply) in group {
                     let mut s = slots.clone();
-                    let r = commit(&db, &mut s, std::iter::once(&ops));
+                    let r = commit(&db, &mut s, std::iter::once(&mut ops));
                     if r.is_ok() {
                         slots = s;
                     } else if let Err(e) = &r {
@@ -241,7 +305,7 @@ fn writer_thread(
 fn commit<'a>(
     db: &Database,
     slots: &mut Slots,
-    batches: impl Iterator<Item = &'a Vec<Row>>,
+    batches: impl Iterator<Item = &'a mut Batch>,
 ) -> Result<(), StoreError> {
     let mut txn = db.begin_write().map_err(|e| se("begin write", e))?;
     txn.set_durability(Durability::Immediate)
@@ -253,7 +317,7 @@ fn commit<'a>(
 fn apply<'a>(
     txn: &WriteTransaction,
     slots: &mut Slots,
-    batches: impl Iterator<Item = &'a Vec<Row>>,
+    batches: impl Iterator<Item = &'a mut Batch>,
 ) -> Result<(), StoreError> {
     let mut sms = txn
         .open_table(STATE_MACHINES)
@@ -267,18 +331,25 @@ fn apply<'a>(
     let mut journal = txn
         .open_table(JOURNAL_LOG)
         .map_err(|e| se("open table", e))?;
-    let mut buf = Vec::new();
-    for ops in batches {
-        for op in ops {
+    let mut defs = txn
+        .open_table(DEFINITIONS)
+        .map_err(|e| se("open table", e))?;
+    for batch in batches {
+        let buf = &mut batch.buf;
+        for op in &batch.rows {
             match op {
-                Row::PutStateMachine { arn, value } => {
-                    sms.insert(arn.as_str(), value.as_slice())
+                Row::PutStateMachine { arn, at } => {
+                    sms.insert(arn.as_str(), &buf[at.clone()])
                         .map_err(|e| se("insert", e))?;
                 }
                 Row::DeleteStateMachine { arn } => {
                     sms.remove(arn.as_str()).map_err(|e| se("remove", e))?;
                 }
-                Row::PutExecution { arn, value } => {
+                Row::PutExecution {
+                    arn,
+                    at,
+                    definition,
+                } => {
                     let seq = match slots.seqs.get(arn) {
                         Some(&s) => s,
                         None => {
@@ -290,20 +361,30 @@ fn apply<'a>(
                             seq
                         }
                     };
+                    let def = match slots.defs.get(definition.as_str()) {
+                        Some(&d) => d,
+                        None => {
+                            let d = slots.next_def;
+                            slots.next_def += 1;
+                            defs.insert(d, definition.as_str())
+                                .map_err(|e| se("insert", e))?;
+                            slots.defs.insert(definition.clone(), d);
+                            d
+                        }
+                    };
+                    buf[at.start + 1..at.start + 9].copy_from_slice(&def.to_le_bytes());
                     execs
-                        .insert(seq, value.as_slice())
+                        .insert(seq, &buf[at.clone()])
                         .map_err(|e| se("insert", e))?;
                 }
-                Row::Append { arn, values } => {
+                Row::Append { arn, at } => {
                     let seq = *slots.seqs.get(arn).ok_or_else(|| {
                         StoreError(format!("append to unknown execution {arn}"))
                     })?;
-                    for value in values {
-                        buf.clear();
-                        buf.extend_from_slice(&seq.to_le_bytes());
-                        buf.extend_from_slice(value);
+                    for at in at {
+                        buf[at.start..at.start + 8].copy_from_slice(&seq.to_le_bytes());
                         journal
-                            .insert(slots.next_log, buf.as_slice())
+                            .insert(slots.next_log, &buf[at.clone()])
                             .map_err(|e| se("insert", e))?;
                         slots.next_log += 1;
                     }
@@ -312,10 +393,6 @@ fn apply<'a>(
         }
     }
     Ok(())
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("store records serialise")
 }
 
 fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
@@ -333,11 +410,31 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
         snapshot.state_machines.push(rec);
     }
     snapshot.state_machines.sort_by_key(|s| s.creation_date_ms);
+    let mut definitions: HashMap<u64, String> = HashMap::new();
+    let dt = r.open_table(DEFINITIONS).map_err(|e| se("open table", e))?;
+    for row in dt.iter().map_err(|e| se("scan", e))? {
+        let (k, v) = row.map_err(|e| se("scan", e))?;
+        definitions.insert(k.value(), v.value().to_string());
+    }
     let mut pos: HashMap<u64, usize> = HashMap::new();
     for row in execs.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
-        let rec: ExecutionRecord = serde_json::from_slice(v.value())
-            .map_err(|e| se(&format!("corrupt execution #{}", k.value()), e))?;
+        let v = v.value();
+        let corrupt = |e: &dyn std::fmt::Display| se(&format!("corrupt execution #{}", k.value()), e);
+        // `D` + definition id + JSON without the definition, or (earlier files) JSON.
+        let rec: ExecutionRecord = match v.split_first() {
+            Some((b'D', rest)) if rest.len() >= 8 => {
+                let id = u64::from_le_bytes(rest[..8].try_into().unwrap());
+                let mut rec: ExecutionRecord =
+                    serde_json::from_slice(&rest[8..]).map_err(|e| corrupt(&e))?;
+                rec.definition = definitions
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| corrupt(&format!("definition {id} missing")))?;
+                rec
+            }
+            _ => serde_json::from_slice(v).map_err(|e| corrupt(&e))?,
+        };
         pos.insert(k.value(), snapshot.executions.len());
         snapshot.executions.push((rec, Vec::new()));
     }
