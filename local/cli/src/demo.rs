@@ -37,9 +37,13 @@ const EXFIL_SEVERITY: f64 = 5.0;
 
 pub fn run(args: Args) -> ExitCode {
     // Function and stack logs would drown the story: only warnings, unless RUST_LOG says more.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cordon_lambda_host::function=off"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,cordon_lambda_host::function=off")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -119,7 +123,11 @@ impl Demo<'_> {
         if let Err(m) = self.part_b().await {
             missing.extend(m);
         }
-        if missing.is_empty() { Ok(()) } else { Err(missing) }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        }
     }
 
     async fn part_a(&self, user: &str) -> Result<(), Vec<String>> {
@@ -128,11 +136,21 @@ impl Demo<'_> {
         self.step("(a)", "an IAM user creates a suspicious user");
         println!(
             "{} ({}, long-term access key {}) calls iam:CreateUser {} through the IAM API,",
-            file.attacker.user_name, file.attacker.arn, file.attacker.access_key_id, st.bold(user)
+            file.attacker.user_name,
+            file.attacker.arn,
+            file.attacker.access_key_id,
+            st.bold(user)
         );
-        println!("then attaches AdministratorAccess to it and creates an access key (persistence).");
-        let event = simulate_create_user(file, user, true).await.map_err(|e| vec![format!("CreateUser in moto: {e}")])?;
-        println!("{}", st.dim("CloudTrail event (EventBridge envelope), built from that call:"));
+        println!(
+            "then attaches AdministratorAccess to it and creates an access key (persistence)."
+        );
+        let event = simulate_create_user(file, user, true)
+            .await
+            .map_err(|e| vec![format!("CreateUser in moto: {e}")])?;
+        println!(
+            "{}",
+            st.dim("CloudTrail event (EventBridge envelope), built from that call:")
+        );
         let d = &event["detail"];
         let summary = json!({
             "source": event["source"], "detail-type": event["detail-type"],
@@ -143,13 +161,26 @@ impl Demo<'_> {
                 "responseElements": d["responseElements"], "requestID": d["requestID"],
             }
         });
-        println!("{}", indent(&serde_json::to_string_pretty(&summary).unwrap_or_default()));
+        println!(
+            "{}",
+            indent(&serde_json::to_string_pretty(&summary).unwrap_or_default())
+        );
         let sent = Instant::now();
-        let routed = self.stack.send(&event).await.map_err(|e| vec![format!("routing: {e}")])?;
+        let routed = self
+            .stack
+            .send(&event)
+            .await
+            .map_err(|e| vec![format!("routing: {e}")])?;
         let Some(m) = routed.matches.first() else {
-            return Err(vec!["the CreateUser event matched no EventBridge rule".into()]);
+            return Err(vec![
+                "the CreateUser event matched no EventBridge rule".into(),
+            ]);
         };
-        println!("EventBridge rule {} matched → execution {}", st.bold(&m.rule), st.dim(&m.execution_arn));
+        println!(
+            "EventBridge rule {} matched → execution {}",
+            st.bold(&m.rule),
+            st.dim(&m.execution_arn)
+        );
         let (done, contained_at) = self.follow(&m.execution_arn, sent, None).await?;
         let output = output_of(&done);
         self.show_verdict(&output);
@@ -158,17 +189,28 @@ impl Demo<'_> {
         let mut missing = Vec::new();
         match &alert {
             Some((subject, message)) => {
-                println!("{} {}", st.bold("alert (read back from the alerts queue):"), subject);
+                println!(
+                    "{} {}",
+                    st.bold("alert (read back from the alerts queue):"),
+                    subject
+                );
                 println!("{}", indent(message));
             }
             None => missing.push("(a) no alert reached the alerts queue".to_string()),
         }
         if let Some(at) = contained_at {
-            println!("{} {:.2} s", st.bold("time from event to containment:"), at.as_secs_f64());
+            println!(
+                "{} {:.2} s",
+                st.bold("time from event to containment:"),
+                at.as_secs_f64()
+            );
         }
         missing.extend(self.verify_user(user).await);
         if done["status"] != "SUCCEEDED" {
-            missing.push(format!("(a) the execution ended {}", done["status"].as_str().unwrap_or("?")));
+            missing.push(format!(
+                "(a) the execution ended {}",
+                done["status"].as_str().unwrap_or("?")
+            ));
         }
         if missing.is_empty() {
             println!("{}", st.green(&format!("verified in IAM: {user} is quarantined (policy attached, tagged, keys inactive)")));
@@ -181,7 +223,10 @@ impl Demo<'_> {
     async fn part_b(&self) -> Result<(), Vec<String>> {
         let st = self.st;
         let file = self.file();
-        self.step("(b)", "a GuardDuty credential-exfiltration finding that needs approval");
+        self.step(
+            "(b)",
+            "a GuardDuty credential-exfiltration finding that needs approval",
+        );
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         iam.create_role()
@@ -189,7 +234,12 @@ impl Demo<'_> {
             .assume_role_policy_document(trust)
             .send()
             .await
-            .map_err(|e| vec![format!("CreateRole {EXFIL_ROLE}: {}", aws_sdk_iam::error::DisplayErrorContext(e))])?;
+            .map_err(|e| {
+                vec![format!(
+                    "CreateRole {EXFIL_ROLE}: {}",
+                    aws_sdk_iam::error::DisplayErrorContext(e)
+                )]
+            })?;
         let event = guardduty_event(
             self.stack.aws_config(),
             EXFIL_TYPE,
@@ -207,11 +257,21 @@ impl Demo<'_> {
             event["detail"]["id"].as_str().unwrap_or("")
         );
         let sent = Instant::now();
-        let routed = self.stack.send(&event).await.map_err(|e| vec![format!("routing: {e}")])?;
+        let routed = self
+            .stack
+            .send(&event)
+            .await
+            .map_err(|e| vec![format!("routing: {e}")])?;
         let Some(m) = routed.matches.first() else {
-            return Err(vec!["the GuardDuty finding matched no EventBridge rule".into()]);
+            return Err(vec![
+                "the GuardDuty finding matched no EventBridge rule".into(),
+            ]);
         };
-        println!("EventBridge rule {} matched → execution {}", st.bold(&m.rule), st.dim(&m.execution_arn));
+        println!(
+            "EventBridge rule {} matched → execution {}",
+            st.bold(&m.rule),
+            st.dim(&m.execution_arn)
+        );
         let execution_arn = m.execution_arn.clone();
         let incident_id = routed.incident_id.clone();
         let (done, contained_at) = self
@@ -238,14 +298,26 @@ impl Demo<'_> {
             None => missing.push("(b) no alert reached the alerts queue".to_string()),
         }
         if let Some(at) = contained_at {
-            println!("{} {:.2} s (including the human decision)", st.bold("time from event to containment:"), at.as_secs_f64());
+            println!(
+                "{} {:.2} s (including the human decision)",
+                st.bold("time from event to containment:"),
+                at.as_secs_f64()
+            );
         }
         if done["status"] != "SUCCEEDED" {
-            missing.push(format!("(b) the execution ended {}", done["status"].as_str().unwrap_or("?")));
+            missing.push(format!(
+                "(b) the execution ended {}",
+                done["status"].as_str().unwrap_or("?")
+            ));
         }
         missing.extend(self.verify_role(&output).await);
         if missing.is_empty() {
-            println!("{}", st.green(&format!("verified in IAM: {EXFIL_ROLE}'s sessions issued before the approval are denied")));
+            println!(
+                "{}",
+                st.green(&format!(
+                    "verified in IAM: {EXFIL_ROLE}'s sessions issued before the approval are denied"
+                ))
+            );
             Ok(())
         } else {
             Err(missing)
@@ -268,7 +340,10 @@ impl Demo<'_> {
         let limit = Instant::now();
         loop {
             let history = engine
-                .call("GetExecutionHistory", json!({"executionArn": arn, "maxResults": 1000}))
+                .call(
+                    "GetExecutionHistory",
+                    json!({"executionArn": arn, "maxResults": 1000}),
+                )
                 .await
                 .map_err(|e| vec![format!("GetExecutionHistory: {e}")])?;
             let events = history["events"].as_array().cloned().unwrap_or_default();
@@ -276,7 +351,12 @@ impl Demo<'_> {
                 let ty = ev["type"].as_str().unwrap_or("");
                 let at = format!("{:>6.2}s", sent.elapsed().as_secs_f64());
                 if let Some(d) = ev.get("stateEnteredEventDetails") {
-                    println!("  {} {} {}", st.dim(&at), st.dim("enter"), d["name"].as_str().unwrap_or(""));
+                    println!(
+                        "  {} {} {}",
+                        st.dim(&at),
+                        st.dim("enter"),
+                        d["name"].as_str().unwrap_or("")
+                    );
                 } else if let Some(d) = ev.get("stateExitedEventDetails") {
                     let name = d["name"].as_str().unwrap_or("");
                     println!("  {} {} {}", st.dim(&at), st.dim("exit "), name);
@@ -287,11 +367,26 @@ impl Demo<'_> {
                     let detail = ev
                         .as_object()
                         .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
-                        .map(|(_, v)| format!("{} {}", v["error"].as_str().unwrap_or(""), v["cause"].as_str().unwrap_or("")))
+                        .map(|(_, v)| {
+                            format!(
+                                "{} {}",
+                                v["error"].as_str().unwrap_or(""),
+                                v["cause"].as_str().unwrap_or("")
+                            )
+                        })
                         .unwrap_or_default();
-                    println!("  {} {} {}", st.dim(&at), st.red(ty), truncate(&detail, 300));
+                    println!(
+                        "  {} {} {}",
+                        st.dim(&at),
+                        st.red(ty),
+                        truncate(&detail, 300)
+                    );
                 } else if ty == "TaskSubmitted" && approve_incident.is_some() && !approved {
-                    println!("  {} {}", st.dim(&at), st.yellow("waiting for a human decision (task token)"));
+                    println!(
+                        "  {} {}",
+                        st.dim(&at),
+                        st.yellow("waiting for a human decision (task token)")
+                    );
                 }
             }
             seen = events.len();
@@ -300,7 +395,10 @@ impl Demo<'_> {
                 .await
                 .map_err(|e| vec![format!("DescribeExecution: {e}")])?;
             if d["status"] != "RUNNING" {
-                println!("  execution {}", st.status(d["status"].as_str().unwrap_or("?")));
+                println!(
+                    "  execution {}",
+                    st.status(d["status"].as_str().unwrap_or("?"))
+                );
                 return Ok((d, contained_at));
             }
             if let Some(incident) = approve_incident {
@@ -320,12 +418,23 @@ impl Demo<'_> {
     async fn approve(&self, execution_arn: &str, incident_id: &str) -> Result<(), Vec<String>> {
         let st = self.st;
         let file = self.file();
-        match self.read_queue(&file.approvals_queue_url, "approval request").await {
+        match self
+            .read_queue(&file.approvals_queue_url, "approval request")
+            .await
+        {
             Some((subject, message)) => {
-                println!("{} {}", st.bold("approval request (read from the approvals queue):"), subject);
+                println!(
+                    "{} {}",
+                    st.bold("approval request (read from the approvals queue):"),
+                    subject
+                );
                 println!("{}", indent(&message));
             }
-            None => return Err(vec!["(b) no approval request reached the approvals queue".into()]),
+            None => {
+                return Err(vec![
+                    "(b) no approval request reached the approvals queue".into(),
+                ]);
+            }
         }
         println!(
             "approving incident {incident_id} as {} through the local function URL {}",
@@ -338,12 +447,21 @@ impl Demo<'_> {
             "decision": "approved",
             "reason": "cordon demo: credentials used from outside AWS, confirmed",
         });
-        let (status, answer) = post(&file.endpoints.approve, &file.local_approver_arn, &body.to_string())
-            .await
-            .map_err(|e| vec![format!("approve URL: {e}")])?;
-        println!("approve function answered {status}: {}", truncate(&answer, 400));
+        let (status, answer) = post(
+            &file.endpoints.approve,
+            &file.local_approver_arn,
+            &body.to_string(),
+        )
+        .await
+        .map_err(|e| vec![format!("approve URL: {e}")])?;
+        println!(
+            "approve function answered {status}: {}",
+            truncate(&answer, 400)
+        );
         if !(200..300).contains(&status) {
-            return Err(vec![format!("(b) the approval was refused ({status}): {answer}")]);
+            return Err(vec![format!(
+                "(b) the approval was refused ({status}): {answer}"
+            )]);
         }
         Ok(())
     }
@@ -379,7 +497,15 @@ impl Demo<'_> {
         let Some(c) = output.get("containment") else {
             return;
         };
-        println!("{}{}", st.bold("containment:"), if c["dryRun"] == true { " (dry run)" } else { "" });
+        println!(
+            "{}{}",
+            st.bold("containment:"),
+            if c["dryRun"] == true {
+                " (dry run)"
+            } else {
+                ""
+            }
+        );
         for a in c["actions"].as_array().into_iter().flatten() {
             println!(
                 "  {:<8} {:<22} {} {}",
@@ -406,12 +532,23 @@ impl Demo<'_> {
                 .ok()?;
             if let Some(m) = out.messages().first() {
                 if let Some(h) = m.receipt_handle() {
-                    let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(h)
+                        .send()
+                        .await;
                 }
                 let body = m.body().unwrap_or_default();
                 let env: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                let subject = env["Subject"].as_str().unwrap_or("(no subject)").to_string();
-                let message = env["Message"].as_str().map(str::to_string).unwrap_or_else(|| body.to_string());
+                let subject = env["Subject"]
+                    .as_str()
+                    .unwrap_or("(no subject)")
+                    .to_string();
+                let message = env["Message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| body.to_string());
                 return Some((subject, message));
             }
         }
@@ -424,13 +561,24 @@ impl Demo<'_> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
         let policy = &self.file().quarantine_policy_arn;
         let mut missing = Vec::new();
-        match iam.list_attached_user_policies().user_name(user).send().await {
-            Ok(p) if p.attached_policies().iter().any(|a| a.policy_arn() == Some(policy.as_str())) => {}
+        match iam
+            .list_attached_user_policies()
+            .user_name(user)
+            .send()
+            .await
+        {
+            Ok(p)
+                if p.attached_policies()
+                    .iter()
+                    .any(|a| a.policy_arn() == Some(policy.as_str())) => {}
             Ok(_) => missing.push(format!("(a) {policy} is not attached to {user}")),
             Err(e) => missing.push(format!("(a) ListAttachedUserPolicies {user}: {e}")),
         }
         match iam.list_user_tags().user_name(user).send().await {
-            Ok(t) if t.tags().iter().any(|t| t.key() == "SecurityStatus" && t.value() == "Quarantined") => {}
+            Ok(t)
+                if t.tags()
+                    .iter()
+                    .any(|t| t.key() == "SecurityStatus" && t.value() == "Quarantined") => {}
             Ok(_) => missing.push(format!("(a) {user} has no SecurityStatus=Quarantined tag")),
             Err(e) => missing.push(format!("(a) ListUserTags {user}: {e}")),
         }
@@ -455,15 +603,25 @@ impl Demo<'_> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
         let mut missing = Vec::new();
         if output.get("containment").is_none() {
-            missing.push(format!("(b) nothing was contained (no containment in the case file)"));
+            missing.push(format!(
+                "(b) nothing was contained (no containment in the case file)"
+            ));
             return missing;
         }
         match iam.list_role_policies().role_name(EXFIL_ROLE).send().await {
-            Ok(p) if p.policy_names().is_empty() => missing.push(format!("(b) {EXFIL_ROLE} has no inline deny policy")),
+            Ok(p) if p.policy_names().is_empty() => {
+                missing.push(format!("(b) {EXFIL_ROLE} has no inline deny policy"))
+            }
             Ok(p) => {
                 let mut found = false;
                 for name in p.policy_names() {
-                    if let Ok(doc) = iam.get_role_policy().role_name(EXFIL_ROLE).policy_name(name).send().await {
+                    if let Ok(doc) = iam
+                        .get_role_policy()
+                        .role_name(EXFIL_ROLE)
+                        .policy_name(name)
+                        .send()
+                        .await
+                    {
                         let text = percent_decode(doc.policy_document());
                         if text.contains("aws:TokenIssueTime") && text.contains("Deny") {
                             found = true;
@@ -471,7 +629,9 @@ impl Demo<'_> {
                     }
                 }
                 if !found {
-                    missing.push(format!("(b) no inline policy of {EXFIL_ROLE} denies by aws:TokenIssueTime"));
+                    missing.push(format!(
+                        "(b) no inline policy of {EXFIL_ROLE} denies by aws:TokenIssueTime"
+                    ));
                 }
             }
             Err(e) => missing.push(format!("(b) ListRolePolicies {EXFIL_ROLE}: {e}")),
@@ -481,11 +641,17 @@ impl Demo<'_> {
 }
 
 fn output_of(done: &Value) -> Value {
-    done["output"].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
+    done["output"]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -79,7 +79,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub(crate) fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ExitCode {
@@ -125,11 +128,17 @@ pub fn send(args: SendArgs) -> ExitCode {
 
 /// Route an event through the running stack's Step Functions endpoint.
 pub(crate) async fn route(target: &Target, event: &Value) -> Result<Routed, String> {
-    let file = target.stack.as_ref().ok_or("sending events needs the offline stack")?;
+    let file = target
+        .stack
+        .as_ref()
+        .ok_or("sending events needs the offline stack")?;
     let root = cordon_stack::find_root().map_err(|e| e.to_string())?;
     let mut machines: HashMap<String, String> = file.state_machines.clone().into_iter().collect();
     if machines.is_empty() {
-        machines.insert("IncidentResponseStateMachine".into(), file.state_machine_arn.clone());
+        machines.insert(
+            "IncidentResponseStateMachine".into(),
+            file.state_machine_arn.clone(),
+        );
     }
     let router = EventRouter::from_template(&root, machines).map_err(|e| e.to_string())?;
     let sfn = aws_sdk_sfn::Client::new(&target.sfn);
@@ -143,7 +152,11 @@ fn report(routed: &Routed, json: bool) {
     }
     let st = Style::for_stdout();
     if routed.matches.is_empty() {
-        println!("incident {}: {}", routed.incident_id, st.yellow("no rule matched; nothing started"));
+        println!(
+            "incident {}: {}",
+            routed.incident_id,
+            st.yellow("no rule matched; nothing started")
+        );
     }
     for m in &routed.matches {
         let outcome = match m.outcome {
@@ -154,7 +167,11 @@ fn report(routed: &Routed, json: bool) {
                 m.existing_status.as_deref().unwrap_or("existing")
             )),
         };
-        println!("rule {} matched incident {}: {outcome}", st.bold(&m.rule), routed.incident_id);
+        println!(
+            "rule {} matched incident {}: {outcome}",
+            st.bold(&m.rule),
+            routed.incident_id
+        );
         if m.outcome == Outcome::Started {
             println!("  execution {}", m.execution_arn);
         }
@@ -175,7 +192,11 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
             return fail("simulate", "simulations need the offline stack");
         };
         match args.what {
-            Simulation::CreateUser { name, count, persist } => {
+            Simulation::CreateUser {
+                name,
+                count,
+                persist,
+            } => {
                 let bar = progress(count);
                 let mut all = Vec::new();
                 for i in 0..count {
@@ -204,25 +225,41 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
                 }
                 if let Some(b) = bar {
                     b.finish();
-                    let started = all.iter().flat_map(|r| &r.matches).filter(|m| m.outcome == Outcome::Started).count();
+                    let started = all
+                        .iter()
+                        .flat_map(|r| &r.matches)
+                        .filter(|m| m.outcome == Outcome::Started)
+                        .count();
                     if !args.json {
                         println!("{count} users created, {started} executions started");
                     }
                 }
                 if args.json {
-                    let v = if all.len() == 1 { json!(all[0]) } else { json!(all) };
+                    let v = if all.len() == 1 {
+                        json!(all[0])
+                    } else {
+                        json!(all)
+                    };
                     println!("{v}");
                 }
                 ExitCode::SUCCESS
             }
-            Simulation::Guardduty { finding_type, severity, user, role, finding_id } => {
+            Simulation::Guardduty {
+                finding_type,
+                severity,
+                user,
+                role,
+                finding_id,
+            } => {
                 let subject = match (user, role) {
                     (_, Some(r)) => GdSubject::Role(r),
                     (Some(u), None) => GdSubject::User(u),
                     (None, None) => GdSubject::User(file.attacker.user_name.clone()),
                 };
                 let result = async {
-                    let event = guardduty_event(&target.aws, &finding_type, severity, &subject, finding_id).await?;
+                    let event =
+                        guardduty_event(&target.aws, &finding_type, severity, &subject, finding_id)
+                            .await?;
                     route(&target, &event).await
                 }
                 .await;
@@ -243,7 +280,9 @@ fn progress(count: usize) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(count as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users {elapsed}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users {elapsed}")
+    {
         bar.set_style(style);
     }
     Some(bar)
@@ -273,7 +312,11 @@ async fn attacker_config(file: &StackFile) -> SdkConfig {
 
 /// Call `CreateUser` as the attacker and build the CloudTrail event (EventBridge envelope)
 /// from the real request and response.
-pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: bool) -> Result<Value, String> {
+pub(crate) async fn simulate_create_user(
+    file: &StackFile,
+    user: &str,
+    persist: bool,
+) -> Result<Value, String> {
     let cfg = attacker_config(file).await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
@@ -284,15 +327,26 @@ pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: 
         .await
         .map_err(|e| err("CreateUser", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
     let now = chrono::Utc::now();
-    let request_id = out.request_id().map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = out
+        .request_id()
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let created = out.user().ok_or("CreateUser returned no user")?;
     if persist {
         let aws_managed = "arn:aws:iam::aws:policy/AdministratorAccess";
-        let attached = iam.attach_user_policy().user_name(user).policy_arn(aws_managed).send().await;
+        let attached = iam
+            .attach_user_policy()
+            .user_name(user)
+            .policy_arn(aws_managed)
+            .send()
+            .await;
         if attached.is_err() {
             // moto_server loads AWS managed policies only when asked to at start-up; without
             // them the attacker brings its own copy (same name, same document).
-            let own = format!("arn:aws:iam::{}:policy/AdministratorAccess", file.account_id);
+            let own = format!(
+                "arn:aws:iam::{}:policy/AdministratorAccess",
+                file.account_id
+            );
             if iam.get_policy().policy_arn(&own).send().await.is_err() {
                 iam.create_policy()
                     .policy_name("AdministratorAccess")
@@ -306,13 +360,23 @@ pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: 
                 .policy_arn(&own)
                 .send()
                 .await
-                .map_err(|e| err("AttachUserPolicy", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    err(
+                        "AttachUserPolicy",
+                        &aws_sdk_iam::error::DisplayErrorContext(e),
+                    )
+                })?;
         }
         iam.create_access_key()
             .user_name(user)
             .send()
             .await
-            .map_err(|e| err("CreateAccessKey", &aws_sdk_iam::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                err(
+                    "CreateAccessKey",
+                    &aws_sdk_iam::error::DisplayErrorContext(e),
+                )
+            })?;
     }
     // The attacker's user id, as CloudTrail's principalId.
     let admin = aws_sdk_iam::Client::new(&crate::inject::admin_config(file).await);
@@ -324,7 +388,8 @@ pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: 
         .ok()
         .and_then(|u| u.user().map(|u| u.user_id().to_string()))
         .unwrap_or_default();
-    let create_date = chrono::DateTime::from_timestamp(created.create_date().secs(), 0).unwrap_or(now);
+    let create_date =
+        chrono::DateTime::from_timestamp(created.create_date().secs(), 0).unwrap_or(now);
     let event_time = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let user_agent = format!(
         "aws-sdk-rust/1 ua/2.1 os/{} lang/rust app/cordon-simulate",
@@ -383,11 +448,18 @@ pub(crate) async fn simulate_create_user(file: &StackFile, user: &str, persist: 
 
 /// The stack's test credentials at moto.
 pub(crate) async fn admin_config(file: &StackFile) -> SdkConfig {
-    cordon_moto_config(&file.endpoints.aws, &file.region, &file.access_key_id, &file.secret_access_key).await
+    cordon_moto_config(
+        &file.endpoints.aws,
+        &file.region,
+        &file.access_key_id,
+        &file.secret_access_key,
+    )
+    .await
 }
 
 async fn cordon_moto_config(endpoint: &str, region: &str, key: &str, secret: &str) -> SdkConfig {
-    let creds = aws_credential_types::Credentials::from_keys(key.to_string(), secret.to_string(), None);
+    let creds =
+        aws_credential_types::Credentials::from_keys(key.to_string(), secret.to_string(), None);
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .credentials_provider(creds)
@@ -417,41 +489,57 @@ pub(crate) async fn guardduty_event(
     let id = finding_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let now = chrono::Utc::now();
     let ts = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let first_seen = (now - chrono::Duration::minutes(20)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let first_seen = (now - chrono::Duration::minutes(20))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
     let (access_key, title, description, instance) = match subject {
         GdSubject::User(name) => {
-            let u = iam
-                .get_user()
-                .user_name(name)
-                .send()
-                .await
-                .map_err(|e| format!("user {name}: {}", aws_sdk_iam::error::DisplayErrorContext(e)))?;
-            let user_id = u.user().map(|u| u.user_id().to_string()).unwrap_or_default();
+            let u = iam.get_user().user_name(name).send().await.map_err(|e| {
+                format!(
+                    "user {name}: {}",
+                    aws_sdk_iam::error::DisplayErrorContext(e)
+                )
+            })?;
+            let user_id = u
+                .user()
+                .map(|u| u.user_id().to_string())
+                .unwrap_or_default();
             let keys = iam.list_access_keys().user_name(name).send().await.ok();
             let key_id = keys
                 .as_ref()
-                .and_then(|k| k.access_key_metadata().first().and_then(|m| m.access_key_id().map(str::to_string)))
+                .and_then(|k| {
+                    k.access_key_metadata()
+                        .first()
+                        .and_then(|m| m.access_key_id().map(str::to_string))
+                })
                 .unwrap_or_else(|| "AKIAOFFLINEEXAMPLE01".into());
             (
                 json!({"accessKeyId": key_id, "principalId": user_id, "userName": name, "userType": "IAMUser"}),
                 format!("Credentials of IAM user {name} used from an unusual location."),
-                format!("The access key {key_id} of IAM user {name} was used in a way GuardDuty considers anomalous."),
+                format!(
+                    "The access key {key_id} of IAM user {name} was used in a way GuardDuty considers anomalous."
+                ),
                 Value::Null,
             )
         }
         GdSubject::Role(name) => {
-            let r = iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(|e| format!("role {name}: {}", aws_sdk_iam::error::DisplayErrorContext(e)))?;
-            let role_id = r.role().map(|r| r.role_id().to_string()).unwrap_or_default();
+            let r = iam.get_role().role_name(name).send().await.map_err(|e| {
+                format!(
+                    "role {name}: {}",
+                    aws_sdk_iam::error::DisplayErrorContext(e)
+                )
+            })?;
+            let role_id = r
+                .role()
+                .map(|r| r.role_id().to_string())
+                .unwrap_or_default();
             let instance_id = "i-0c0d0e0f1a2b3c4d5";
             (
                 json!({"accessKeyId": "ASIAOFFLINESTOLEN001", "principalId": format!("{role_id}:{instance_id}"), "userName": name, "userType": "AssumedRole"}),
                 format!("Credentials for instance role {name} used from external IP address."),
-                format!("Credentials created exclusively for an EC2 instance using instance role {name} have been used from external IP address 198.51.100.77."),
+                format!(
+                    "Credentials created exclusively for an EC2 instance using instance role {name} have been used from external IP address 198.51.100.77."
+                ),
                 json!({
                     "instanceId": instance_id,
                     "instanceType": "t3.medium",

@@ -52,7 +52,11 @@ pub fn up(args: UpArgs) -> ExitCode {
     }
     if let Some((path, file)) = existing() {
         if process_alive(file.pid) {
-            eprintln!("the offline stack is already up (process {}, {})", file.pid, path.display());
+            eprintln!(
+                "the offline stack is already up (process {}, {})",
+                file.pid,
+                path.display()
+            );
             print_endpoints(&file, args.json);
             return ExitCode::SUCCESS;
         }
@@ -94,14 +98,24 @@ pub fn up(args: UpArgs) -> ExitCode {
         }
     };
     let st = Style::for_stderr();
-    eprintln!("{}", st.dim("starting the offline stack (moto, engine, functions)..."));
+    eprintln!(
+        "{}",
+        st.dim("starting the offline stack (moto, engine, functions)...")
+    );
     let file_path = dir.join(STACK_FILE);
     let start = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             eprintln!("the stack process exited ({status}) before it was ready:");
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            for line in log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev() {
+            for line in log
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
                 eprintln!("  {line}");
             }
             return ExitCode::FAILURE;
@@ -113,8 +127,13 @@ pub fn up(args: UpArgs) -> ExitCode {
             }
         }
         if start.elapsed() > Duration::from_secs(120) {
-            eprintln!("the stack did not come up within 120 s; see {}", log_path.display());
-            let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+            eprintln!(
+                "the stack did not come up within 120 s; see {}",
+                log_path.display()
+            );
+            let _ = std::process::Command::new("kill")
+                .arg(child.id().to_string())
+                .status();
             return ExitCode::FAILURE;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -162,7 +181,10 @@ fn print_endpoints(file: &StackFile, json: bool) {
         println!("export {k}={v}");
     }
     println!();
-    println!("{}", st.dim("then: cordon simulate create-user   |   cordon pending   |   cordon down"));
+    println!(
+        "{}",
+        st.dim("then: cordon simulate create-user   |   cordon pending   |   cordon down")
+    );
 }
 
 /// The environment that points the AWS CLI and SDKs at the offline stack.
@@ -217,7 +239,10 @@ fn foreground(args: UpArgs) -> ExitCode {
         wait_for_stop_signal().await;
         eprintln!("stopping the offline stack");
         // Only remove the file if it is still ours.
-        if StackFile::read(&path).map(|f| f.pid == std::process::id()).unwrap_or(false) {
+        if StackFile::read(&path)
+            .map(|f| f.pid == std::process::id())
+            .unwrap_or(false)
+        {
             let _ = std::fs::remove_file(&path);
         }
         stack.stop().await;
@@ -241,7 +266,11 @@ pub fn down(_args: DownArgs) -> ExitCode {
     };
     if !process_alive(file.pid) {
         let _ = std::fs::remove_file(&path);
-        println!("the offline stack was not running (process {} is gone); removed {}", file.pid, path.display());
+        println!(
+            "the offline stack was not running (process {} is gone); removed {}",
+            file.pid,
+            path.display()
+        );
         return ExitCode::SUCCESS;
     }
     let _ = std::process::Command::new("kill")

@@ -26,7 +26,10 @@ pub enum TargetError {
     )]
     Stale { path: PathBuf, pid: u32 },
     #[error("cannot read the stack file {path}: {error}")]
-    StackFile { path: PathBuf, error: std::io::Error },
+    StackFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("cannot read the outputs of CloudFormation stack {stack}: {error}")]
     CloudFormation { stack: String, error: String },
     #[error("CloudFormation stack {stack} has no output {output} (is it a cordon stack?)")]
@@ -71,10 +74,15 @@ impl Target {
                 error,
             })?;
             let path = StackFile::locate(&cwd).ok_or(TargetError::NotRunning)?;
-            let file = StackFile::read(&path)
-                .map_err(|error| TargetError::StackFile { path: path.clone(), error })?;
+            let file = StackFile::read(&path).map_err(|error| TargetError::StackFile {
+                path: path.clone(),
+                error,
+            })?;
             if !process_alive(file.pid) {
-                return Err(TargetError::Stale { path, pid: file.pid });
+                return Err(TargetError::Stale {
+                    path,
+                    pid: file.pid,
+                });
             }
             Ok(Self::offline(file).await)
         }
@@ -114,7 +122,9 @@ impl Target {
     }
 
     async fn deployed(stack: &str) -> Result<Target, TargetError> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
         let cfn = aws_sdk_cloudformation::Client::new(&config);
         let out = cfn
             .describe_stacks()
@@ -131,11 +141,18 @@ impl Target {
             .map(|s| {
                 s.outputs()
                     .iter()
-                    .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+                    .filter_map(|o| {
+                        Some((o.output_key()?.to_string(), o.output_value()?.to_string()))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let get = |k: &str| outputs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            outputs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         let state_machine_arn = get("StateMachineArn").ok_or(TargetError::MissingOutput {
             stack: stack.to_string(),
             output: "StateMachineArn",
