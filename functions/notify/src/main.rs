@@ -18,12 +18,19 @@ impl From<NotifyError> for Diagnostic {
     }
 }
 
+/// Logged (so it reaches CloudWatch as a structured line) and returned as its message, which
+/// names the variable.
+fn config_error(e: cordon_aws::ConfigError) -> Error {
+    tracing::error!(error = %e, "invalid configuration");
+    e.to_string().into()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Without the topic nothing can be said to anyone: fail at init, naming the variable.
     let config = Config::from_env();
-    let alerts_topic_arn = config.alerts_topic_arn()?.to_string();
+    let alerts_topic_arn = config.alerts_topic_arn().map_err(config_error)?.to_string();
     let sdk = cordon_aws::sdk_config().await;
     let settings = Settings {
         alerts_topic_arn,

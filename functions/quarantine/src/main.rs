@@ -19,13 +19,23 @@ impl From<QuarantineError> for Diagnostic {
     }
 }
 
+/// Logged (so it reaches CloudWatch as a structured line) and returned as its message, which
+/// names the variable.
+fn config_error(e: cordon_aws::ConfigError) -> Error {
+    tracing::error!(error = %e, "invalid configuration");
+    e.to_string().into()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env();
     let settings = Settings {
         // Without the deny policy's ARN there is no quarantine to apply: fail at init.
-        quarantine_policy_arn: config.quarantine_policy_arn()?.to_string(),
+        quarantine_policy_arn: config
+            .quarantine_policy_arn()
+            .map_err(config_error)?
+            .to_string(),
         // An unreadable policy fails every invocation (fail closed), naming the variable.
         policy: config.policy().cloned().map_err(|e| e.to_string()),
     };
