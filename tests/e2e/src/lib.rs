@@ -285,12 +285,13 @@ impl Scenario {
             let d = self.describe(arn).await;
             assert!(
                 d["status"] == "RUNNING",
-                "the execution ended ({}: {:?} {:?}) without entering {state}; entered {:?}; failures: {}",
+                "the execution ended ({}: {:?} {:?}) without entering {state}; entered {:?}; failures: {}; classification: {}",
                 d["status"],
                 d["error"],
                 d["cause"],
                 entered_states(&h),
-                failures(&h)
+                failures(&h),
+                output(&d)["classification"]
             );
             assert!(
                 start.elapsed() < DEADLINE,
@@ -376,9 +377,11 @@ impl Scenario {
         reason: &str,
         caller: &str,
     ) -> (u16, String) {
+        // The approve function's contract: {executionArn, decision, reason}; the caller is
+        // the function URL's IAM request context (asserted offline), never the body.
+        let _ = incident_id;
         let body = json!({
             "executionArn": execution_arn,
-            "incidentId": incident_id,
             "decision": decision,
             "reason": reason,
         });

@@ -133,7 +133,12 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
             ("CordonAttachedPolicy", QUARANTINE_POLICY),
             ("CordonDeactivatedKeys", &key),
             ("CordonLoginProfileDeleted", "true"),
+            ("CordonRevocationPolicy", "cordon-revoke-sessions"),
         ])
+    );
+    assert_eq!(
+        s.user_inline_policies(SUSPICIOUS_USER).await,
+        strings(&["cordon-revoke-sessions"])
     );
     assert_eq!(s.key_statuses(SUSPICIOUS_USER).await, map(&[(&key, "Inactive")]));
     assert!(!s.has_login_profile(SUSPICIOUS_USER).await, "console password still there");
@@ -146,7 +151,7 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         .iter()
         .map(|a| (a["action"].as_str().unwrap_or_default().to_string(), a["status"].as_str().unwrap_or_default().to_string()))
         .collect();
-    for action in ["attach-quarantine-policy", "tag-quarantined", "deactivate-access-key", "delete-login-profile"] {
+    for action in ["attach-quarantine-policy", "tag-quarantined", "deactivate-access-key", "delete-login-profile", "revoke-sessions"] {
         assert!(
             actions.contains(&(action.to_string(), "done".to_string())),
             "{action} not done: {actions:?}"
@@ -436,17 +441,19 @@ async fn self_approval_and_non_approvers_are_refused_and_the_execution_keeps_wai
         .unwrap()
         .push(json!(DEVOPS_TOOLS));
     let s = Scenario::start_with_policy(policy).await;
-    s.create_user(SUSPICIOUS_USER).await;
-    let arn = s.send_new(&fixture(SUSPICIOUS_FIXTURE)).await;
+    // A suspicious name (`tmp-admin` pattern) without admin access: approve, not quarantine.
+    let incident = "0c0c0c0c-0000-4000-8000-00000000c001";
+    s.create_user("tmp-admin1").await;
+    let arn = s.send_new(&create_user_event("tmp-admin1", incident)).await;
     s.wait_entered(&arn, "RequestApproval").await;
     s.receive(s.approvals_queue(), 1).await;
 
-    let (status, body) = s.decide(&arn, SUSPICIOUS_EVENT_ID, "approved", "mine", DEVOPS_TOOLS).await;
+    let (status, body) = s.decide(&arn, incident, "approved", "mine", DEVOPS_TOOLS).await;
     assert_eq!(status, 403, "self-approval answered {status}: {body}");
     assert!(body.contains("two-person rule"), "403 without a clear message: {body}");
 
     let outsider = "arn:aws:sts::123456789012:assumed-role/ReadOnly/mallory";
-    let (status, body) = s.decide(&arn, SUSPICIOUS_EVENT_ID, "rejected", "nah", outsider).await;
+    let (status, body) = s.decide(&arn, incident, "rejected", "nah", outsider).await;
     assert_eq!(status, 403, "non-approver answered {status}: {body}");
     assert!(body.contains("is not an approver"), "403 without a clear message: {body}");
 
@@ -456,7 +463,7 @@ async fn self_approval_and_non_approvers_are_refused_and_the_execution_keeps_wai
     let h = s.history(&arn).await;
     assert_eq!(task_events(&h, "RequestApproval", "TaskSucceeded"), 0);
     assert_eq!(task_events(&h, "RequestApproval", "TaskFailed"), 0);
-    assert!(s.user_policies(SUSPICIOUS_USER).await.is_empty());
+    assert!(s.user_policies("tmp-admin1").await.is_empty());
     s.stop().await;
 }
 
@@ -622,7 +629,14 @@ async fn iam_throttling_is_retried_until_the_quarantine_succeeds() {
         assert_eq!(e["taskFailedEventDetails"]["error"], "Transient", "{e}");
     }
     assert!(task_events(&h, "Quarantine", "TaskSucceeded") == 1);
-    assert!(out["containment"]["actions"].as_array().unwrap().iter().all(|a| a["status"] == "done"));
+    let attach: Vec<&Value> = out["containment"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "attach-quarantine-policy")
+        .collect();
+    assert_eq!(attach.len(), 1, "{}", out["containment"]);
+    assert_eq!(attach[0]["status"], "done", "{}", out["containment"]);
     s.stop().await;
 }
 
