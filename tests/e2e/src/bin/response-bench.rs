@@ -1,0 +1,280 @@
+//! Response benchmarks of the whole offline stack, printed as a Markdown table:
+//! - time to contain (event in → quarantine policy attached in moto), p50/p95 over
+//!   `BENCH_CONTAIN` (100) events sent one after another;
+//! - a burst of `BENCH_BURST` (1,000) CreateUser events: throughput, all contained, none lost;
+//! - each Rust function's cold init (process start → first Runtime API poll, from the Lambda
+//!   host's record) and warm latency, beside the Python/boto3 lab handler
+//!   (`../shared/peers/python-lab/lambda_function.py`, run from there with the project
+//!   virtualenv's `python -m awslambdaric`) under the same host, against the same moto.
+//!
+//! `cargo build --profile bench-local -p enrich -p classify -p request-approval -p approve
+//! -p quarantine -p notify && cargo run --profile bench-local -p cordon-e2e --bin response-bench`
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cordon_e2e::{Scenario, create_user_event};
+use cordon_engine::LambdaInvoker;
+use serde_json::{Value, json};
+
+fn env_n(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn admin_user(s: &Scenario, admin: &str, name: &str) {
+    s.create_user(name).await;
+    s.iam
+        .attach_user_policy()
+        .user_name(name)
+        .policy_arn(admin)
+        .send()
+        .await
+        .expect("AttachUserPolicy");
+}
+
+async fn contained(s: &Scenario, user: &str) -> bool {
+    s.user_policies(user)
+        .await
+        .iter()
+        .any(|p| p == s.quarantine_policy_arn())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let n_contain = env_n("BENCH_CONTAIN", 100);
+    let n_burst = env_n("BENCH_BURST", 1000);
+    let n_warm = env_n("BENCH_WARM", 50);
+    let n_cold = env_n("BENCH_COLD", 5);
+
+    let s = Scenario::start().await;
+    let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let admin = s
+        .iam
+        .create_policy()
+        .policy_name("AdministratorAccess")
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    println!("# cordon response benchmark (offline stack)\n");
+    println!(
+        "bin dir: the function binaries beside this executable; moto {}",
+        s.stack.endpoints().aws
+    );
+
+    // ---------------------------------------------------------------- time to contain
+    let mut contain = Vec::new();
+    let mut first_arn = None;
+    for i in 0..n_contain {
+        let user = format!("tmp-admin-c{i}");
+        admin_user(&s, &admin, &user).await;
+        let event = create_user_event(&user, &format!("00000000-0000-4000-8000-c{i:011}"));
+        let t0 = Instant::now();
+        let arn = s.send_new(&event).await;
+        loop {
+            if contained(&s, &user).await {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(300), "{user} not contained");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        contain.push(t0.elapsed());
+        s.wait_terminal(&arn).await;
+        first_arn.get_or_insert(arn);
+    }
+    contain.sort();
+    println!("\n## Time to contain ({n_contain} events, one at a time)\n");
+    println!("| p50 | p95 | max |\n|---|---|---|");
+    println!(
+        "| {} | {} | {} |",
+        ms(pct(&contain, 0.5)),
+        ms(pct(&contain, 0.95)),
+        ms(*contain.last().unwrap_or(&Duration::ZERO))
+    );
+
+    // ---------------------------------------------------------------- warm latency, payloads
+    // The payload each function got in a real run (the Task's Parameters.Payload).
+    let history = s.history(first_arn.as_ref().unwrap()).await;
+    let mut payloads: BTreeMap<String, Value> = BTreeMap::new();
+    for e in &history {
+        if let Some(p) = e["taskScheduledEventDetails"]["parameters"].as_str() {
+            let p: Value = serde_json::from_str(p).unwrap_or(Value::Null);
+            if let Some(f) = p["FunctionName"].as_str() {
+                let name = f.rsplit(':').next().unwrap().to_string();
+                payloads.entry(name).or_insert(p["Payload"].clone());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- burst
+    let mut users = Vec::new();
+    let setup = Instant::now();
+    for i in 0..n_burst {
+        let user = format!("tmp-admin-b{i}");
+        admin_user(&s, &admin, &user).await;
+        users.push(user);
+    }
+    eprintln!("burst setup: {n_burst} users in {:?}", setup.elapsed());
+    let t0 = Instant::now();
+    let mut arns = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        arns.push(
+            s.send_new(&create_user_event(user, &format!("00000000-0000-4000-8000-b{i:011}")))
+                .await,
+        );
+    }
+    let sent = t0.elapsed();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for arn in &arns {
+        let d = s.wait_terminal(arn).await;
+        *statuses
+            .entry(d["status"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let all_done = t0.elapsed();
+    let mut n_contained = 0;
+    for user in &users {
+        if contained(&s, user).await {
+            n_contained += 1;
+        }
+    }
+    println!("\n## Burst ({n_burst} CreateUser events sent at once)\n");
+    println!("| sent in | all executions ended in | throughput | statuses | contained | lost |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {:.2} s | {:.2} s | {:.1} incidents/s | {:?} | {n_contained}/{n_burst} | {} |",
+        sent.as_secs_f64(),
+        all_done.as_secs_f64(),
+        n_burst as f64 / all_done.as_secs_f64(),
+        statuses,
+        n_burst - n_contained
+    );
+
+    // ---------------------------------------------------------------- functions vs python
+    let host = s.stack.lambda_host().clone();
+    let root = cordon_stack::find_root().unwrap();
+    let lab_dir: PathBuf = root.join("../shared/peers/python-lab");
+    let python = root.join(".venv/bin/python");
+    let info = s.stack.info().clone();
+    let lab_spec = || {
+        cordon_lambda_host::FunctionSpec {
+            args: vec!["-m".into(), "awslambdaric".into(), "lambda_function.lambda_handler".into()],
+            task_root: Some(lab_dir.clone()),
+            handler: "lambda_function.lambda_handler".into(),
+            ..cordon_lambda_host::FunctionSpec::new("python-lab", python.clone())
+        }
+        .timeout(Duration::from_secs(30))
+        .env("PYTHONPATH", lab_dir.display().to_string())
+        .env("SNS_TOPIC_ARN", &info.alerts_topic_arn)
+        .env("QUARANTINE_POLICY_ARN", &info.quarantine_policy_arn)
+        .env("AWS_ENDPOINT_URL", &info.endpoints.aws)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", &info.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &info.secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+    };
+    let lab_available = python.is_file() && lab_dir.join("lambda_function.py").is_file();
+    let lab_user = "tmp-admin-lab";
+    admin_user(&s, &admin, lab_user).await;
+    let lab_event = create_user_event(lab_user, "00000000-0000-4000-8000-1ab000000001");
+    payloads.insert("python-lab".into(), lab_event);
+
+    let rust = [
+        ("enrich", "cordon-enrich"),
+        ("classify", "cordon-classify"),
+        ("quarantine", "cordon-quarantine"),
+        ("notify", "cordon-notify"),
+    ];
+    let mut rows: Vec<(String, Duration, Duration, Duration, bool)> = Vec::new();
+    let mut measure = |name: String, cold: Vec<Duration>, warm: Vec<Duration>, ok: bool| {
+        let mut cold = cold;
+        let mut warm = warm;
+        cold.sort();
+        warm.sort();
+        rows.push((name, pct(&cold, 0.5), pct(&warm, 0.5), pct(&warm, 0.95), ok));
+    };
+    let mut functions: Vec<(String, String)> = rust
+        .iter()
+        .map(|(b, n)| (b.to_string(), n.to_string()))
+        .collect();
+    if lab_available {
+        functions.push(("python-lab".into(), "python-lab".into()));
+    } else {
+        println!("\n(python lab not run: needs .venv/bin/python with boto3 and awslambdaric, and {})", lab_dir.display());
+    }
+    for (binary, name) in functions {
+        let payload = serde_json::to_vec(&payloads[&name]).unwrap();
+        let mut cold = Vec::new();
+        let mut ok = true;
+        for _ in 0..n_cold {
+            // Re-registering kills the idle sandboxes: the next invocation starts cold.
+            if binary == "python-lab" {
+                host.register(lab_spec()).unwrap();
+            } else {
+                s.repoint_function(&binary, &info.endpoints.aws, None);
+            }
+            let before = host.cold_starts().len();
+            let r = host.invoke(&name, payload.clone()).await.unwrap();
+            ok &= r.function_error.is_none();
+            if let Some(c) = host.cold_starts()[before..].iter().find(|c| c.function == name) {
+                cold.push(c.duration);
+            }
+        }
+        let mut warm = Vec::new();
+        for _ in 0..n_warm {
+            let t = Instant::now();
+            let r = host.invoke(&name, payload.clone()).await.unwrap();
+            warm.push(t.elapsed());
+            if r.function_error.is_some() {
+                ok = false;
+                eprintln!("{name}: {}", String::from_utf8_lossy(&r.payload));
+            }
+        }
+        measure(name, cold, warm, ok);
+    }
+    println!("\n## Functions: cold init and warm latency ({n_cold} cold starts, {n_warm} warm invocations each)\n");
+    println!("| function | cold init p50 | warm p50 | warm p95 | all succeeded |");
+    println!("|---|---|---|---|---|");
+    for (name, cold, w50, w95, ok) in &rows {
+        println!("| {name} | {} | {} | {} | {ok} |", ms(*cold), ms(*w50), ms(*w95));
+    }
+    if let Some(lab) = rows.iter().find(|r| r.0 == "python-lab").cloned() {
+        println!("\n## Ratios (python lab ÷ Rust function)\n");
+        println!("| function | cold init | warm p50 |\n|---|---|---|");
+        let mut chain_warm = Duration::ZERO;
+        for (name, cold, w50, _, _) in rows.iter().filter(|r| r.0 != "python-lab") {
+            chain_warm += *w50;
+            println!(
+                "| {name} | {:.1}× | {:.1}× |",
+                lab.1.as_secs_f64() / cold.as_secs_f64().max(1e-9),
+                lab.2.as_secs_f64() / w50.as_secs_f64().max(1e-9)
+            );
+        }
+        println!(
+            "| enrich+classify+quarantine+notify (warm, summed) vs the lab's one handler | | {:.2}× |",
+            lab.2.as_secs_f64() / chain_warm.as_secs_f64().max(1e-9)
+        );
+    }
+    s.stop().await;
+}
