@@ -237,11 +237,12 @@ fn index(db: &Database) -> Result<Slots, StoreError> {
         next_log,
         next_def: defs.values().map(|d| d + 1).max().unwrap_or(0),
         defs,
+        added_seqs: Vec::new(),
+        added_defs: Vec::new(),
     })
 }
 
 /// Where the writer is: arn → sequence number, the next sequence number and log key.
-#[derive(Clone)]
 struct Slots {
     seqs: HashMap<String, u64>,
     next_seq: u64,
@@ -249,6 +250,32 @@ struct Slots {
     defs: HashMap<String, u64>,
     next_def: u64,
     next_log: u64,
+    /// Keys added by the transaction being built (removed again if it does not commit).
+    added_seqs: Vec<String>,
+    added_defs: Vec<String>,
+}
+
+impl Slots {
+    /// Run `f` on these slots; if it fails, undo what it added (the transaction is gone).
+    fn transaction(
+        &mut self,
+        f: impl FnOnce(&mut Slots) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (seq, log, def) = (self.next_seq, self.next_log, self.next_def);
+        self.added_seqs.clear();
+        self.added_defs.clear();
+        let r = f(self);
+        if r.is_err() {
+            for k in std::mem::take(&mut self.added_seqs) {
+                self.seqs.remove(&k);
+            }
+            for k in std::mem::take(&mut self.added_defs) {
+                self.defs.remove(&k);
+            }
+            (self.next_seq, self.next_log, self.next_def) = (seq, log, def);
+        }
+        r
+    }
 }
 
 fn writer_thread(
@@ -264,11 +291,9 @@ fn writer_thread(
         let ops_count: usize = group.iter().map(|(b, _)| b.rows.len()).sum();
         let started = std::time::Instant::now();
         // Optimistic: everything in one transaction.
-        let mut trial_slots = slots.clone();
-        let all = commit(&db, &mut trial_slots, group.iter_mut().map(|(ops, _)| ops));
+        let all = commit(&db, &mut slots, group.iter_mut().map(|(ops, _)| ops));
         match all {
             Ok(()) => {
-                slots = trial_slots;
                 tracing::trace!(
                     batches = group.len(),
                     ops = ops_count,
@@ -287,11 +312,8 @@ fn writer_thread(
             Err(_) => {
                 // Isolate the failing batch: one transaction per batch.
                 for (mut ops, reply) in group {
-                    let mut s = slots.clone();
-                    let r = commit(&db, &mut s, std::iter::once(&mut ops));
-                    if r.is_ok() {
-                        slots = s;
-                    } else if let Err(e) = &r {
+                    let r = commit(&db, &mut slots, std::iter::once(&mut ops));
+                    if let Err(e) = &r {
                         tracing::warn!(error = %e, "store write failed");
                     }
                     let _ = reply.send(r);
@@ -310,8 +332,10 @@ fn commit<'a>(
     let mut txn = db.begin_write().map_err(|e| se("begin write", e))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| se("durability", e))?;
-    apply(&txn, slots, batches)?;
-    txn.commit().map_err(|e| se("commit", e))
+    slots.transaction(|slots| {
+        apply(&txn, slots, batches)?;
+        txn.commit().map_err(|e| se("commit", e))
+    })
 }
 
 fn apply<'a>(
@@ -356,6 +380,7 @@ fn apply<'a>(
                             let seq = slots.next_seq;
                             slots.next_seq += 1;
                             slots.seqs.insert(arn.clone(), seq);
+                            slots.added_seqs.push(arn.clone());
                             idx.insert(arn.as_str(), seq)
                                 .map_err(|e| se("insert", e))?;
                             seq
@@ -369,6 +394,7 @@ fn apply<'a>(
                             defs.insert(d, definition.as_str())
                                 .map_err(|e| se("insert", e))?;
                             slots.defs.insert(definition.clone(), d);
+                            slots.added_defs.push(definition.clone());
                             d
                         }
                     };
