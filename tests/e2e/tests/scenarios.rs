@@ -784,3 +784,51 @@ async fn a_burst_of_50_create_user_events_is_all_contained() {
     assert_eq!(s.drain(s.alerts_queue()).await.len(), N);
     s.stop().await;
 }
+
+// ------------------------------------------------------------------------------------------
+// The approver's CLI
+// ------------------------------------------------------------------------------------------
+
+/// `cordon approve` as an approver runs it, against a pending GuardDuty incident.
+///
+/// KNOWN BUG (local/cli/src/approvals.rs, the `approve`/`reject` body): the CLI posts
+/// `{executionArn, incidentId, decision, reason}`, but the approve function
+/// (functions/approve/src/handler.rs, `Body` with `deny_unknown_fields`) accepts only
+/// `{executionArn, decision, reason}` and answers 400 "unknown field `incidentId`": no
+/// decision can be made from the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cordon_approve_from_the_cli_decides_a_pending_incident() {
+    let cli = cordon_stack::default_bin_dir().join("cordon");
+    assert!(cli.is_file(), "the cordon CLI is not built: cargo build -p cordon");
+    let s = Scenario::start().await;
+    s.create_user_with_key_and_password(GD_USER).await;
+    let (arn, _, _) = pending_guardduty_approval(&s).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    s.stack.info().write(&dir.path().join(".cordon/stack.json")).unwrap();
+    let run = tokio::process::Command::new(&cli)
+        .args(["approve", GD_FINDING_ID, "--reason", "Tor exit node", "--as", LOCAL_APPROVER_ARN])
+        .current_dir(dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output();
+    let run = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("cordon approve did not finish")
+        .unwrap();
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        !said.contains("unknown field `incidentId`"),
+        "KNOWN BUG: the CLI sends `incidentId`, which the approve function refuses (local/cli/src/approvals.rs vs functions/approve/src/handler.rs Body): {said}"
+    );
+    assert!(run.status.success(), "cordon approve failed: {said}");
+    let out = s.wait_succeeded(&arn).await;
+    assert_eq!(out["approval"]["decision"], "approved");
+    assert_eq!(out["approval"]["approver"], LOCAL_APPROVER_ARN);
+    assert_eq!(s.user_policies(GD_USER).await, strings(&[QUARANTINE_POLICY]));
+    s.stop().await;
+}
