@@ -4,9 +4,12 @@
 //! The state document that flows through the state machine is [`model::CaseFile`]: each
 //! function reads it whole and returns only its own part (see DESIGN.md, "The state document").
 //! What the functions need from AWS is expressed as [`ports`]; `cordon-aws` implements them.
+//! The only code here that reaches AWS does so through those traits ([`enrich::gather`]):
+//! it decides what to look up and folds the answers, the adapters do the calls.
 
 pub mod approval;
 pub mod classify;
+pub mod enrich;
 mod glob;
 pub mod model;
 pub mod parse;

@@ -18,13 +18,6 @@ use crate::audit::render::subject_label;
 use crate::audit::style::Style;
 use crate::audit::{TargetArgs, block_on};
 
-// The enrich function's own lookup code (a binary crate: included, not copied; it has no
-// library target yet). Its tests module is the enrich crate's, so it is left out of ours.
-#[cfg(not(test))]
-#[allow(dead_code)]
-#[path = "../../../functions/enrich/src/handler.rs"]
-mod enrich_handler;
-
 #[derive(clap::Args)]
 pub struct Args {
     /// The EventBridge event (JSON file), as EventBridge delivers it.
@@ -259,7 +252,7 @@ pub fn run(args: Args) -> ExitCode {
 async fn enrich(target: &crate::target::Target, incident: &Incident) -> Result<Enrichment, String> {
     let iam = cordon_aws::AwsIam::from_conf(&target.aws);
     let compute = cordon_aws::AwsCompute::from_conf(&target.aws);
-    enrich_handler::enrich(&iam, &compute, incident)
+    cordon_core::enrich::gather(&iam, &compute, incident)
         .await
         .map_err(|e| format!("enrichment failed: {e}"))
 }

@@ -1,8 +1,12 @@
 use super::*;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cordon_aws::{AwsCompute, AwsIam};
+use cordon_core::enrich::token_issue_time;
 use cordon_core::ports::PortResult;
 use cordon_core::{AccessKey, KeyStatus, LoginProfile, PolicyRef, PortErrorKind, Tags};
+use cordon_core::{InstanceFacts, LookupError, REVOCATION_POLICY_NAME, RoleFacts, UserFacts};
+use serde_json::Value;
 use serde_json::json;
 
 const USER: &str = "service-x7k2qa";

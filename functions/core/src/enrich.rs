@@ -1,0 +1,185 @@
+//! What AWS says about an incident's subject right now, gathered through the ports. Every
+//! independent lookup runs concurrently. Shared by the enrich function and `cordon replay`.
+//!
+//! A subject that no longer exists is a fact (`exists: false`); a lookup that fails for any
+//! reason other than a transient one (access denied, ...) is recorded in `lookupErrors` and its
+//! value left empty, so classification can see the enrichment is incomplete. A transient
+//! failure aborts the whole gathering: the caller retries.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::model::{
+    Enrichment, Incident, InstanceFacts, LookupError, PrincipalRef, QuarantineRecord, RoleFacts,
+    Subject, UserFacts,
+};
+use crate::plan::REVOCATION_POLICY_NAME;
+use crate::ports::{Compute, IamRead, PortError, PortResult};
+
+/// Lookup results are folded here: a transient failure aborts (retry the whole step); any
+/// other failure (access denied, ...) is recorded and the lookup's value is left empty, so
+/// classification can see the enrichment is incomplete.
+struct Errors(Vec<LookupError>);
+
+impl Errors {
+    fn take<T: Default>(&mut self, lookup: &str, result: PortResult<T>) -> Result<T, PortError> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                self.0.push(LookupError {
+                    lookup: lookup.to_string(),
+                    error: e.to_string(),
+                });
+                Ok(T::default())
+            }
+        }
+    }
+}
+
+/// Gather the enrichment for `incident`'s subject. `Err` only for a transient failure.
+pub async fn gather<I: IamRead, C: Compute>(
+    iam: &I,
+    compute: &C,
+    incident: &Incident,
+) -> Result<Enrichment, PortError> {
+    let mut errors = Errors(Vec::new());
+    let mut e = Enrichment::default();
+    match &incident.subject {
+        Subject::IamUser {
+            name, arn, user_id, ..
+        } => {
+            let (user, tags, attached, inline, groups, keys, profile, mfa) = futures::join!(
+                iam.user(name),
+                iam.user_tags(name),
+                iam.user_attached_policies(name),
+                iam.user_inline_policies(name),
+                iam.user_groups(name),
+                iam.access_keys(name),
+                iam.login_profile(name),
+                iam.mfa_devices(name),
+            );
+            // GetUser refused: we cannot say the user is gone, so it is treated as present
+            // (with what the event says) and the gap is recorded.
+            let denied_default = || {
+                Some(UserFacts {
+                    name: name.clone(),
+                    arn: arn.clone().unwrap_or_default(),
+                    user_id: user_id.clone().unwrap_or_default(),
+                    ..UserFacts::default()
+                })
+            };
+            let user = match user {
+                Ok(u) => u,
+                Err(err) => {
+                    errors.take::<()>("user", Err(err))?;
+                    denied_default()
+                }
+            };
+            let tags = errors.take("userTags", tags)?;
+            let attached = errors.take("userAttachedPolicies", attached)?;
+            let inline = errors.take("userInlinePolicies", inline)?;
+            let groups = errors.take("userGroups", groups)?;
+            let keys = errors.take("accessKeys", keys)?;
+            let profile = errors.take("loginProfile", profile)?;
+            let mfa = errors.take("mfaDevices", mfa)?;
+            if let Some(mut u) = user {
+                e.exists = true;
+                e.quarantine = QuarantineRecord::from_tags(PrincipalRef::User(name.clone()), &tags);
+                u.tags = tags;
+                u.attached_policies = attached;
+                u.inline_policies = inline;
+                u.groups = groups;
+                u.access_keys = keys;
+                u.login_profile = profile;
+                u.mfa_devices = mfa;
+                e.user = Some(u);
+            }
+        }
+        Subject::AssumedRole {
+            role_name,
+            role_arn,
+            instance_id,
+            ..
+        } => {
+            let instance = async {
+                match instance_id {
+                    Some(id) => compute.instance(id).await,
+                    None => Ok(None),
+                }
+            };
+            let (role, tags, attached, inline, revocation, instance) = futures::join!(
+                iam.role(role_name),
+                iam.role_tags(role_name),
+                iam.role_attached_policies(role_name),
+                iam.role_inline_policies(role_name),
+                iam.role_inline_policy(role_name, REVOCATION_POLICY_NAME),
+                instance,
+            );
+            let role = match role {
+                Ok(r) => r,
+                Err(err) => {
+                    errors.take::<()>("role", Err(err))?;
+                    Some(RoleFacts {
+                        name: role_name.clone(),
+                        arn: role_arn.clone().unwrap_or_default(),
+                        ..RoleFacts::default()
+                    })
+                }
+            };
+            let tags = errors.take("roleTags", tags)?;
+            let attached = errors.take("roleAttachedPolicies", attached)?;
+            let inline = errors.take("roleInlinePolicies", inline)?;
+            let revocation = errors.take("revocationPolicy", revocation)?;
+            e.instance = errors.take("instance", instance)?;
+            if let Some(mut r) = role {
+                e.exists = true;
+                e.quarantine =
+                    QuarantineRecord::from_tags(PrincipalRef::Role(role_name.clone()), &tags);
+                r.tags = tags;
+                r.attached_policies = attached;
+                r.inline_policies = inline;
+                r.sessions_revoked_before = revocation.as_ref().and_then(token_issue_time);
+                e.role = Some(r);
+            }
+        }
+        Subject::Root { .. } => {
+            // Root always exists and is never touched: nothing to look up.
+            e.exists = true;
+        }
+        Subject::Resource { resource_type, id } => {
+            if resource_type == "Instance" {
+                let instance: Option<InstanceFacts> =
+                    errors.take("instance", compute.instance(id).await)?;
+                e.exists = instance.is_some();
+                e.instance = instance;
+            } else {
+                e.exists = true;
+            }
+        }
+    }
+    e.lookup_errors = errors.0;
+    Ok(e)
+}
+
+/// The `aws:TokenIssueTime` bound of cordon's revocation policy.
+pub fn token_issue_time(policy: &Value) -> Option<DateTime<Utc>> {
+    let statements = match policy.get("Statement")? {
+        Value::Array(s) => s.clone(),
+        s => vec![s.clone()],
+    };
+    statements
+        .iter()
+        .filter_map(|s| s.pointer("/Condition/DateLessThan/aws:TokenIssueTime"))
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        })
+        .filter_map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .max()
+}
