@@ -6,16 +6,28 @@ use std::process::Command;
 use cordon_tests::{TEMPLATE, asl_substitutions, read, root, tool};
 
 fn run(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.current_dir(root()).env("AWS_EC2_METADATA_DISABLED", "true").output().expect("tool runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .current_dir(root())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("tool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]
 fn cfn_lint_reports_no_errors_or_warnings() {
     // Informational findings (I*) are opted in too, so the template stays free of them.
-    let (code, out) = run(Command::new(tool("cfn-lint")).args(["--include-checks", "I", "--", TEMPLATE]));
-    assert!(code == 0 && out.trim().is_empty(), "cfn-lint {TEMPLATE} (exit {code}):\n{out}");
+    let (code, out) =
+        run(Command::new(tool("cfn-lint")).args(["--include-checks", "I", "--", TEMPLATE]));
+    assert!(
+        code == 0 && out.trim().is_empty(),
+        "cfn-lint {TEMPLATE} (exit {code}):\n{out}"
+    );
 }
 
 #[test]
@@ -30,20 +42,36 @@ fn checkov_finds_no_failed_checks_and_every_skip_is_justified() {
         "--output",
         "json",
     ]));
-    let report: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("checkov output is not JSON ({e}), exit {code}:\n{out}"));
+    let report: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}), exit {code}:\n{out}"));
     let results = &report["results"];
-    let failed = results["failed_checks"].as_array().cloned().unwrap_or_default();
+    let failed = results["failed_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let failed: Vec<String> = failed
         .iter()
         .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["check_name"]))
         .collect();
-    assert!(failed.is_empty(), "checkov failed checks:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "checkov failed checks:\n{}",
+        failed.join("\n")
+    );
     assert_eq!(code, 0, "checkov exit code:\n{out}");
     let passed = report["summary"]["passed"].as_u64().unwrap_or(0);
-    assert!(passed > 50, "checkov ran only {passed} checks: did it read the template?");
-    for skip in results["skipped_checks"].as_array().cloned().unwrap_or_default() {
-        let why = skip["check_result"]["suppress_comment"].as_str().unwrap_or_default();
+    assert!(
+        passed > 50,
+        "checkov ran only {passed} checks: did it read the template?"
+    );
+    for skip in results["skipped_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let why = skip["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or_default();
         assert!(
             why.split_whitespace().count() >= 8,
             "checkov skip {} on {} needs a written justification, got {why:?}",
@@ -67,9 +95,20 @@ fn asl_validator_accepts_every_state_machine_with_its_substitutions() {
         let mut text = read(&format!("statemachine/{name}"));
         for sub in asl_substitutions(&text) {
             let arn = if let Some(function) = sub.strip_suffix("FunctionArn") {
-                format!("arn:aws:lambda:us-east-1:123456789012:function:cordon-{}", function.to_lowercase())
+                format!(
+                    "arn:aws:lambda:us-east-1:123456789012:function:cordon-{}",
+                    function.to_lowercase()
+                )
+            } else if let Some(machine) = sub.strip_suffix("ExecutionArnPrefix") {
+                format!(
+                    "arn:aws:states:us-east-1:123456789012:execution:cordon-{}",
+                    machine.to_lowercase()
+                )
             } else if let Some(machine) = sub.strip_suffix("StateMachineArn") {
-                format!("arn:aws:states:us-east-1:123456789012:stateMachine:cordon-{}", machine.to_lowercase())
+                format!(
+                    "arn:aws:states:us-east-1:123456789012:stateMachine:cordon-{}",
+                    machine.to_lowercase()
+                )
             } else {
                 panic!("{name}: no plausible ARN for ${{{sub}}}")
             };
@@ -78,7 +117,9 @@ fn asl_validator_accepts_every_state_machine_with_its_substitutions() {
         assert!(!text.contains("${"), "{name}: unsubstituted ${{...}} left");
         let file = dir.path().join(&name);
         std::fs::write(&file, &text).unwrap();
-        let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
+        let (code, out) = run(Command::new(tool("asl-validator"))
+            .arg("--json-path")
+            .arg(&file));
         assert_eq!(code, 0, "asl-validator {name}:\n{out}");
         assert!(out.contains("is valid"), "asl-validator {name}:\n{out}");
         checked += 1;
@@ -94,7 +135,12 @@ fn asl_validator_rejects_a_broken_definition() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.asl.json");
     std::fs::write(&file, asl.to_string()).unwrap();
-    let (code, out) = run(Command::new(tool("asl-validator")).arg("--json-path").arg(&file));
-    assert_ne!(code, 0, "asl-validator accepted a transition to a missing state:\n{out}");
+    let (code, out) = run(Command::new(tool("asl-validator"))
+        .arg("--json-path")
+        .arg(&file));
+    assert_ne!(
+        code, 0,
+        "asl-validator accepted a transition to a missing state:\n{out}"
+    );
     assert!(out.contains("NoSuchState"), "{out}");
 }

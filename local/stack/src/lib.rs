@@ -22,7 +22,7 @@ pub use file::{
 };
 pub use function_url::{ASSERTED_CALLER_HEADER, FunctionUrl};
 pub use stack::{
-    ATTACKER_USER, EventRouter, FUNCTION_PACKAGES, LOCAL_APPROVER_ARN, Outcome, Routed, RuleMatch,
-    Stack, StackError, StackOptions, StepFunctions, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
-    default_bin_dir, find_root, incident_id,
+    ATTACKER_USER, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, LOCAL_APPROVER_ARN, Outcome,
+    Routed, RuleMatch, Stack, StackError, StackOptions, StepFunctions, TEST_ACCESS_KEY_ID,
+    TEST_SECRET_ACCESS_KEY, default_bin_dir, find_root, incident_id,
 };

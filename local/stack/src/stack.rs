@@ -14,7 +14,7 @@ use cordon_lambda_host::{FunctionSpec, HostConfig, LambdaHost};
 use cordon_moto::{ACCOUNT_ID, Moto, REGION};
 use serde_json::{Value, json};
 
-use crate::file::{Endpoints, Principal, StackFile, execution_name};
+use crate::file::{Endpoints, Principal, StackFile};
 use crate::function_url::FunctionUrl;
 use crate::template::Template;
 
@@ -108,7 +108,11 @@ pub struct Routed {
 pub struct RuleMatch {
     /// The rule's deployed name (or its key in the template).
     pub rule: String,
+    /// The rule's target (the intake machine).
     pub state_machine_arn: String,
+    /// The target's execution for this delivery (fresh name, as EventBridge starts it).
+    pub target_execution_arn: String,
+    /// The incident-response execution (named after the incident).
     pub execution_arn: String,
     /// `started`, or `duplicate` (an execution for this incident exists already).
     pub outcome: Outcome,
@@ -268,10 +272,15 @@ impl Stack {
             }
         })?;
         let host = LambdaHost::new(HostConfig::default());
+        // `states:startExecution` (the intake starting the response) goes through the engine's
+        // own API server, like any SDK client; it is connected once that server is up.
+        let states = cordon_integrations::StepFunctions::unconnected();
+        let mut services = cordon_integrations::services(&aws);
+        services.insert("states".into(), Arc::new(states.clone()));
         let engine = Engine::start(EngineConfig {
             store: Arc::new(store),
             lambda: Some(Arc::new(host.clone()) as Arc<dyn LambdaInvoker>),
-            services: cordon_integrations::services(&aws),
+            services,
             ..EngineConfig::default()
         })
         .await?;
@@ -281,6 +290,7 @@ impl Stack {
                 .map_err(io("starting the Step Functions API server"))?;
         let sfn_endpoint = sfn_server.endpoint();
         let sfn = cordon_moto::sdk_config_for(&sfn_endpoint).await;
+        states.connect(&sfn);
 
         // The functions, with the environment the template gives them, pointed at moto.
         let mut registered = BTreeMap::new();
@@ -299,6 +309,11 @@ impl Stack {
                 .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
                 .env("AWS_EC2_METADATA_DISABLED", "true")
                 .env("AWS_LAMBDA_LOG_FORMAT", f.log_format.clone());
+            if f.has_url {
+                // The local function URL relays an asserted caller, not one AWS authenticated:
+                // the function records such decisions with verified=false.
+                spec = spec.env("CORDON_APPROVER_IDENTITY", "asserted");
+            }
             host.register(spec)
                 .map_err(|e| StackError::MissingBinaries {
                     dir: bin_dir.display().to_string(),
@@ -452,9 +467,9 @@ impl Stack {
     }
 
     /// Deliver an event as EventBridge would: every enabled rule whose pattern matches
-    /// starts its state machine with the event as input, in an execution named after the
-    /// incident ([`crate::execution_name`]). An execution that exists already for the
-    /// incident is reported as a duplicate, not an error.
+    /// starts its target (the intake) with the event as input; see [`EventRouter::send`].
+    /// An execution that exists already for the incident is reported as a duplicate, not an
+    /// error.
     pub async fn send(&self, event: &Value) -> Result<Routed, StackError> {
         EventRouter::new(self.rules.clone(), self.state_machines.clone())
             .send(&self.engine, event)
@@ -510,8 +525,8 @@ pub fn incident_id(event: &Value) -> String {
 /// endpoint through `aws-sdk-sfn` (what `cordon send` uses against a running stack).
 #[async_trait::async_trait]
 pub trait StepFunctions: Send + Sync {
-    /// `DescribeExecution`'s `status`, or `None` when the execution does not exist.
-    async fn execution_status(&self, execution_arn: &str) -> Option<String>;
+    /// `DescribeExecution`, or `None` when the execution does not exist.
+    async fn describe(&self, execution_arn: &str) -> Option<ExecutionInfo>;
     /// `StartExecution`; `Ok(false)` for `ExecutionAlreadyExists`.
     async fn start_execution(
         &self,
@@ -521,13 +536,32 @@ pub trait StepFunctions: Send + Sync {
     ) -> Result<bool, StackError>;
 }
 
+/// What routing needs to know of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionInfo {
+    pub status: String,
+    /// Seconds since the epoch.
+    pub start_date: f64,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
 #[async_trait::async_trait]
 impl StepFunctions for Engine {
-    async fn execution_status(&self, execution_arn: &str) -> Option<String> {
-        self.call("DescribeExecution", json!({"executionArn": execution_arn}))
+    async fn describe(&self, execution_arn: &str) -> Option<ExecutionInfo> {
+        let d = self
+            .call("DescribeExecution", json!({"executionArn": execution_arn}))
             .await
-            .ok()
-            .and_then(|d| d["status"].as_str().map(str::to_string))
+            .ok()?;
+        let text = |k: &str| d[k].as_str().map(str::to_string);
+        Some(ExecutionInfo {
+            status: text("status").unwrap_or_default(),
+            start_date: d["startDate"].as_f64().unwrap_or_default(),
+            output: text("output"),
+            error: text("error"),
+            cause: text("cause"),
+        })
     }
     async fn start_execution(
         &self,
@@ -551,14 +585,21 @@ impl StepFunctions for Engine {
 
 #[async_trait::async_trait]
 impl StepFunctions for aws_sdk_sfn::Client {
-    async fn execution_status(&self, execution_arn: &str) -> Option<String> {
+    async fn describe(&self, execution_arn: &str) -> Option<ExecutionInfo> {
         let d = self
             .describe_execution()
             .execution_arn(execution_arn)
             .send()
             .await
             .ok()?;
-        Some(d.status().as_str().to_string())
+        let start = d.start_date();
+        Some(ExecutionInfo {
+            status: d.status().as_str().to_string(),
+            start_date: start.secs() as f64 + f64::from(start.subsec_nanos()) / 1e9,
+            output: d.output().map(str::to_string),
+            error: d.error().map(str::to_string),
+            cause: d.cause().map(str::to_string),
+        })
     }
     async fn start_execution(
         &self,
@@ -616,27 +657,55 @@ impl EventRouter {
         &self.rules
     }
 
-    /// Deliver `event`: each matching rule starts its state machine in an execution named
-    /// after the incident; an existing execution for the incident is a duplicate.
+    /// Deliver `event` as EventBridge does: each matching rule starts its target state machine
+    /// with the event as input, under a fresh name (EventBridge cannot name executions).
+    ///
+    /// cordon's target is the intake machine (`statemachine/intake.asl.json`), which starts the
+    /// incident response under the incident id and answers `{executionArn, name, outcome}`;
+    /// routing waits for it and reports that response execution. A redelivered event or a
+    /// GuardDuty update is refused by Step Functions' name uniqueness inside the intake and
+    /// reported as a duplicate. A target that is not an intake is itself the response.
     pub async fn send(&self, sfn: &dyn StepFunctions, event: &Value) -> Result<Routed, StackError> {
         let incident = incident_id(event);
-        let name = execution_name(&incident);
         let mut matches = Vec::new();
         for rule in cordon_events::route(&self.rules, event) {
             let Some(sm) = self.machines.get(&rule.state_machine_logical_id) else {
                 continue;
             };
             let input = rule_input(rule, event).to_string();
-            let execution_arn = crate::file::execution_arn(sm, &incident);
-            let existing = sfn.execution_status(&execution_arn).await;
-            let started = sfn.start_execution(sm, &name, &input).await?;
-            let (outcome, existing_status) = match (started, existing) {
-                (true, None) => (Outcome::Started, None),
-                (_, existing) => (Outcome::Duplicate, existing),
+            let target_name = uuid::Uuid::new_v4().to_string();
+            let target_arn = crate::file::execution_arn(sm, &target_name);
+            sfn.start_execution(sm, &target_name, &input).await?;
+            let target = wait_until_closed(sfn, &target_arn).await?;
+            let answer: Value = target
+                .output
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(Value::Null);
+            let (execution_arn, outcome, existing_status) = match answer["executionArn"].as_str() {
+                Some(response) => {
+                    let info = sfn.describe(response).await;
+                    // Started before the intake did: this delivery found it running (an
+                    // idempotent start with the same input) or closed.
+                    let earlier = info
+                        .as_ref()
+                        .is_some_and(|i| i.start_date < target.start_date);
+                    if answer["outcome"] == "duplicate" || earlier {
+                        (
+                            response.to_string(),
+                            Outcome::Duplicate,
+                            info.map(|i| i.status),
+                        )
+                    } else {
+                        (response.to_string(), Outcome::Started, None)
+                    }
+                }
+                None => (target_arn.clone(), Outcome::Started, None),
             };
             matches.push(RuleMatch {
                 rule: rule.rule_name.clone().unwrap_or_else(|| rule.name.clone()),
                 state_machine_arn: sm.clone(),
+                target_execution_arn: target_arn,
                 execution_arn,
                 outcome,
                 existing_status,
@@ -646,6 +715,38 @@ impl EventRouter {
             incident_id: incident,
             matches,
         })
+    }
+}
+
+/// Wait for an execution to close (the intake takes milliseconds); a failed intake is an
+/// error naming it, never a silent drop.
+async fn wait_until_closed(
+    sfn: &dyn StepFunctions,
+    arn: &str,
+) -> Result<ExecutionInfo, StackError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match sfn.describe(arn).await {
+            Some(info) if info.status == "SUCCEEDED" => return Ok(info),
+            Some(info) if info.status != "RUNNING" => {
+                return Err(StackError::Engine(ApiError::new(
+                    "Intake",
+                    format!(
+                        "{arn} ended {}: {} {}",
+                        info.status,
+                        info.error.unwrap_or_default(),
+                        info.cause.unwrap_or_default()
+                    ),
+                )));
+            }
+            _ if std::time::Instant::now() > deadline => {
+                return Err(StackError::Engine(ApiError::new(
+                    "Intake",
+                    format!("{arn} did not finish within 60 s"),
+                )));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
     }
 }
 
