@@ -71,6 +71,48 @@ pub async fn decide<E: Executions>(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Reply {
+    decide_as(
+        executions,
+        policy,
+        state_machine_arn,
+        caller,
+        IdentitySource::AwsIam,
+        body,
+        now,
+    )
+    .await
+}
+
+/// Who vouches for the caller ARN in the request context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// AWS: the function URL's `AWS_IAM` auth authenticated the caller (`verified: true`).
+    AwsIam,
+    /// Offline: the local function URL only relays what the client asserts
+    /// (`verified: false`, so the record says the decision was locally asserted).
+    Asserted,
+}
+
+impl IdentitySource {
+    /// `CORDON_APPROVER_IDENTITY=asserted` (set only by the offline stack); AWS otherwise.
+    pub fn from_env() -> Self {
+        match std::env::var("CORDON_APPROVER_IDENTITY").as_deref() {
+            Ok("asserted") => IdentitySource::Asserted,
+            _ => IdentitySource::AwsIam,
+        }
+    }
+}
+
+/// [`decide`] with the identity source stated.
+pub async fn decide_as<E: Executions>(
+    executions: &E,
+    policy: Result<&Policy, &str>,
+    state_machine_arn: Option<&str>,
+    caller: Option<&str>,
+    identity: IdentitySource,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Reply {
     let Some(caller) = caller else {
         return refuse(
             401,
@@ -177,7 +219,7 @@ pub async fn decide<E: Executions>(
             BodyDecision::Rejected => Decision::Rejected,
         },
         approver: Some(caller.to_string()),
-        verified: true,
+        verified: identity == IdentitySource::AwsIam,
         reason: reason.to_string(),
         decided_at: now,
     };

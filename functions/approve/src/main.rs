@@ -17,15 +17,22 @@ async fn main() -> Result<(), Error> {
     }
     let sdk = cordon_aws::sdk_config().await;
     let executions = AwsExecutions::from_conf(&sdk);
+    let identity = handler::IdentitySource::from_env();
+    if identity == handler::IdentitySource::Asserted {
+        tracing::warn!(
+            "caller identities are asserted, not verified (offline stack): decisions are recorded with verified=false"
+        );
+    }
     let (executions, policy, sm) = (&executions, &policy, state_machine_arn.as_str());
     lambda_http::run(service_fn(move |req: Request| async move {
         let caller = handler::caller_arn(req.request_context_ref());
         let policy = policy.as_ref().copied().map_err(String::as_str);
-        let reply = handler::decide(
+        let reply = handler::decide_as(
             executions,
             policy,
             Some(sm),
             caller.as_deref(),
+            identity,
             req.body().as_ref(),
             chrono::Utc::now(),
         )

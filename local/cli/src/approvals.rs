@@ -179,14 +179,10 @@ pub fn decide(args: DecideArgs, verdict: Verdict) -> ExitCode {
             .ok_or("the stack has no approve function URL (output ApproveUrl)")?;
         let sfn = Sfn::new(&target.sfn);
         let execution_arn = resolve_execution(&target, &sfn, &args.incident).await?;
-        let incident_id = if args.incident.starts_with("arn:") {
-            None
-        } else {
-            Some(args.incident.clone())
-        };
+        // The approve function's body is exactly {executionArn, decision, reason}: it refuses
+        // anything else, so that no field can pose as the approver's identity.
         let body = json!({
             "executionArn": execution_arn,
-            "incidentId": incident_id,
             "decision": match verdict { Verdict::Approve => "approved", Verdict::Reject => "rejected" },
             "reason": args.reason,
         });

@@ -194,7 +194,7 @@ impl Demo<'_> {
                     st.bold("alert (read back from the alerts queue):"),
                     subject
                 );
-                println!("{}", indent(message));
+                println!("{}", indent(&message_summary(message)));
             }
             None => missing.push("(a) no alert reached the alerts queue".to_string()),
         }
@@ -280,12 +280,16 @@ impl Demo<'_> {
         let output = output_of(&done);
         self.show_verdict(&output);
         if let Some(a) = output.get("approval") {
+            let how = if a["verified"] == true {
+                "verified by AWS"
+            } else {
+                "identity locally asserted, not verified: offline"
+            };
             println!(
-                "{} {} by {} (verified: {})",
+                "{} {} by {} ({how})",
                 st.bold("approval:"),
                 st.status(a["decision"].as_str().unwrap_or("?")),
                 a["approver"].as_str().unwrap_or("-"),
-                a["verified"]
             );
         }
         self.show_containment(&output);
@@ -293,7 +297,7 @@ impl Demo<'_> {
         match self.read_queue(&file.alerts_queue_url, "alert").await {
             Some((subject, message)) => {
                 println!("{} {}", st.bold("alert:"), subject);
-                println!("{}", indent(&message));
+                println!("{}", indent(&message_summary(&message)));
             }
             None => missing.push("(b) no alert reached the alerts queue".to_string()),
         }
@@ -428,7 +432,7 @@ impl Demo<'_> {
                     st.bold("approval request (read from the approvals queue):"),
                     subject
                 );
-                println!("{}", indent(&message));
+                println!("{}", indent(&message_summary(&message)));
             }
             None => {
                 return Err(vec![
@@ -645,6 +649,39 @@ fn output_of(done: &Value) -> Value {
         .as_str()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null)
+}
+
+/// What a person needs from a queued message: its headline, the commands it offers and its
+/// console links. The message itself is the machine-readable JSON form (the SQS subscriber
+/// receives the `sqs` key of the SNS message); anything else is shown as it is.
+fn message_summary(message: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(message) else {
+        return message.to_string();
+    };
+    let mut out = Vec::new();
+    if let Some(h) = v["headline"].as_str() {
+        out.push(h.to_string());
+    }
+    if let Some(d) = v["deadline"].as_str() {
+        out.push(format!(
+            "decide by {d} (then: {})",
+            v["default"].as_str().unwrap_or("the policy default")
+        ));
+    }
+    if let Some(commands) = v["commands"].as_object() {
+        for c in commands.values().filter_map(Value::as_str) {
+            out.push(format!("$ {c}"));
+        }
+    }
+    for l in v["links"].as_array().into_iter().flatten() {
+        if let (Some(n), Some(u)) = (l["name"].as_str(), l["url"].as_str()) {
+            out.push(format!("{n}: {u}"));
+        }
+    }
+    if out.is_empty() {
+        return message.to_string();
+    }
+    out.join("\n")
 }
 
 fn indent(text: &str) -> String {

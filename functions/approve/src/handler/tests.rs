@@ -249,3 +249,36 @@ fn a_function_url_event_deserializes_to_the_caller() {
         Some(RESPONDER)
     );
 }
+
+#[tokio::test]
+async fn an_asserted_identity_is_recorded_as_not_verified() {
+    // Offline, the local function URL only relays the identity the client claims: the
+    // decision still goes through every check, but the record must not say AWS verified it.
+    let ex = FakeExecutions::waiting();
+    let p = policy();
+    let reply = decide_as(
+        &ex,
+        Ok(&p),
+        Some(SM),
+        Some(RESPONDER),
+        IdentitySource::Asserted,
+        &body("approved", "confirmed by phone"),
+        now(),
+    )
+    .await;
+    let expected = json!({
+        "decision": "approved", "approver": RESPONDER, "verified": false,
+        "reason": "confirmed by phone", "decidedAt": "2026-03-14T03:10:00Z"
+    });
+    assert_eq!(
+        reply,
+        Reply {
+            status: 200,
+            body: expected.clone()
+        }
+    );
+    assert_eq!(
+        *ex.sent.lock().unwrap(),
+        vec![("TOKEN-1".to_string(), expected)]
+    );
+}
