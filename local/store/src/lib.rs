@@ -44,7 +44,7 @@ type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 /// The page cache redb may keep (its default is 1 GiB). Writes are append-mostly and reads
 /// happen only at load, so a small cache costs little and keeps memory flat.
-const CACHE_BYTES: usize = 16 << 20;
+const CACHE_BYTES: usize = 4 << 20;
 
 /// A batch of [`WriteOp`]s with their values already encoded into one buffer: encoding
 /// happens on the caller's thread (one allocation per batch, not per value) so that the single
