@@ -108,10 +108,7 @@ fn encode(ops: Vec<WriteOp>) -> Batch {
                 entries,
             } => Row::Append {
                 arn: execution_arn,
-                at: entries
-                    .iter()
-                    .map(|e| put(&mut buf, &[0; 8], e))
-                    .collect(),
+                at: entries.iter().map(|e| put(&mut buf, &[0; 8], e)).collect(),
             },
         })
         .collect();
@@ -192,7 +189,10 @@ impl RedbStore {
         })
     }
 
-    fn send(&self, ops: Vec<WriteOp>) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+    fn send(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let rows = encode(ops);
         let (tx, rx) = oneshot::channel();
         self.writer
@@ -278,11 +278,7 @@ impl Slots {
     }
 }
 
-fn writer_thread(
-    db: Arc<Database>,
-    mut slots: Slots,
-    rx: std_mpsc::Receiver<(Batch, Reply)>,
-) {
+fn writer_thread(db: Arc<Database>, mut slots: Slots, rx: std_mpsc::Receiver<(Batch, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -381,8 +377,7 @@ fn apply<'a>(
                             slots.next_seq += 1;
                             slots.seqs.insert(arn.clone(), seq);
                             slots.added_seqs.push(arn.clone());
-                            idx.insert(arn.as_str(), seq)
-                                .map_err(|e| se("insert", e))?;
+                            idx.insert(arn.as_str(), seq).map_err(|e| se("insert", e))?;
                             seq
                         }
                     };
@@ -404,9 +399,10 @@ fn apply<'a>(
                         .map_err(|e| se("insert", e))?;
                 }
                 Row::Append { arn, at } => {
-                    let seq = *slots.seqs.get(arn).ok_or_else(|| {
-                        StoreError(format!("append to unknown execution {arn}"))
-                    })?;
+                    let seq = *slots
+                        .seqs
+                        .get(arn)
+                        .ok_or_else(|| StoreError(format!("append to unknown execution {arn}")))?;
                     for at in at {
                         buf[at.start..at.start + 8].copy_from_slice(&seq.to_le_bytes());
                         journal
@@ -446,7 +442,8 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
     for row in execs.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
         let v = v.value();
-        let corrupt = |e: &dyn std::fmt::Display| se(&format!("corrupt execution #{}", k.value()), e);
+        let corrupt =
+            |e: &dyn std::fmt::Display| se(&format!("corrupt execution #{}", k.value()), e);
         // `D` + definition id + JSON without the definition, or (earlier files) JSON.
         let rec: ExecutionRecord = match v.split_first() {
             Some((b'D', rest)) if rest.len() >= 8 => {
@@ -480,7 +477,8 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
     for row in log.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
         let v = v.value();
-        let corrupt = |e: &dyn std::fmt::Display| se(&format!("corrupt journal entry #{}", k.value()), e);
+        let corrupt =
+            |e: &dyn std::fmt::Display| se(&format!("corrupt journal entry #{}", k.value()), e);
         let (seq, body) = v.split_at_checked(8).ok_or_else(|| corrupt(&"short"))?;
         let seq = u64::from_le_bytes(seq.try_into().unwrap());
         let entry: JournalEntry = serde_json::from_slice(body).map_err(|e| corrupt(&e))?;
