@@ -377,3 +377,29 @@ fn the_intake_starts_one_response_per_incident_and_never_drops_an_event() {
     // An event without an id is not dropped either.
     assert_eq!(st["NameAfterIncident"]["Default"], "UnidentifiedIncident");
 }
+
+#[test]
+fn throttling_is_retried_patiently_so_a_burst_is_queued_not_lost() {
+    // A burst of incidents meets Lambda concurrency limits and IAM rate limits. With full
+    // jitter the expected wait is half the capped backoff: keep retrying for at least ~10
+    // minutes of expected waiting before an incident gives up.
+    let asl = asl();
+    for (name, s) in states(&asl).into_iter().filter(|(_, s)| s["Type"] == "Task") {
+        for err in ["Lambda.TooManyRequestsException", "Transient"] {
+            let r = s["Retry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["ErrorEquals"].as_array().unwrap().iter().any(|e| e == err))
+                .unwrap_or_else(|| panic!("{name} does not retry {err}"));
+            let (interval, rate, cap) = (
+                r["IntervalSeconds"].as_f64().unwrap_or(1.0),
+                r["BackoffRate"].as_f64().unwrap_or(2.0),
+                r["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX),
+            );
+            let attempts = r["MaxAttempts"].as_u64().unwrap_or(3);
+            let expected: f64 = (0..attempts).map(|i| (interval * rate.powi(i as i32)).min(cap) / 2.0).sum();
+            assert!(expected >= 600.0, "{name}: {err} gives up after ~{expected:.0} s of expected waiting");
+        }
+    }
+}
