@@ -63,6 +63,8 @@ fn belongs_to(execution_arn: &str, state_machine_arn: &str) -> bool {
     execution_arn.starts_with(&prefix) && execution_arn.len() > prefix.len()
 }
 
+/// [`decide_as`] with the caller authenticated by AWS (what the tests exercise most).
+#[cfg(test)]
 pub async fn decide<E: Executions>(
     executions: &E,
     policy: Result<&Policy, &str>,
@@ -103,7 +105,8 @@ impl IdentitySource {
     }
 }
 
-/// [`decide`] with the identity source stated.
+/// Decide on a pending approval: check the caller (as `identity` vouches for it) against the
+/// approver list and the two-person rule, then complete the task with the decision.
 pub async fn decide_as<E: Executions>(
     executions: &E,
     policy: Result<&Policy, &str>,
