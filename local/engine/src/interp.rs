@@ -736,6 +736,9 @@ async fn run_state(
                         // A replayed retry needs no sleep: the next attempt's events are in the
                         // journal with their own timestamps.
                         if run.replayed(th).is_none() {
+                            // The failed attempt is history: durable before the wait, or a
+                            // crash during the backoff would lose it and run the task again.
+                            run.durable().await;
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 (delay * 1000.0) as u64,
                             ))
@@ -1112,6 +1115,8 @@ async fn execute(
                     WaitSpec::TimestampJsonata(_) => cx.entered_ts,
                 }
             };
+            // Everything before the wait is durable before the engine sleeps through it.
+            run.durable().await;
             run.inner.clock.sleep_until_ms(deadline).await;
             None
         }
@@ -1338,6 +1343,8 @@ async fn execute_jsonata(
                     WaitSpec::TimestampPath(_) => cx.entered_ts,
                 }
             };
+            // Everything before the wait is durable before the engine sleeps through it.
+            run.durable().await;
             run.inner.clock.sleep_until_ms(deadline).await;
             None
         }
