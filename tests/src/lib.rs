@@ -23,7 +23,10 @@ pub const POLICY_EXAMPLE: &str = "infra/policy.example.json";
 /// A tool `./dev setup` installs: `.venv/bin/NAME` or `node_modules/.bin/NAME`. A missing tool
 /// is a failure with the command that installs it: these checks never skip.
 pub fn tool(name: &str) -> PathBuf {
-    let candidates = [root().join(".venv/bin").join(name), root().join("node_modules/.bin").join(name)];
+    let candidates = [
+        root().join(".venv/bin").join(name),
+        root().join("node_modules/.bin").join(name),
+    ];
     candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
         panic!("{name} is not installed (looked in .venv/bin and node_modules/.bin): run `./dev setup`")
     })
@@ -39,8 +42,8 @@ pub fn asl() -> Value {
 
 /// The SAM template as CloudFormation sees it (short-form tags in long form).
 pub fn template() -> Value {
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&read(TEMPLATE)).unwrap_or_else(|e| panic!("{TEMPLATE} is not YAML: {e}"));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&read(TEMPLATE))
+        .unwrap_or_else(|e| panic!("{TEMPLATE} is not YAML: {e}"));
     yaml_to_json(yaml)
 }
 
@@ -57,7 +60,10 @@ fn yaml_to_json(v: serde_yaml::Value) -> Value {
             for (k, v) in m {
                 let key = match k {
                     Y::String(s) => s,
-                    other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
                 out.insert(key, yaml_to_json(v));
             }
@@ -118,14 +124,24 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionResource> {
                 .as_str()
                 .unwrap_or_else(|| panic!("{id}: Role must be !GetAtt <its own role>.Arn"))
                 .to_string();
-            (binary.clone(), FunctionResource { binary, logical_id: id.to_string(), role_logical_id: role })
+            (
+                binary.clone(),
+                FunctionResource {
+                    binary,
+                    logical_id: id.to_string(),
+                    role_logical_id: role,
+                },
+            )
         })
         .collect()
 }
 
 /// The `Allow` actions of one inline policy (by name) of a role; empty if the role has none.
 pub fn role_policy_actions(template: &Value, role: &str, policy_name: &str) -> BTreeSet<String> {
-    let policies = template["Resources"][role]["Properties"]["Policies"].as_array().cloned().unwrap_or_default();
+    let policies = template["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     policies
         .iter()
         .filter(|p| p["PolicyName"] == policy_name)
@@ -139,7 +155,11 @@ pub fn role_policy_actions(template: &Value, role: &str, policy_name: &str) -> B
 pub fn role_policy_names(template: &Value, role: &str) -> Vec<String> {
     template["Resources"][role]["Properties"]["Policies"]
         .as_array()
-        .map(|ps| ps.iter().filter_map(|p| p["PolicyName"].as_str().map(str::to_string)).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["PolicyName"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -154,7 +174,10 @@ pub fn statements(doc: &Value) -> Vec<Value> {
 pub fn string_or_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         _ => vec![],
     }
 }
@@ -165,7 +188,9 @@ pub fn event_patterns(template: &Value) -> BTreeMap<String, Value> {
     let machines = resources_of_type(template, "AWS::Serverless::StateMachine");
     let mut out = BTreeMap::new();
     for (_, sm) in machines {
-        let Some(events) = sm["Properties"]["Events"].as_object() else { continue };
+        let Some(events) = sm["Properties"]["Events"].as_object() else {
+            continue;
+        };
         for (name, ev) in events {
             if ev["Type"] != "EventBridgeRule" {
                 continue;
@@ -174,8 +199,9 @@ pub fn event_patterns(template: &Value) -> BTreeMap<String, Value> {
             let pattern = match pattern.get("Fn::Sub") {
                 Some(Value::String(s)) => {
                     let text = substitute_parameters(template, s);
-                    serde_json::from_str(&text)
-                        .unwrap_or_else(|e| panic!("pattern {name} is not JSON after !Sub: {e}\n{text}"))
+                    serde_json::from_str(&text).unwrap_or_else(|e| {
+                        panic!("pattern {name} is not JSON after !Sub: {e}\n{text}")
+                    })
                 }
                 Some(other) => panic!("pattern {name}: unsupported !Sub form {other}"),
                 None => pattern.clone(),
@@ -203,7 +229,9 @@ pub fn substitute_parameters(template: &Value, text: &str) -> String {
 /// Every `${Name}` definition substitution the ASL uses.
 pub fn asl_substitutions(asl_text: &str) -> BTreeSet<String> {
     let re = regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}").unwrap();
-    re.captures_iter(asl_text).map(|c| c[1].to_string()).collect()
+    re.captures_iter(asl_text)
+        .map(|c| c[1].to_string())
+        .collect()
 }
 
 /// An SDK call found in `functions/aws/src`: `self.<client>.<operation>(`.
@@ -228,15 +256,30 @@ pub const CLIENT_PREFIXES: &[(&str, &str)] = &[
 
 /// Scans Rust sources for `self.<client>.<operation>(` with a known client field name.
 pub fn sdk_calls(dir: &Path) -> Vec<SdkCall> {
-    let clients = CLIENT_PREFIXES.iter().map(|(c, _)| *c).collect::<Vec<_>>().join("|");
-    let re = regex::Regex::new(&format!(r"self\s*\.\s*({clients})\s*\.\s*([a-z][a-z0-9_]*)\s*\(")).unwrap();
+    let clients = CLIENT_PREFIXES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join("|");
+    let re = regex::Regex::new(&format!(
+        r"self\s*\.\s*({clients})\s*\.\s*([a-z][a-z0-9_]*)\s*\("
+    ))
+    .unwrap();
     let mut out = Vec::new();
     for file in rust_files(dir) {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         for c in re.captures_iter(&text) {
-            let prefix = CLIENT_PREFIXES.iter().find(|(k, _)| *k == &c[1]).map(|(_, p)| *p).unwrap();
+            let prefix = CLIENT_PREFIXES
+                .iter()
+                .find(|(k, _)| *k == &c[1])
+                .map(|(_, p)| *p)
+                .unwrap();
             out.push(SdkCall {
-                file: file.strip_prefix(root()).unwrap_or(&file).display().to_string(),
+                file: file
+                    .strip_prefix(root())
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
                 client: c[1].to_string(),
                 operation: c[2].to_string(),
                 action: format!("{prefix}:{}", pascal(&c[2])),
@@ -250,7 +293,9 @@ pub fn sdk_calls(dir: &Path) -> Vec<SdkCall> {
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -271,7 +316,9 @@ pub fn pascal(snake: &str) -> String {
         .split('_')
         .map(|w| {
             let mut cs = w.chars();
-            cs.next().map(|f| f.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
+            cs.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }

@@ -58,25 +58,53 @@ fn guardduty(kind: &str, resource_type: &str, severity: f64) -> Value {
 /// Boundary cases: (name, event, the rule it must start or None).
 fn built_in() -> Vec<(String, Value, Option<&'static str>)> {
     vec![
-        ("builtin-create-user".into(), cloudtrail("CreateUser", "aws.iam"), Some("CreateUser")),
-        ("builtin-create-access-key".into(), cloudtrail("CreateAccessKey", "aws.iam"), None),
-        ("builtin-create-user-wrong-source".into(), cloudtrail("CreateUser", "aws.s3"), None),
+        (
+            "builtin-create-user".into(),
+            cloudtrail("CreateUser", "aws.iam"),
+            Some("CreateUser"),
+        ),
+        (
+            "builtin-create-access-key".into(),
+            cloudtrail("CreateAccessKey", "aws.iam"),
+            None,
+        ),
+        (
+            "builtin-create-user-wrong-source".into(),
+            cloudtrail("CreateUser", "aws.s3"),
+            None,
+        ),
         (
             "builtin-guardduty-exfiltration-high".into(),
-            guardduty("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS", "AccessKey", 8.0),
+            guardduty(
+                "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+                "AccessKey",
+                8.0,
+            ),
             Some("GuardDutyFinding"),
         ),
         (
             "builtin-guardduty-at-threshold".into(),
-            guardduty("CredentialAccess:IAMUser/AnomalousBehavior", "AccessKey", 4.0),
+            guardduty(
+                "CredentialAccess:IAMUser/AnomalousBehavior",
+                "AccessKey",
+                4.0,
+            ),
             Some("GuardDutyFinding"),
         ),
         (
             "builtin-guardduty-below-threshold".into(),
-            guardduty("CredentialAccess:IAMUser/AnomalousBehavior", "AccessKey", 3.9),
+            guardduty(
+                "CredentialAccess:IAMUser/AnomalousBehavior",
+                "AccessKey",
+                3.9,
+            ),
             None,
         ),
-        ("builtin-guardduty-ec2-finding".into(), guardduty("Recon:EC2/PortProbeUnprotectedPort", "Instance", 8.0), None),
+        (
+            "builtin-guardduty-ec2-finding".into(),
+            guardduty("Recon:EC2/PortProbeUnprotectedPort", "Instance", 8.0),
+            None,
+        ),
     ]
 }
 
@@ -144,15 +172,21 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
             refused.push(name);
             continue;
         }
-        let expected = expected_rule(&name)
-            .unwrap_or_else(|| panic!("tests/events/{name}.json: add its expected rule to expected_rule()"));
+        let expected = expected_rule(&name).unwrap_or_else(|| {
+            panic!("tests/events/{name}.json: add its expected rule to expected_rule()")
+        });
         cases.push((name, event, expected));
     }
     // The fixtures EventBridge refuses are exactly these (and nothing else disappears).
     if !refused.is_empty() {
         assert_eq!(
             refused,
-            ["malformed-detail-not-an-object", "malformed-missing-detail-type", "malformed-not-an-object", "malformed-oversized"],
+            [
+                "malformed-detail-not-an-object",
+                "malformed-missing-detail-type",
+                "malformed-not-an-object",
+                "malformed-oversized"
+            ],
         );
     }
 
@@ -164,7 +198,14 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
     // One rule and one queue per template pattern, on the default bus.
     let mut queues = BTreeMap::new();
     for (rule, pattern) in &patterns {
-        let url = sqs.create_queue().queue_name(format!("cordon-test-{rule}")).send().await.unwrap().queue_url.unwrap();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("cordon-test-{rule}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         let arn = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -175,11 +216,23 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
             .attributes
             .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
             .clone();
-        events.put_rule().name(rule).event_pattern(pattern.to_string()).send().await.unwrap();
+        events
+            .put_rule()
+            .name(rule)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
         events
             .put_targets()
             .rule(rule)
-            .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().unwrap())
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
             .unwrap();
@@ -192,14 +245,30 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
         for (name, event, _) in chunk {
             let mut resources: Vec<String> = event["resources"]
                 .as_array()
-                .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             resources.push(format!("urn:cordon-test:{name}"));
-            let detail = if event["detail"].is_null() { "{}".to_string() } else { event["detail"].to_string() };
+            let detail = if event["detail"].is_null() {
+                "{}".to_string()
+            } else {
+                event["detail"].to_string()
+            };
             req = req.entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source(event["source"].as_str().unwrap_or("cordon.test.missing-source"))
-                    .detail_type(event["detail-type"].as_str().unwrap_or("missing detail-type"))
+                    .source(
+                        event["source"]
+                            .as_str()
+                            .unwrap_or("cordon.test.missing-source"),
+                    )
+                    .detail_type(
+                        event["detail-type"]
+                            .as_str()
+                            .unwrap_or("missing detail-type"),
+                    )
                     .detail(detail)
                     .set_resources(Some(resources))
                     .build(),
@@ -212,7 +281,13 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
     let mut matched: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (rule, url) in &queues {
         loop {
-            let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
             let messages = got.messages.unwrap_or_default();
             if messages.is_empty() {
                 break;
@@ -220,11 +295,20 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
             for m in messages {
                 let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
                 for r in body["resources"].as_array().cloned().unwrap_or_default() {
-                    if let Some(name) = r.as_str().and_then(|r| r.strip_prefix("urn:cordon-test:")) {
-                        matched.entry(name.to_string()).or_default().insert(rule.clone());
+                    if let Some(name) = r.as_str().and_then(|r| r.strip_prefix("urn:cordon-test:"))
+                    {
+                        matched
+                            .entry(name.to_string())
+                            .or_default()
+                            .insert(rule.clone());
                     }
                 }
-                sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -238,5 +322,8 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
         }
     }
     assert!(wrong.is_empty(), "event routing:\n{}", wrong.join("\n"));
-    assert!(cases.iter().any(|c| c.2 == Some("CreateUser")) && cases.iter().any(|c| c.2 == Some("GuardDutyFinding")));
+    assert!(
+        cases.iter().any(|c| c.2 == Some("CreateUser"))
+            && cases.iter().any(|c| c.2 == Some("GuardDutyFinding"))
+    );
 }

@@ -384,13 +384,22 @@ fn throttling_is_retried_patiently_so_a_burst_is_queued_not_lost() {
     // jitter the expected wait is half the capped backoff: keep retrying for at least ~10
     // minutes of expected waiting before an incident gives up.
     let asl = asl();
-    for (name, s) in states(&asl).into_iter().filter(|(_, s)| s["Type"] == "Task") {
+    for (name, s) in states(&asl)
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+    {
         for err in ["Lambda.TooManyRequestsException", "Transient"] {
             let r = s["Retry"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|r| r["ErrorEquals"].as_array().unwrap().iter().any(|e| e == err))
+                .find(|r| {
+                    r["ErrorEquals"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e == err)
+                })
                 .unwrap_or_else(|| panic!("{name} does not retry {err}"));
             let (interval, rate, cap) = (
                 r["IntervalSeconds"].as_f64().unwrap_or(1.0),
@@ -398,8 +407,13 @@ fn throttling_is_retried_patiently_so_a_burst_is_queued_not_lost() {
                 r["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX),
             );
             let attempts = r["MaxAttempts"].as_u64().unwrap_or(3);
-            let expected: f64 = (0..attempts).map(|i| (interval * rate.powi(i as i32)).min(cap) / 2.0).sum();
-            assert!(expected >= 600.0, "{name}: {err} gives up after ~{expected:.0} s of expected waiting");
+            let expected: f64 = (0..attempts)
+                .map(|i| (interval * rate.powi(i as i32)).min(cap) / 2.0)
+                .sum();
+            assert!(
+                expected >= 600.0,
+                "{name}: {err} gives up after ~{expected:.0} s of expected waiting"
+            );
         }
     }
 }

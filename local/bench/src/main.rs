@@ -7,6 +7,9 @@
 //! `cargo run --profile bench-local -p cordon-bench` (set `BENCH_N` to change 10,000). The
 //! Node side lives in `$HOME/.cache/cordon/bench-node` (see BENCHMARKS.md for the install).
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,6 +98,11 @@ async fn run(engine: &Engine, n: usize) -> f64 {
         h.await.unwrap();
     }
     n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn rss_mb() -> f64 {
@@ -239,8 +247,12 @@ async fn main() {
     // BENCH_ONLY=durable (or memory) runs just that engine, for profiling.
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("memory") => {
+            let before = rss_mb();
             let r = run(&engine(Arc::new(MemoryStore::new())).await, n).await;
-            return println!("cordon engine, in memory        : {r:>10.0} executions/s");
+            return println!(
+                "cordon engine, in memory        : {r:>10.0} executions/s (RSS {before:.0} -> {:.0} MB)",
+                rss_mb()
+            );
         }
         Ok("durable") => {
             let dir = tempfile::tempdir().unwrap();
@@ -251,18 +263,53 @@ async fn main() {
         }
         _ => {}
     }
-    println!("engine benchmark: {n} executions of the 6-state machine per engine");
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    println!(
+        "engine benchmark: {n} executions of the 6-state machine per engine, {rounds} interleaved rounds (median), each after a warm-up of {} executions",
+        n / 10
+    );
+    let (mut mems, mut durables, mut alss) = (Vec::new(), Vec::new(), Vec::new());
+    let mut als_error = None;
+    for round in 1..=rounds {
+        let e = engine(Arc::new(MemoryStore::new())).await;
+        run(&e, n / 10).await;
+        let mem = run(&e, n).await;
+        e.shutdown().await;
+        drop(e);
 
-    let mem = run(&engine(Arc::new(MemoryStore::new())).await, n).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(cordon_store::RedbStore::open(dir.path().join("bench.redb")).unwrap());
+        let e = engine(store).await;
+        run(&e, n / 10).await;
+        let durable = run(&e, n).await;
+        e.shutdown().await;
+        drop(e);
+
+        let als = match aws_local_stepfunctions(n) {
+            Ok(v) => format!("{v:.0}/s"),
+            Err(err) => {
+                als_error = Some(err);
+                "not run".into()
+            }
+        };
+        println!(
+            "  round {round}: in memory {mem:.0}/s, redb {durable:.0}/s, aws-local-stepfunctions {als}"
+        );
+        mems.push(mem);
+        durables.push(durable);
+        if let Some(v) = als.strip_suffix("/s").and_then(|v| v.parse::<f64>().ok()) {
+            alss.push(v);
+        }
+    }
+    let (mem, durable) = (median(&mut mems), median(&mut durables));
     println!("cordon engine, in memory        : {mem:>10.0} executions/s");
-
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(cordon_store::RedbStore::open(dir.path().join("bench.redb")).unwrap());
-    let durable = run(&engine(store).await, n).await;
     println!("cordon engine, redb (fsync'd)   : {durable:>10.0} executions/s");
-
-    match aws_local_stepfunctions(n) {
-        Ok(als) => {
+    match als_error {
+        None => {
+            let als = median(&mut alss);
             println!("aws-local-stepfunctions 3.0.0   : {als:>10.0} executions/s");
             println!(
                 "ratio in-memory / als           : {:>10.1}x (target >= 10x)",
@@ -273,7 +320,7 @@ async fn main() {
                 durable / als
             );
         }
-        Err(e) => println!("aws-local-stepfunctions: NOT RUN: {e}"),
+        Some(e) => println!("aws-local-stepfunctions: NOT RUN: {e}"),
     }
 
     // In a fresh process, so that RSS is not inflated by the runs above.

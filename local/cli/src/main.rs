@@ -17,7 +17,11 @@ mod target;
 mod validate;
 
 #[derive(Parser)]
-#[command(name = "cordon", version, about = "Automated incident response for identity threats on AWS")]
+#[command(
+    name = "cordon",
+    version,
+    about = "Automated incident response for identity threats on AWS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

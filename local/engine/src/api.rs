@@ -52,12 +52,13 @@ pub struct Engine {
     tasks: Arc<Mutex<Tasks>>,
 }
 
-/// Abort handles of execution tasks, pruned of finished ones when the list doubles (amortised
-/// constant time per start).
+/// Abort handles of the running execution tasks (for shutdown). A task removes its own
+/// handle when it ends, so a finished execution's task memory is freed at once instead of
+/// being held by its handle.
 #[derive(Default)]
 struct Tasks {
-    handles: Vec<tokio::task::AbortHandle>,
-    prune_at: usize,
+    handles: HashMap<u64, tokio::task::AbortHandle>,
+    next: u64,
 }
 
 /// Epoch seconds with millisecond fraction, as the AWS JSON protocol sends timestamps.
@@ -129,18 +130,33 @@ impl Engine {
                 }),
             );
         }
+        // Executions of one state machine share its definition: parsed once, not per execution.
+        let mut parsed: HashMap<Arc<str>, Arc<Definition>> = HashMap::new();
         for (rec, journal) in snapshot.executions {
-            let def = match engine.parse(&rec.definition) {
-                Ok(d) => Arc::new(d),
-                Err(_) => continue,
+            let def = match parsed.get(&rec.definition) {
+                Some(d) => d.clone(),
+                None => match engine.parse(&rec.definition) {
+                    Ok(d) => {
+                        let d = Arc::new(d);
+                        parsed.insert(rec.definition.clone(), d.clone());
+                        d
+                    }
+                    Err(e) => {
+                        tracing::warn!(arn = %rec.arn, error = %e.message, "execution's definition no longer valid: not resumed");
+                        continue;
+                    }
+                },
             };
             let mut history = Vec::new();
             let mut values = HashMap::new();
             for j in journal {
-                match j {
-                    JournalEntry::Event(e) => history.push(e),
-                    JournalEntry::Value { key, value } => {
+                match j.decode() {
+                    Ok(JournalEntry::Event(e)) => history.push(e),
+                    Ok(JournalEntry::Value { key, value }) => {
                         values.insert(key, value);
+                    }
+                    Ok(JournalEntry::Encoded(_)) | Err(_) => {
+                        tracing::error!(execution = %rec.arn, "unreadable journal entry skipped");
                     }
                 }
             }
@@ -154,7 +170,7 @@ impl Engine {
                 .execs
                 .insert(exec.arn.clone(), exec.clone());
             if finished {
-                let _ = exec.done.send_replace(true);
+                exec.done.set(());
             } else {
                 engine.spawn(exec);
             }
@@ -179,31 +195,31 @@ impl Engine {
     }
 
     fn spawn(&self, exec: Arc<Execution>) {
-        let h = tokio::spawn(interp::run_execution(self.inner.clone(), exec));
+        let tasks = self.tasks.clone();
+        // Held across the spawn: a task that ends at once waits for its handle to be listed
+        // before it removes it.
         let mut t = self.tasks.lock().unwrap();
-        if t.handles.len() >= t.prune_at {
-            t.handles.retain(|h| !h.is_finished());
-            t.prune_at = (t.handles.len() * 2).max(64);
-        }
-        t.handles.push(h.abort_handle());
+        let id = t.next;
+        t.next += 1;
+        let run = interp::run_execution(self.inner.clone(), exec);
+        let h = tokio::spawn(async move {
+            run.await;
+            tasks.lock().unwrap().handles.remove(&id);
+        });
+        t.handles.insert(id, h.abort_handle());
     }
 
     /// Wait until the execution is no longer running; returns its `DescribeExecution`.
     pub async fn wait_for_execution(&self, execution_arn: &str) -> Result<Value, ApiError> {
         let exec = self.exec(execution_arn)?;
-        let mut rx = exec.done.subscribe();
-        while !*rx.borrow_and_update() {
-            if rx.changed().await.is_err() {
-                break;
-            }
-        }
+        exec.done.wait().await;
         self.describe_execution(&json!({"executionArn": execution_arn}))
     }
 
     /// Stop running executions (they stay `RUNNING` in the store and resume at the next
     /// `start`) and commit everything written so far.
     pub async fn shutdown(&self) {
-        for h in self.tasks.lock().unwrap().handles.drain(..) {
+        for (_, h) in self.tasks.lock().unwrap().handles.drain() {
             h.abort();
         }
         // In start order: a store that is not durable receives executions only now.
@@ -280,7 +296,7 @@ impl Engine {
         {
             let reg = self.inner.reg.lock().unwrap();
             if let Some(e) = reg.sms.get(&arn) {
-                if e.record.definition == definition
+                if *e.record.definition == *definition
                     && e.record.role_arn == role_arn
                     && e.record.kind == kind
                 {
@@ -297,7 +313,7 @@ impl Engine {
         let record = StateMachineRecord {
             arn: arn.clone(),
             name: name.to_string(),
-            definition: definition.to_string(),
+            definition: Arc::from(definition),
             role_arn: role_arn.to_string(),
             kind,
             creation_date_ms: self.inner.clock.now_ms(),
@@ -572,13 +588,8 @@ impl Engine {
         let cause = r.get("cause").and_then(Value::as_str).map(str::to_string);
         let running = exec.state.lock().unwrap().record.status == "RUNNING";
         if running {
-            exec.stop.send_replace(Some((error, cause)));
-            let mut rx = exec.done.subscribe();
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
+            exec.stop.set((error, cause));
+            exec.done.wait().await;
         }
         let st = exec.state.lock().unwrap();
         Ok(

@@ -313,7 +313,6 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         ]),
         false,
     );
-    let mut stop_rx = exec.stop.subscribe();
     let timeout_at = exec
         .def
         .timeout_seconds
@@ -328,16 +327,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
     let end = {
         let fut = run_states(&run, &root, input, &mut vars, &mut th, None);
         tokio::pin!(fut);
-        let stop = async {
-            loop {
-                if let Some(s) = stop_rx.borrow_and_update().clone() {
-                    return s;
-                }
-                if stop_rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
+        let stop = exec.stop.wait();
         let timeout = async {
             match timeout_at {
                 Some(t) => inner.clock.sleep_until_ms(t).await,
@@ -455,6 +445,9 @@ fn finish(
         st.record.error = error;
         st.record.cause = cause;
         st.record.stop_date_ms = Some(stop);
+        exec.def
+            .history_hint
+            .store(st.history.len(), std::sync::atomic::Ordering::Relaxed);
         st.replay = HashMap::new();
         st.values = HashMap::new();
         std::mem::take(&mut st.tokens)
@@ -470,7 +463,7 @@ fn finish(
         }
     }
     if !run.inner.durable {
-        let _ = exec.done.send_replace(true);
+        exec.done.set(());
         return;
     }
     let inner = run.inner.clone();
@@ -478,7 +471,7 @@ fn finish(
     // Report completion once it is durable.
     tokio::spawn(async move {
         inner.flush().await;
-        let _ = exec.done.send_replace(true);
+        exec.done.set(());
     });
 }
 

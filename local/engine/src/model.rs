@@ -138,6 +138,9 @@ pub struct Definition {
     pub root: Arc<States>,
     pub query_language: QueryLanguage,
     pub timeout_seconds: Option<u64>,
+    /// How many events the last finished execution of this definition had: new executions
+    /// reserve that much history up front (no regrowth, no slack kept for the run's life).
+    pub history_hint: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Parse and validate `text`. `can_dispatch(resource)` says whether a Task resource has a
@@ -174,6 +177,7 @@ pub fn parse(text: &str, can_dispatch: &dyn Fn(&str) -> bool) -> Result<Definiti
         root: Arc::new(root.expect("no errors")),
         query_language: ql,
         timeout_seconds,
+        history_hint: Arc::default(),
     })
 }
 

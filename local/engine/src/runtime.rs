@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
 use crate::history::{Ev, HistoryEvent};
@@ -279,8 +279,49 @@ pub(crate) struct Execution {
     /// `$$.Execution` and `$$.StateMachine`, built on first use.
     context: OnceLock<(Value, Value)>,
     pub state: Mutex<ExecState>,
-    pub done: watch::Sender<bool>,
-    pub stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
+    /// Set once the execution has ended (and, with a durable store, its end is committed).
+    pub done: Flag<()>,
+    /// `StopExecution`'s error and cause.
+    pub stop: Flag<(Option<String>, Option<String>)>,
+}
+
+/// A value set once and awaited by any number of tasks: a few dozen bytes, where a `watch`
+/// channel is several hundred (every execution, finished ones included, has two).
+pub(crate) struct Flag<T> {
+    value: Mutex<Option<T>>,
+    notify: tokio::sync::Notify,
+}
+
+impl<T: Clone> Flag<T> {
+    fn new() -> Self {
+        Flag {
+            value: Mutex::new(None),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn set(&self, v: T) {
+        *self.value.lock().unwrap() = Some(v);
+        self.notify.notify_waiters();
+    }
+
+    pub fn get(&self) -> Option<T> {
+        self.value.lock().unwrap().clone()
+    }
+
+    /// The value, once set.
+    pub async fn wait(&self) -> T {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a `set` in between is not missed.
+            notified.as_mut().enable();
+            if let Some(v) = self.get() {
+                return v;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Execution {
@@ -295,9 +336,10 @@ impl Execution {
             .enumerate()
             .map(|(i, e)| (e.key.clone(), i))
             .collect();
-        let history: Vec<Ev> = history.into_iter().map(Ev::from_event).collect();
-        let (done, _) = watch::channel(false);
-        let (stop, _) = watch::channel(None);
+        let mut history: Vec<Ev> = history.into_iter().map(Ev::from_event).collect();
+        if history.is_empty() {
+            history.reserve_exact(def.history_hint.load(std::sync::atomic::Ordering::Relaxed));
+        }
         let stored = history.len();
         Execution {
             arn: record.arn.clone(),
@@ -314,8 +356,8 @@ impl Execution {
                 replay,
                 values,
             }),
-            done,
-            stop,
+            done: Flag::new(),
+            stop: Flag::new(),
         }
     }
 
@@ -363,10 +405,8 @@ impl Execution {
             if st.stored == st.history.len() && st.pending_values.is_empty() {
                 (rec, Vec::new())
             } else {
-                let mut entries: Vec<JournalEntry> = st.history[st.stored..]
-                    .iter()
-                    .map(|e| JournalEntry::Event(e.to_event()))
-                    .collect();
+                let mut entries: Vec<JournalEntry> =
+                    st.history[st.stored..].iter().map(Ev::to_journal).collect();
                 st.stored = st.history.len();
                 entries.append(&mut st.pending_values);
                 (rec, entries)

@@ -11,7 +11,7 @@
 //! durable implementation pays one fsync per batch, not per event.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -29,8 +29,8 @@ pub struct StoreError(pub String);
 pub struct StateMachineRecord {
     pub arn: String,
     pub name: String,
-    /// The definition text exactly as given.
-    pub definition: String,
+    /// The definition text exactly as given (shared: every execution refers to it).
+    pub definition: Arc<str>,
     pub role_arn: String,
     /// `STANDARD` or `EXPRESS`.
     pub kind: String,
@@ -46,8 +46,9 @@ pub struct ExecutionRecord {
     pub name: String,
     pub state_machine_arn: String,
     /// A copy of the state machine's definition at start (`DescribeStateMachineForExecution`,
-    /// and recovery after the state machine was deleted).
-    pub definition: String,
+    /// and recovery after the state machine was deleted). Shared with the state machine's
+    /// record, not copied.
+    pub definition: Arc<str>,
     pub role_arn: String,
     /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
     pub status: String,
@@ -68,12 +69,69 @@ impl ExecutionRecord {
 }
 
 /// One append-only journal entry of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub enum JournalEntry {
     /// A history event (carries its private replay key).
     Event(HistoryEvent),
     /// A non-deterministic value the execution drew, by replay key.
     Value { key: String, value: Value },
+    /// The JSON text of an `Event` or `Value` entry, serialised by the engine already: it
+    /// serialises as the entry it encodes, and a store may write [`JournalEntry::encoded`]
+    /// as it is (it reads back an `Event` or a `Value`). The engine journals its events this
+    /// way, so that a durable store neither rebuilds nor re-serialises them.
+    #[serde(skip)]
+    Encoded(Box<str>),
+}
+
+impl JournalEntry {
+    /// The entry an `Encoded` one stands for (others as they are).
+    pub fn decode(self) -> Result<JournalEntry, serde_json::Error> {
+        match self {
+            JournalEntry::Encoded(text) => serde_json::from_str(&text),
+            e => Ok(e),
+        }
+    }
+
+    /// The JSON text, when the engine serialised the entry already.
+    pub fn encoded(&self) -> Option<&str> {
+        match self {
+            JournalEntry::Encoded(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for JournalEntry {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.clone().decode(), other.clone().decode()) {
+            (Ok(JournalEntry::Event(a)), Ok(JournalEntry::Event(b))) => a == b,
+            (
+                Ok(JournalEntry::Value { key: a, value: x }),
+                Ok(JournalEntry::Value { key: b, value: y }),
+            ) => a == b && x == y,
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for JournalEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        match self {
+            JournalEntry::Event(e) => s.serialize_newtype_variant("JournalEntry", 0, "Event", e),
+            JournalEntry::Value { key, value } => {
+                let mut v = s.serialize_struct_variant("JournalEntry", 1, "Value", 2)?;
+                v.serialize_field("key", key)?;
+                v.serialize_field("value", value)?;
+                v.end()
+            }
+            JournalEntry::Encoded(text) => {
+                let raw: &serde_json::value::RawValue =
+                    serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+                raw.serialize(s)
+            }
+        }
+    }
 }
 
 /// One write of a batch. A batch is applied atomically and in order.

@@ -24,7 +24,10 @@ pub enum MotoError {
     )]
     NotInstalled(PathBuf),
     #[error("could not start moto_server {path}: {source}")]
-    Spawn { path: PathBuf, source: std::io::Error },
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("moto_server on port {port} did not answer within {secs}s")]
     NotReady { port: u16, secs: u64 },
     #[error("no free loopback port: {0}")]
@@ -60,8 +63,14 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| MotoError::Spawn { path: path.clone(), source })?;
-        let moto = Moto { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+            .map_err(|source| MotoError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let moto = Moto {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
         moto.wait_ready(Duration::from_secs(60))?;
         tracing::debug!(endpoint = %moto.endpoint(), "moto_server ready");
         Ok(moto)
@@ -96,7 +105,10 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(MotoError::NotReady { port: self.addr.port(), secs: limit.as_secs() })
+        Err(MotoError::NotReady {
+            port: self.addr.port(),
+            secs: limit.as_secs(),
+        })
     }
 }
 
@@ -121,9 +133,10 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
 
 /// The workspace root (this crate lives at `local/moto`).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-    })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
@@ -136,8 +149,15 @@ pub fn free_port() -> Result<u16, MotoError> {
 fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).lines().next().unwrap_or_default().to_string())
+    Ok(String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }

@@ -156,11 +156,7 @@ async fn the_step_functions_api_over_the_json_protocol() {
     assert_eq!(clash.code(), Some("ExecutionAlreadyExists"), "{clash:?}");
 
     let token = token_for(&f, "alice").await;
-    assert_eq!(
-        f.tokens.lock().unwrap().len(),
-        1,
-        "the execution ran once"
-    );
+    assert_eq!(f.tokens.lock().unwrap().len(), 1, "the execution ran once");
     let d = c
         .describe_execution()
         .execution_arn(&e1.execution_arn)
@@ -336,11 +332,36 @@ async fn the_step_functions_api_over_the_json_protocol() {
 async fn start_execution_is_idempotent_on_name_and_input() {
     let f = fixture().await;
     let c = &f.client;
-    let sm = c.create_state_machine().name("approvals").definition(DEFINITION).role_arn("arn:aws:iam::123456789012:role/sfn").send().await.unwrap();
+    let sm = c
+        .create_state_machine()
+        .name("approvals")
+        .definition(DEFINITION)
+        .role_arn("arn:aws:iam::123456789012:role/sfn")
+        .send()
+        .await
+        .unwrap();
     let input = r#"{"who":"carol"}"#;
-    let e1 = c.start_execution().state_machine_arn(&sm.state_machine_arn).name("same").input(input).send().await.unwrap();
-    let again = c.start_execution().state_machine_arn(&sm.state_machine_arn).name("same").input(input).send().await;
-    let again = again.unwrap_or_else(|e| panic!("the engine rejects an idempotent StartExecution: {:?}", e.code()));
+    let e1 = c
+        .start_execution()
+        .state_machine_arn(&sm.state_machine_arn)
+        .name("same")
+        .input(input)
+        .send()
+        .await
+        .unwrap();
+    let again = c
+        .start_execution()
+        .state_machine_arn(&sm.state_machine_arn)
+        .name("same")
+        .input(input)
+        .send()
+        .await;
+    let again = again.unwrap_or_else(|e| {
+        panic!(
+            "the engine rejects an idempotent StartExecution: {:?}",
+            e.code()
+        )
+    });
     assert_eq!(again.execution_arn, e1.execution_arn);
     token_for(&f, "carol").await;
     tokio::time::sleep(Duration::from_millis(100)).await;

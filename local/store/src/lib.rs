@@ -15,7 +15,8 @@
 //! - `execution_index`: arn → start sequence number
 //! - `journal_log`: append counter → execution sequence number (8 bytes, little endian)
 //!   followed by the [`JournalEntry`]: every append goes to the end of one B-tree, so a commit
-//!   touches few pages however many executions it covers
+//!   touches few pages however many executions it covers (one row per entry: measured faster
+//!   than one row per execution per commit, whose values outgrow redb's leaf pages)
 //! - `journal`: (sequence number, entry index) → [`JournalEntry`], the layout of earlier
 //!   files; still read (before `journal_log`), no longer written
 
@@ -69,7 +70,7 @@ enum Row {
     PutExecution {
         arn: String,
         at: At,
-        definition: String,
+        definition: Arc<str>,
     },
     /// Each value: 8 bytes for the execution's sequence number (filled in by the writer), then
     /// the entry's JSON.
@@ -80,7 +81,21 @@ enum Row {
 }
 
 fn encode(ops: Vec<WriteOp>) -> Batch {
-    let mut buf = Vec::with_capacity(ops.len() * 512);
+    // Sized up front: a batch can be megabytes, and regrowing it copies all of it.
+    let size: usize = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Append { entries, .. } => entries
+                .iter()
+                .map(|e| 8 + e.encoded().map_or(256, str::len))
+                .sum(),
+            WriteOp::PutExecution(r) => {
+                512 + r.input.len() + r.output.as_ref().map_or(0, String::len) * 9 / 8
+            }
+            _ => 512,
+        })
+        .sum();
+    let mut buf = Vec::with_capacity(size);
     let put = |buf: &mut Vec<u8>, head: &[u8], v: &dyn erased::Ser| -> At {
         let start = buf.len();
         buf.extend_from_slice(head);
@@ -108,7 +123,18 @@ fn encode(ops: Vec<WriteOp>) -> Batch {
                 entries,
             } => Row::Append {
                 arn: execution_arn,
-                at: entries.iter().map(|e| put(&mut buf, &[0; 8], e)).collect(),
+                at: entries
+                    .iter()
+                    .map(|e| match e.encoded() {
+                        Some(text) => {
+                            let start = buf.len();
+                            buf.extend_from_slice(&[0; 8]);
+                            buf.extend_from_slice(text.as_bytes());
+                            start..buf.len()
+                        }
+                        None => put(&mut buf, &[0; 8], e),
+                    })
+                    .collect(),
             },
         })
         .collect();
@@ -229,7 +255,7 @@ fn index(db: &Database) -> Result<Slots, StoreError> {
     let dt = r.open_table(DEFINITIONS).map_err(|e| se("open table", e))?;
     for row in dt.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
-        defs.insert(v.value().to_string(), k.value());
+        defs.insert(Arc::from(v.value()), k.value());
     }
     Ok(Slots {
         next_seq: slots.values().map(|s| s + 1).max().unwrap_or(0),
@@ -247,12 +273,12 @@ struct Slots {
     seqs: HashMap<String, u64>,
     next_seq: u64,
     /// Definition text → id in `definitions` (executions refer to their definition by id).
-    defs: HashMap<String, u64>,
+    defs: HashMap<Arc<str>, u64>,
     next_def: u64,
     next_log: u64,
     /// Keys added by the transaction being built (removed again if it does not commit).
     added_seqs: Vec<String>,
-    added_defs: Vec<String>,
+    added_defs: Vec<Arc<str>>,
 }
 
 impl Slots {
@@ -381,12 +407,12 @@ fn apply<'a>(
                             seq
                         }
                     };
-                    let def = match slots.defs.get(definition.as_str()) {
+                    let def = match slots.defs.get(&*definition) {
                         Some(&d) => d,
                         None => {
                             let d = slots.next_def;
                             slots.next_def += 1;
-                            defs.insert(d, definition.as_str())
+                            defs.insert(d, &*definition as &str)
                                 .map_err(|e| se("insert", e))?;
                             slots.defs.insert(definition.clone(), d);
                             slots.added_defs.push(definition.clone());
@@ -432,11 +458,11 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
         snapshot.state_machines.push(rec);
     }
     snapshot.state_machines.sort_by_key(|s| s.creation_date_ms);
-    let mut definitions: HashMap<u64, String> = HashMap::new();
+    let mut definitions: HashMap<u64, Arc<str>> = HashMap::new();
     let dt = r.open_table(DEFINITIONS).map_err(|e| se("open table", e))?;
     for row in dt.iter().map_err(|e| se("scan", e))? {
         let (k, v) = row.map_err(|e| se("scan", e))?;
-        definitions.insert(k.value(), v.value().to_string());
+        definitions.insert(k.value(), Arc::from(v.value()));
     }
     let mut pos: HashMap<u64, usize> = HashMap::new();
     for row in execs.iter().map_err(|e| se("scan", e))? {

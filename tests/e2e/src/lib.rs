@@ -314,7 +314,9 @@ impl Scenario {
                 start.elapsed() < DEADLINE || got.len() >= want,
                 "{} of {want} messages arrived in {queue_url} after {DEADLINE:?}: {:?}",
                 got.len(),
-                got.iter().map(|m: &SnsMessage| &m.subject).collect::<Vec<_>>()
+                got.iter()
+                    .map(|m: &SnsMessage| &m.subject)
+                    .collect::<Vec<_>>()
             );
         }
         got
@@ -532,7 +534,9 @@ impl Scenario {
             .map(|k| {
                 (
                     k.access_key_id().unwrap_or_default().to_string(),
-                    k.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    k.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 )
             })
             .collect()
@@ -641,7 +645,12 @@ impl Scenario {
     /// A workaround: `StackOptions` has no way to give the functions another
     /// `AWS_ENDPOINT_URL`, so this rebuilds the function's environment from the template's
     /// `Globals` (the variables `cordon-aws` reads) and the stack's values.
-    pub fn repoint_function(&self, binary: &str, aws_endpoint: &str, quarantine_policy_arn: Option<&str>) {
+    pub fn repoint_function(
+        &self,
+        binary: &str,
+        aws_endpoint: &str,
+        quarantine_policy_arn: Option<&str>,
+    ) {
         let info = self.stack.info();
         let arn = self
             .stack

@@ -108,7 +108,11 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
     let out = s.wait_succeeded(&arn).await;
     let after = Utc::now();
 
-    assert_eq!(out["classification"]["verdict"], "quarantine", "{}", out["classification"]);
+    assert_eq!(
+        out["classification"]["verdict"], "quarantine",
+        "{}",
+        out["classification"]
+    );
     assert_eq!(out["classification"]["severity"], "high");
 
     // IAM, as moto has it now.
@@ -127,7 +131,10 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         tags,
         map(&[
             ("SecurityStatus", "Quarantined"),
-            ("QuarantineReason", "CreateUser by arn:aws:iam::123456789012:user/devops-tools"),
+            (
+                "QuarantineReason",
+                "CreateUser by arn:aws:iam::123456789012:user/devops-tools"
+            ),
             ("QuarantineTime", &time),
             ("QuarantineIncident", SUSPICIOUS_EVENT_ID),
             ("CordonAttachedPolicy", QUARANTINE_POLICY),
@@ -140,8 +147,14 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         s.user_inline_policies(SUSPICIOUS_USER).await,
         strings(&["cordon-revoke-sessions"])
     );
-    assert_eq!(s.key_statuses(SUSPICIOUS_USER).await, map(&[(&key, "Inactive")]));
-    assert!(!s.has_login_profile(SUSPICIOUS_USER).await, "console password still there");
+    assert_eq!(
+        s.key_statuses(SUSPICIOUS_USER).await,
+        map(&[(&key, "Inactive")])
+    );
+    assert!(
+        !s.has_login_profile(SUSPICIOUS_USER).await,
+        "console password still there"
+    );
 
     // The case file says what was done, action by action.
     let actions: Vec<(String, String)> = out["containment"]["actions"]
@@ -149,21 +162,44 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|a| (a["action"].as_str().unwrap_or_default().to_string(), a["status"].as_str().unwrap_or_default().to_string()))
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap_or_default().to_string(),
+                a["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
-    for action in ["attach-quarantine-policy", "tag-quarantined", "deactivate-access-key", "delete-login-profile", "revoke-sessions"] {
+    for action in [
+        "attach-quarantine-policy",
+        "tag-quarantined",
+        "deactivate-access-key",
+        "delete-login-profile",
+        "revoke-sessions",
+    ] {
         assert!(
             actions.contains(&(action.to_string(), "done".to_string())),
             "{action} not done: {actions:?}"
         );
     }
-    assert_eq!(out["containment"]["record"]["attachedPolicyArn"], QUARANTINE_POLICY);
-    assert_eq!(out["containment"]["record"]["deactivatedKeys"], json!([key]));
+    assert_eq!(
+        out["containment"]["record"]["attachedPolicyArn"],
+        QUARANTINE_POLICY
+    );
+    assert_eq!(
+        out["containment"]["record"]["deactivatedKeys"],
+        json!([key])
+    );
 
     // The history, event by event.
     let h = s.history(&arn).await;
     let task = |v: &mut Vec<&str>| {
-        v.extend(["TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited"])
+        v.extend([
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
+        ])
     };
     let pass = |v: &mut Vec<&str>| v.extend(["PassStateEntered", "PassStateExited"]);
     let mut want = vec!["ExecutionStarted"];
@@ -182,15 +218,26 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
     assert_eq!(
         entered_states(&h),
         strings(&[
-            "FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification",
-            "RouteOnVerdict", "Quarantine", "RecordContainment", "Notify", "RecordNotification"
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "Quarantine",
+            "RecordContainment",
+            "Notify",
+            "RecordNotification"
         ])
     );
 
     // The alert, as the alerts topic's subscriber receives it.
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "alert");
-    assert_eq!(alert.subject, "[cordon] HIGH quarantined: IAM user service-x7k2qa - CreateUser");
+    assert_eq!(
+        alert.subject,
+        "[cordon] HIGH quarantined: IAM user service-x7k2qa - CreateUser"
+    );
     assert_eq!(
         alert.attributes,
         map(&[
@@ -202,7 +249,10 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         ])
     );
     assert_eq!(out["notification"]["subject"], alert.subject.as_str());
-    assert!(s.drain(s.approvals_queue()).await.is_empty(), "no approval was needed");
+    assert!(
+        s.drain(s.approvals_queue()).await.is_empty(),
+        "no approval was needed"
+    );
     s.stop().await;
 }
 
@@ -212,13 +262,21 @@ async fn create_user_by_the_trusted_pipeline_role_is_not_quarantined() {
     s.iam
         .create_user()
         .user_name("app-reporting-svc")
-        .tags(aws_sdk_iam::types::Tag::builder().key("ManagedBy").value("terraform").build().unwrap())
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("ManagedBy")
+                .value("terraform")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     let before = s.user_state("app-reporting-svc").await;
 
-    let arn = s.send_new(&fixture("cloudtrail-create-user-by-ci-pipeline.json")).await;
+    let arn = s
+        .send_new(&fixture("cloudtrail-create-user-by-ci-pipeline.json"))
+        .await;
     let out = s.wait_succeeded(&arn).await;
 
     assert_eq!(out["classification"]["verdict"], "ignore");
@@ -231,7 +289,15 @@ async fn create_user_by_the_trusted_pipeline_role_is_not_quarantined() {
     assert!(rules.contains(&"trusted-creator"), "{rules:?}");
     assert_eq!(
         entered_states(&s.history(&arn).await),
-        strings(&["FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification", "RouteOnVerdict", "Ignored"])
+        strings(&[
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "Ignored"
+        ])
     );
     assert_eq!(s.user_state("app-reporting-svc").await, before);
     assert_eq!(s.stack.lambda_host().invocations("cordon-quarantine"), 0);
@@ -242,14 +308,24 @@ async fn create_user_by_the_trusted_pipeline_role_is_not_quarantined() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_create_user_call_is_ignored() {
     let s = Scenario::start().await;
-    let arn = s.send_new(&fixture("cloudtrail-create-user-access-denied.json")).await;
+    let arn = s
+        .send_new(&fixture("cloudtrail-create-user-access-denied.json"))
+        .await;
     let out = s.wait_succeeded(&arn).await;
 
     assert_eq!(out["incident"]["failedCall"]["errorCode"], "AccessDenied");
     assert_eq!(out["classification"]["verdict"], "ignore");
     assert_eq!(
         entered_states(&s.history(&arn).await),
-        strings(&["FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification", "RouteOnVerdict", "Ignored"])
+        strings(&[
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "Ignored"
+        ])
     );
     // Nothing was created, nothing touched, nobody paged.
     assert!(s.iam.get_user().user_name("backdoor").send().await.is_err());
@@ -265,10 +341,19 @@ async fn protected_break_glass_user_is_never_quarantined() {
     attacker_made_user(&s, "break-glass-7").await;
     let before = s.user_state("break-glass-7").await;
 
-    let arn = s.send_new(&create_user_event("break-glass-7", "0b0b0b0b-0000-4000-8000-00000000b001")).await;
+    let arn = s
+        .send_new(&create_user_event(
+            "break-glass-7",
+            "0b0b0b0b-0000-4000-8000-00000000b001",
+        ))
+        .await;
     let out = s.wait_succeeded(&arn).await;
 
-    assert_eq!(out["classification"]["protected"], true, "{}", out["classification"]);
+    assert_eq!(
+        out["classification"]["protected"], true,
+        "{}",
+        out["classification"]
+    );
     assert_ne!(out["classification"]["verdict"], "quarantine");
     assert!(!entered_states(&s.history(&arn).await).contains(&"Quarantine".to_string()));
     assert_eq!(s.user_state("break-glass-7").await, before);
@@ -288,7 +373,11 @@ async fn pending_guardduty_approval(s: &Scenario) -> (String, String, SnsMessage
     let h = s.wait_entered(&arn, "RequestApproval").await;
     let requests = s.receive(s.approvals_queue(), 1).await;
     let request = the_one(&requests, "approval request").clone();
-    let h = if task_events(&h, "RequestApproval", "TaskScheduled") == 0 { s.history(&arn).await } else { h };
+    let h = if task_events(&h, "RequestApproval", "TaskScheduled") == 0 {
+        s.history(&arn).await
+    } else {
+        h
+    };
     let token = h
         .iter()
         .filter(|e| e["type"] == "TaskScheduled")
@@ -301,7 +390,9 @@ async fn pending_guardduty_approval(s: &Scenario) -> (String, String, SnsMessage
 
 fn assert_approval_request(request: &SnsMessage, token: &str, arn: &str) {
     assert!(
-        request.subject.starts_with("[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob?"),
+        request
+            .subject
+            .starts_with("[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob?"),
         "{}",
         request.subject
     );
@@ -309,12 +400,25 @@ fn assert_approval_request(request: &SnsMessage, token: &str, arn: &str) {
     assert_eq!(request.attributes["verdict"], "approve");
     assert_eq!(request.attributes["incidentId"], GD_FINDING_ID);
     assert_eq!(request.attributes["source"], "guardduty");
-    assert!(!request.raw.contains(token), "the approval message carries the task token");
-    assert!(!request.raw.to_ascii_lowercase().contains("tasktoken"), "{}", request.raw);
-    let body = request.json.as_ref().expect("the approval request is JSON for SQS subscribers");
+    assert!(
+        !request.raw.contains(token),
+        "the approval message carries the task token"
+    );
+    assert!(
+        !request.raw.to_ascii_lowercase().contains("tasktoken"),
+        "{}",
+        request.raw
+    );
+    let body = request
+        .json
+        .as_ref()
+        .expect("the approval request is JSON for SQS subscribers");
     assert_eq!(body["incidentId"], GD_FINDING_ID);
     assert_eq!(body["executionArn"], arn);
-    assert_eq!(body["commands"]["approve"], format!("cordon approve {GD_FINDING_ID} --reason \"...\""));
+    assert_eq!(
+        body["commands"]["approve"],
+        format!("cordon approve {GD_FINDING_ID} --reason \"...\"")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -329,7 +433,13 @@ async fn guardduty_high_on_a_user_is_quarantined_once_a_listed_approver_approves
     assert!(s.user_policies(GD_USER).await.is_empty());
 
     let (status, body) = s
-        .decide(&arn, GD_FINDING_ID, "approved", "Tor exit node, not our office", LOCAL_APPROVER_ARN)
+        .decide(
+            &arn,
+            GD_FINDING_ID,
+            "approved",
+            "Tor exit node, not our office",
+            LOCAL_APPROVER_ARN,
+        )
         .await;
     assert_eq!(status, 200, "approve answered {status}: {body}");
     let out = s.wait_succeeded(&arn).await;
@@ -341,15 +451,34 @@ async fn guardduty_high_on_a_user_is_quarantined_once_a_listed_approver_approves
     assert_eq!(
         entered,
         strings(&[
-            "FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification", "RouteOnVerdict",
-            "RequestApproval", "RouteOnDecision", "Quarantine", "RecordContainment", "Notify", "RecordNotification"
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "RequestApproval",
+            "RouteOnDecision",
+            "Quarantine",
+            "RecordContainment",
+            "Notify",
+            "RecordNotification"
         ]),
         "(an approval reaching DecisionNotUnderstood means the approve function's result did not satisfy RouteOnDecision: decision=approved and verified=true)"
     );
-    assert_eq!(s.user_policies(GD_USER).await, strings(&[QUARANTINE_POLICY]));
+    assert_eq!(
+        s.user_policies(GD_USER).await,
+        strings(&[QUARANTINE_POLICY])
+    );
     let tags = s.user_tags(GD_USER).await;
-    assert_eq!(tags.get("SecurityStatus").map(String::as_str), Some("Quarantined"));
-    assert_eq!(tags.get("QuarantineIncident").map(String::as_str), Some(GD_FINDING_ID));
+    assert_eq!(
+        tags.get("SecurityStatus").map(String::as_str),
+        Some("Quarantined")
+    );
+    assert_eq!(
+        tags.get("QuarantineIncident").map(String::as_str),
+        Some(GD_FINDING_ID)
+    );
     assert_eq!(
         tags.get("QuarantineReason").map(String::as_str),
         Some("GuardDuty Recon:IAMUser/TorIPCaller severity 7.5")
@@ -358,8 +487,17 @@ async fn guardduty_high_on_a_user_is_quarantined_once_a_listed_approver_approves
 
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "alert");
-    assert!(alert.subject.contains("quarantined: IAM user dev-bob - TorIPCaller"), "{}", alert.subject);
-    assert_eq!(alert.json.as_ref().unwrap()["approval"]["approver"], LOCAL_APPROVER_ARN);
+    assert!(
+        alert
+            .subject
+            .contains("quarantined: IAM user dev-bob - TorIPCaller"),
+        "{}",
+        alert.subject
+    );
+    assert_eq!(
+        alert.json.as_ref().unwrap()["approval"]["approver"],
+        LOCAL_APPROVER_ARN
+    );
     s.stop().await;
 }
 
@@ -371,7 +509,13 @@ async fn rejected_approval_quarantines_nothing_and_the_alert_names_who_rejected(
     let (arn, _, _) = pending_guardduty_approval(&s).await;
 
     let (status, body) = s
-        .decide(&arn, GD_FINDING_ID, "rejected", "pen test by the red team", LOCAL_APPROVER_ARN)
+        .decide(
+            &arn,
+            GD_FINDING_ID,
+            "rejected",
+            "pen test by the red team",
+            LOCAL_APPROVER_ARN,
+        )
         .await;
     assert_eq!(status, 200, "reject answered {status}: {body}");
     let out = s.wait_succeeded(&arn).await;
@@ -382,15 +526,29 @@ async fn rejected_approval_quarantines_nothing_and_the_alert_names_who_rejected(
     assert_eq!(
         entered_states(&s.history(&arn).await),
         strings(&[
-            "FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification", "RouteOnVerdict",
-            "RequestApproval", "RouteOnDecision", "Notify", "RecordNotification"
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "RequestApproval",
+            "RouteOnDecision",
+            "Notify",
+            "RecordNotification"
         ])
     );
     assert_eq!(s.user_state(GD_USER).await, before);
 
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "alert");
-    assert!(alert.subject.contains("quarantine rejected: IAM user dev-bob"), "{}", alert.subject);
+    assert!(
+        alert
+            .subject
+            .contains("quarantine rejected: IAM user dev-bob"),
+        "{}",
+        alert.subject
+    );
     let json = alert.json.as_ref().expect("alert JSON");
     assert_eq!(json["approval"]["decision"], "rejected");
     assert_eq!(json["approval"]["approver"], LOCAL_APPROVER_ARN);
@@ -421,13 +579,26 @@ async fn unanswered_approval_applies_the_policy_default_after_the_timeout() {
     assert_eq!(
         entered_states(&h),
         strings(&[
-            "FileEvent", "Enrich", "RecordEnrichment", "Classify", "RecordClassification", "RouteOnVerdict",
-            "RequestApproval", "ApprovalTimedOut", "ApplyApprovalDefault", "Quarantine", "RecordContainment",
-            "Notify", "RecordNotification"
+            "FileEvent",
+            "Enrich",
+            "RecordEnrichment",
+            "Classify",
+            "RecordClassification",
+            "RouteOnVerdict",
+            "RequestApproval",
+            "ApprovalTimedOut",
+            "ApplyApprovalDefault",
+            "Quarantine",
+            "RecordContainment",
+            "Notify",
+            "RecordNotification"
         ])
     );
     assert_eq!(task_events(&h, "RequestApproval", "TaskTimedOut"), 1);
-    assert_eq!(s.user_policies(GD_USER).await, strings(&[QUARANTINE_POLICY]));
+    assert_eq!(
+        s.user_policies(GD_USER).await,
+        strings(&[QUARANTINE_POLICY])
+    );
     s.stop().await;
 }
 
@@ -448,14 +619,22 @@ async fn self_approval_and_non_approvers_are_refused_and_the_execution_keeps_wai
     s.wait_entered(&arn, "RequestApproval").await;
     s.receive(s.approvals_queue(), 1).await;
 
-    let (status, body) = s.decide(&arn, incident, "approved", "mine", DEVOPS_TOOLS).await;
+    let (status, body) = s
+        .decide(&arn, incident, "approved", "mine", DEVOPS_TOOLS)
+        .await;
     assert_eq!(status, 403, "self-approval answered {status}: {body}");
-    assert!(body.contains("two-person rule"), "403 without a clear message: {body}");
+    assert!(
+        body.contains("two-person rule"),
+        "403 without a clear message: {body}"
+    );
 
     let outsider = "arn:aws:sts::123456789012:assumed-role/ReadOnly/mallory";
     let (status, body) = s.decide(&arn, incident, "rejected", "nah", outsider).await;
     assert_eq!(status, 403, "non-approver answered {status}: {body}");
-    assert!(body.contains("is not an approver"), "403 without a clear message: {body}");
+    assert!(
+        body.contains("is not an approver"),
+        "403 without a clear message: {body}"
+    );
 
     // Still waiting for a real decision; nothing changed.
     let d = s.describe(&arn).await;
@@ -486,26 +665,54 @@ async fn redelivered_event_and_finding_update_give_one_approval_and_one_quaranti
     update["detail"]["service"]["count"] = json!(2);
     update["detail"]["updatedAt"] = json!("2026-03-14T03:05:00.000Z");
     let updated = s.send(&update).await;
-    assert_eq!(updated.matches[0].outcome, Outcome::Duplicate, "{updated:?}");
+    assert_eq!(
+        updated.matches[0].outcome,
+        Outcome::Duplicate,
+        "{updated:?}"
+    );
     assert_eq!(updated.matches[0].execution_arn, arn);
 
     s.wait_entered(&arn, "RequestApproval").await;
     s.receive(s.approvals_queue(), 1).await;
-    let (status, body) = s.decide(&arn, GD_FINDING_ID, "approved", "confirmed", LOCAL_APPROVER_ARN).await;
+    let (status, body) = s
+        .decide(
+            &arn,
+            GD_FINDING_ID,
+            "approved",
+            "confirmed",
+            LOCAL_APPROVER_ARN,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     s.wait_succeeded(&arn).await;
 
     let list = s
         .stack
         .engine()
-        .call("ListExecutions", json!({"stateMachineArn": s.stack.state_machine_arn()}))
+        .call(
+            "ListExecutions",
+            json!({"stateMachineArn": s.stack.state_machine_arn()}),
+        )
         .await
         .unwrap();
-    assert_eq!(list["executions"].as_array().map(Vec::len), Some(1), "{list}");
-    assert!(s.drain(s.approvals_queue()).await.is_empty(), "a second approval request was sent");
-    assert_eq!(s.stack.lambda_host().invocations("cordon-request-approval"), 1);
+    assert_eq!(
+        list["executions"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
+    assert!(
+        s.drain(s.approvals_queue()).await.is_empty(),
+        "a second approval request was sent"
+    );
+    assert_eq!(
+        s.stack.lambda_host().invocations("cordon-request-approval"),
+        1
+    );
     assert_eq!(s.stack.lambda_host().invocations("cordon-quarantine"), 1);
-    assert_eq!(s.user_policies(GD_USER).await, strings(&[QUARANTINE_POLICY]));
+    assert_eq!(
+        s.user_policies(GD_USER).await,
+        strings(&[QUARANTINE_POLICY])
+    );
     assert_eq!(s.drain(s.alerts_queue()).await.len(), 1);
     s.stop().await;
 }
@@ -518,7 +725,9 @@ async fn exfiltration(enforce_imds_v2: bool) {
     let mut policy = example_policy();
     policy["containment"]["enforceImdsV2"] = json!(enforce_imds_v2);
     let s = Scenario::start_with_policy(policy).await;
-    let instance = s.create_instance_with_role("web-app-role", "web-app-profile").await;
+    let instance = s
+        .create_instance_with_role("web-app-role", "web-app-profile")
+        .await;
     assert_eq!(s.http_tokens(&instance).await, "optional");
 
     let mut event = fixture("guardduty-instance-credential-exfiltration-outside-aws.json");
@@ -531,8 +740,13 @@ async fn exfiltration(enforce_imds_v2: bool) {
     let after = Utc::now();
 
     assert_eq!(out["classification"]["verdict"], "quarantine");
-    assert_eq!(s.role_inline_policies("web-app-role").await, strings(&["cordon-revoke-sessions"]));
-    let doc = s.role_policy_document("web-app-role", "cordon-revoke-sessions").await;
+    assert_eq!(
+        s.role_inline_policies("web-app-role").await,
+        strings(&["cordon-revoke-sessions"])
+    );
+    let doc = s
+        .role_policy_document("web-app-role", "cordon-revoke-sessions")
+        .await;
     let statement = &doc["Statement"][0];
     assert_eq!(statement["Effect"], "Deny");
     assert_eq!(statement["Action"], "*");
@@ -542,13 +756,23 @@ async fn exfiltration(enforce_imds_v2: bool) {
         .unwrap_or_else(|| panic!("no aws:TokenIssueTime condition: {doc}"));
     let cutoff = parse_time(cutoff);
     assert!(
-        cutoff >= before - chrono::Duration::seconds(1) && cutoff <= after + chrono::Duration::seconds(1),
+        cutoff >= before - chrono::Duration::seconds(1)
+            && cutoff <= after + chrono::Duration::seconds(1),
         "sessions revoked before {cutoff}, not the time of the response"
     );
     let tags = s.role_tags("web-app-role").await;
-    assert_eq!(tags.get("SecurityStatus").map(String::as_str), Some("Quarantined"));
-    assert_eq!(tags.get("QuarantineIncident").map(String::as_str), Some("a4c5d6e7f8091a2b3c4d5e6f708192a3"));
-    assert_eq!(tags.get("CordonRevocationPolicy").map(String::as_str), Some("cordon-revoke-sessions"));
+    assert_eq!(
+        tags.get("SecurityStatus").map(String::as_str),
+        Some("Quarantined")
+    );
+    assert_eq!(
+        tags.get("QuarantineIncident").map(String::as_str),
+        Some("a4c5d6e7f8091a2b3c4d5e6f708192a3")
+    );
+    assert_eq!(
+        tags.get("CordonRevocationPolicy").map(String::as_str),
+        Some("cordon-revoke-sessions")
+    );
 
     let imds = out["containment"]["actions"]
         .as_array()
@@ -570,7 +794,8 @@ async fn exfiltration(enforce_imds_v2: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn instance_credential_exfiltration_revokes_role_sessions_and_leaves_imds_when_the_policy_says_so() {
+async fn instance_credential_exfiltration_revokes_role_sessions_and_leaves_imds_when_the_policy_says_so()
+ {
     exfiltration(false).await;
 }
 
@@ -584,7 +809,9 @@ async fn root_finding_sends_a_critical_alert_and_touches_nothing() {
     let s = Scenario::start().await;
     let attacker = s.stack.info().attacker.user_name.clone();
     let before = s.user_state(&attacker).await;
-    let arn = s.send_new(&fixture("guardduty-root-credential-usage.json")).await;
+    let arn = s
+        .send_new(&fixture("guardduty-root-credential-usage.json"))
+        .await;
     let out = s.wait_succeeded(&arn).await;
 
     assert_eq!(out["incident"]["subject"]["type"], "root");
@@ -594,8 +821,16 @@ async fn root_finding_sends_a_critical_alert_and_touches_nothing() {
     assert_eq!(s.user_state(&attacker).await, before);
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "alert");
-    assert!(alert.subject.starts_with("[cordon] CRITICAL "), "{}", alert.subject);
-    assert!(alert.subject.contains("ROOT user of 123456789012"), "{}", alert.subject);
+    assert!(
+        alert.subject.starts_with("[cordon] CRITICAL "),
+        "{}",
+        alert.subject
+    );
+    assert!(
+        alert.subject.contains("ROOT user of 123456789012"),
+        "{}",
+        alert.subject
+    );
     assert_eq!(alert.attributes["severity"], "critical");
     assert_eq!(alert.attributes["source"], "guardduty");
     s.stop().await;
@@ -610,7 +845,11 @@ async fn iam_throttling_is_retried_until_the_quarantine_succeeds() {
     let s = Scenario::start().await;
     // Five throttled AttachUserPolicy calls: more than the SDK's own three attempts, so the
     // state machine's Retry has to take over too.
-    let proxy = FaultProxy::start(&s.stack.endpoints().aws, vec![Fault::throttling("AttachUserPolicy", 5)]).await;
+    let proxy = FaultProxy::start(
+        &s.stack.endpoints().aws,
+        vec![Fault::throttling("AttachUserPolicy", 5)],
+    )
+    .await;
     s.repoint_function("quarantine", &proxy.endpoint(), None);
     admin_policy(&s).await;
     attacker_made_user(&s, SUSPICIOUS_USER).await;
@@ -619,7 +858,11 @@ async fn iam_throttling_is_retried_until_the_quarantine_succeeds() {
     let out = s.wait_succeeded(&arn).await;
 
     assert_eq!(proxy.faulted("AttachUserPolicy"), 5);
-    assert_eq!(proxy.seen("AttachUserPolicy"), 6, "one successful call after the throttled ones");
+    assert_eq!(
+        proxy.seen("AttachUserPolicy"),
+        6,
+        "one successful call after the throttled ones"
+    );
     assert_eq!(
         s.user_policies(SUSPICIOUS_USER).await,
         strings(&[ADMIN_POLICY, QUARANTINE_POLICY])
@@ -643,7 +886,11 @@ async fn iam_throttling_is_retried_until_the_quarantine_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_with_the_cause() {
     let s = Scenario::start().await;
-    let proxy = FaultProxy::start(&s.stack.endpoints().aws, vec![Fault::access_denied("AttachUserPolicy")]).await;
+    let proxy = FaultProxy::start(
+        &s.stack.endpoints().aws,
+        vec![Fault::access_denied("AttachUserPolicy")],
+    )
+    .await;
     s.repoint_function("quarantine", &proxy.endpoint(), None);
     admin_policy(&s).await;
     attacker_made_user(&s, SUSPICIOUS_USER).await;
@@ -659,18 +906,33 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
     );
     let cause = d["cause"].as_str().unwrap_or_default();
     assert!(cause.starts_with("Quarantine failed: "), "{cause}");
-    assert!(cause.contains("AccessDenied") || cause.contains("not authorized"), "{cause}");
+    assert!(
+        cause.contains("AccessDenied") || cause.contains("not authorized"),
+        "{cause}"
+    );
     let entered = entered_states(&s.history(&arn).await);
     assert_eq!(
         entered[entered.len() - 4..].to_vec(),
-        strings(&["Quarantine", "QuarantineFailed", "NotifyFailure", "ResponseFailed"])
+        strings(&[
+            "Quarantine",
+            "QuarantineFailed",
+            "NotifyFailure",
+            "ResponseFailed"
+        ])
     );
     assert!(proxy.faulted("AttachUserPolicy") >= 1);
-    assert!(!s.user_policies(SUSPICIOUS_USER).await.contains(&QUARANTINE_POLICY.to_string()));
+    assert!(
+        !s.user_policies(SUSPICIOUS_USER)
+            .await
+            .contains(&QUARANTINE_POLICY.to_string())
+    );
 
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "failure alert");
-    assert_eq!(alert.subject, "[cordon] FAILED to respond: IAM user service-x7k2qa (Quarantine)");
+    assert_eq!(
+        alert.subject,
+        "[cordon] FAILED to respond: IAM user service-x7k2qa (Quarantine)"
+    );
     assert_eq!(alert.attributes["messageType"], "failure");
     assert_eq!(alert.attributes["incidentId"], SUSPICIOUS_EVENT_ID);
     s.stop().await;
@@ -683,12 +945,21 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn release_after_quarantine_restores_keys_policies_and_tags_exactly() {
     let cli = cordon_stack::default_bin_dir().join("cordon");
-    assert!(cli.is_file(), "the cordon CLI is not built: cargo build -p cordon");
+    assert!(
+        cli.is_file(),
+        "the cordon CLI is not built: cargo build -p cordon"
+    );
     let s = Scenario::start().await;
     admin_policy(&s).await;
     let active = attacker_made_user(&s, SUSPICIOUS_USER).await;
     // A second key, already inactive: release must leave it inactive.
-    let idle = s.iam.create_access_key().user_name(SUSPICIOUS_USER).send().await.unwrap();
+    let idle = s
+        .iam
+        .create_access_key()
+        .user_name(SUSPICIOUS_USER)
+        .send()
+        .await
+        .unwrap();
     let idle = idle.access_key().unwrap().access_key_id().to_string();
     s.iam
         .update_access_key()
@@ -701,17 +972,32 @@ async fn release_after_quarantine_restores_keys_policies_and_tags_exactly() {
     s.iam
         .tag_user()
         .user_name(SUSPICIOUS_USER)
-        .tags(aws_sdk_iam::types::Tag::builder().key("Team").value("data").build().unwrap())
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("Team")
+                .value("data")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     let before = s.user_state(SUSPICIOUS_USER).await;
-    assert_eq!(before.keys, map(&[(&active, "Active"), (&idle, "Inactive")]));
+    assert_eq!(
+        before.keys,
+        map(&[(&active, "Active"), (&idle, "Inactive")])
+    );
 
     let arn = s.send_new(&fixture(SUSPICIOUS_FIXTURE)).await;
     let out = s.wait_succeeded(&arn).await;
-    assert_eq!(out["containment"]["record"]["deactivatedKeys"], json!([active]));
-    assert_eq!(s.user_tags(SUSPICIOUS_USER).await["SecurityStatus"], "Quarantined");
+    assert_eq!(
+        out["containment"]["record"]["deactivatedKeys"],
+        json!([active])
+    );
+    assert_eq!(
+        s.user_tags(SUSPICIOUS_USER).await["SecurityStatus"],
+        "Quarantined"
+    );
 
     // `cordon release`, as an engineer runs it, against this stack's file.
     let dir = tempfile::tempdir().unwrap();
@@ -720,7 +1006,12 @@ async fn release_after_quarantine_restores_keys_policies_and_tags_exactly() {
         .write(&dir.path().join(".cordon/stack.json"))
         .unwrap();
     let run = tokio::process::Command::new(&cli)
-        .args(["release", SUSPICIOUS_USER, "--reason", "confirmed with the data team"])
+        .args([
+            "release",
+            SUSPICIOUS_USER,
+            "--reason",
+            "confirmed with the data team",
+        ])
         .current_dir(dir.path())
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
@@ -762,7 +1053,13 @@ async fn a_burst_of_50_create_user_events_is_all_contained() {
     for i in 0..N {
         let user = format!("tmp-admin{i}");
         s.create_user(&user).await;
-        s.iam.attach_user_policy().user_name(&user).policy_arn(ADMIN_POLICY).send().await.unwrap();
+        s.iam
+            .attach_user_policy()
+            .user_name(&user)
+            .policy_arn(ADMIN_POLICY)
+            .send()
+            .await
+            .unwrap();
         users.push(user);
     }
     for (i, user) in users.iter().enumerate() {
@@ -772,12 +1069,16 @@ async fn a_burst_of_50_create_user_events_is_all_contained() {
     let mut statuses = BTreeMap::new();
     for arn in &arns {
         let d = s.wait_terminal(arn).await;
-        *statuses.entry(d["status"].as_str().unwrap_or_default().to_string()).or_insert(0) += 1;
+        *statuses
+            .entry(d["status"].as_str().unwrap_or_default().to_string())
+            .or_insert(0) += 1;
     }
     assert_eq!(statuses, BTreeMap::from([("SUCCEEDED".to_string(), N)]));
     for user in &users {
         assert!(
-            s.user_policies(user).await.contains(&QUARANTINE_POLICY.to_string()),
+            s.user_policies(user)
+                .await
+                .contains(&QUARANTINE_POLICY.to_string()),
             "{user} not contained"
         );
     }
@@ -799,15 +1100,28 @@ async fn a_burst_of_50_create_user_events_is_all_contained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cordon_approve_from_the_cli_decides_a_pending_incident() {
     let cli = cordon_stack::default_bin_dir().join("cordon");
-    assert!(cli.is_file(), "the cordon CLI is not built: cargo build -p cordon");
+    assert!(
+        cli.is_file(),
+        "the cordon CLI is not built: cargo build -p cordon"
+    );
     let s = Scenario::start().await;
     s.create_user_with_key_and_password(GD_USER).await;
     let (arn, _, _) = pending_guardduty_approval(&s).await;
 
     let dir = tempfile::tempdir().unwrap();
-    s.stack.info().write(&dir.path().join(".cordon/stack.json")).unwrap();
+    s.stack
+        .info()
+        .write(&dir.path().join(".cordon/stack.json"))
+        .unwrap();
     let run = tokio::process::Command::new(&cli)
-        .args(["approve", GD_FINDING_ID, "--reason", "Tor exit node", "--as", LOCAL_APPROVER_ARN])
+        .args([
+            "approve",
+            GD_FINDING_ID,
+            "--reason",
+            "Tor exit node",
+            "--as",
+            LOCAL_APPROVER_ARN,
+        ])
         .current_dir(dir.path())
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
@@ -829,6 +1143,9 @@ async fn cordon_approve_from_the_cli_decides_a_pending_incident() {
     let out = s.wait_succeeded(&arn).await;
     assert_eq!(out["approval"]["decision"], "approved");
     assert_eq!(out["approval"]["approver"], LOCAL_APPROVER_ARN);
-    assert_eq!(s.user_policies(GD_USER).await, strings(&[QUARANTINE_POLICY]));
+    assert_eq!(
+        s.user_policies(GD_USER).await,
+        strings(&[QUARANTINE_POLICY])
+    );
     s.stop().await;
 }

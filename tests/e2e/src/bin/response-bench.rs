@@ -96,7 +96,10 @@ async fn main() {
             if contained(&s, &user).await {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(300), "{user} not contained");
+            assert!(
+                t0.elapsed() < Duration::from_secs(300),
+                "{user} not contained"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         contain.push(t0.elapsed());
@@ -140,8 +143,11 @@ async fn main() {
     let mut arns = Vec::new();
     for (i, user) in users.iter().enumerate() {
         arns.push(
-            s.send_new(&create_user_event(user, &format!("00000000-0000-4000-8000-b{i:011}")))
-                .await,
+            s.send_new(&create_user_event(
+                user,
+                &format!("00000000-0000-4000-8000-b{i:011}"),
+            ))
+            .await,
         );
     }
     let sent = t0.elapsed();
@@ -179,7 +185,11 @@ async fn main() {
     let info = s.stack.info().clone();
     let lab_spec = || {
         cordon_lambda_host::FunctionSpec {
-            args: vec!["-m".into(), "awslambdaric".into(), "lambda_function.lambda_handler".into()],
+            args: vec![
+                "-m".into(),
+                "awslambdaric".into(),
+                "lambda_function.lambda_handler".into(),
+            ],
             task_root: Some(lab_dir.clone()),
             handler: "lambda_function.lambda_handler".into(),
             ..cordon_lambda_host::FunctionSpec::new("python-lab", python.clone())
@@ -221,7 +231,10 @@ async fn main() {
     if lab_available {
         functions.push(("python-lab".into(), "python-lab".into()));
     } else {
-        println!("\n(python lab not run: needs .venv/bin/python with boto3 and awslambdaric, and {})", lab_dir.display());
+        println!(
+            "\n(python lab not run: needs .venv/bin/python with boto3 and awslambdaric, and {})",
+            lab_dir.display()
+        );
     }
     for (binary, name) in functions {
         let payload = serde_json::to_vec(&payloads[&name]).unwrap();
@@ -237,7 +250,10 @@ async fn main() {
             let before = host.cold_starts().len();
             let r = host.invoke(&name, payload.clone()).await.unwrap();
             ok &= r.function_error.is_none();
-            if let Some(c) = host.cold_starts()[before..].iter().find(|c| c.function == name) {
+            if let Some(c) = host.cold_starts()[before..]
+                .iter()
+                .find(|c| c.function == name)
+            {
                 cold.push(c.duration);
             }
         }
@@ -253,11 +269,18 @@ async fn main() {
         }
         measure(name, cold, warm, ok);
     }
-    println!("\n## Functions: cold init and warm latency ({n_cold} cold starts, {n_warm} warm invocations each)\n");
+    println!(
+        "\n## Functions: cold init and warm latency ({n_cold} cold starts, {n_warm} warm invocations each)\n"
+    );
     println!("| function | cold init p50 | warm p50 | warm p95 | all succeeded |");
     println!("|---|---|---|---|---|");
     for (name, cold, w50, w95, ok) in &rows {
-        println!("| {name} | {} | {} | {} | {ok} |", ms(*cold), ms(*w50), ms(*w95));
+        println!(
+            "| {name} | {} | {} | {} | {ok} |",
+            ms(*cold),
+            ms(*w50),
+            ms(*w95)
+        );
     }
     if let Some(lab) = rows.iter().find(|r| r.0 == "python-lab").cloned() {
         println!("\n## Ratios (python lab ÷ Rust function)\n");
