@@ -92,6 +92,7 @@ impl Engine {
     /// Start the engine: load the store and resume every unfinished execution.
     pub async fn start(cfg: EngineConfig) -> Result<Engine, ApiError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let dirty = Arc::new(Mutex::new(Vec::new()));
         let inner = Arc::new(Inner {
             account_id: cfg.account_id,
             region: cfg.region,
@@ -102,6 +103,7 @@ impl Engine {
             reg: Mutex::new(Registry::default()),
             tokens: Mutex::new(Tokens::default()),
             writer: tx,
+            dirty: dirty.clone(),
             durable: cfg.store.is_durable(),
         });
         let snapshot = cfg
@@ -109,7 +111,7 @@ impl Engine {
             .load()
             .await
             .map_err(|e| err("InternalServerError", e.to_string()))?;
-        tokio::spawn(writer_loop(cfg.store.clone(), rx));
+        tokio::spawn(writer_loop(cfg.store.clone(), rx, dirty));
         let engine = Engine {
             inner: inner.clone(),
             tasks: Arc::default(),
@@ -569,7 +571,19 @@ impl Engine {
             .unwrap_or(false);
         let mut events: Vec<Value> = {
             let st = exec.state.lock().unwrap();
-            st.history.iter().map(|e| e.to_api(include)).collect()
+            // With a durable store, only what is committed: what a crash would keep, so no
+            // reader acts on an event that may still vanish.
+            let shown = if self.inner.durable {
+                exec.committed
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    .min(st.history.len())
+            } else {
+                st.history.len()
+            };
+            st.history[..shown]
+                .iter()
+                .map(|e| e.to_api(include))
+                .collect()
         };
         if reverse {
             events.reverse();

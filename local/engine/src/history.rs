@@ -160,6 +160,7 @@ impl Det {
 }
 
 impl Ev {
+    #[cfg(test)]
     pub fn key(&self) -> String {
         format!("{}:{}", self.thread, self.seq)
     }
@@ -188,24 +189,7 @@ impl Ev {
     /// The journal entry for this event (`JournalEntry::Event` of [`Ev::to_event`]),
     /// serialised straight from the compact form.
     pub fn to_journal(&self) -> crate::store::JournalEntry {
-        // Sized up front (the details' text plus the fixed fields) so it is not regrown.
-        let text_len: usize = match &self.details {
-            Det::Pairs(p) => p
-                .iter()
-                .map(|(k, v)| {
-                    k.len()
-                        + match v {
-                            Dv::Str(s) => s.len() + s.len() / 8,
-                            _ => 32,
-                        }
-                })
-                .sum(),
-            _ => 256,
-        };
-        let mut buf = Vec::with_capacity(text_len + 192);
-        serde_json::to_writer(&mut buf, &JournalView(self)).expect("history events serialise");
-        let text = String::from_utf8(buf).expect("serde_json writes UTF-8");
-        crate::store::JournalEntry::Encoded(text.into_boxed_str())
+        crate::store::JournalEntry::Encoded(encode(self).into_boxed_slice())
     }
 
     #[cfg(test)]
@@ -266,81 +250,177 @@ pub(crate) fn state_event(type_name: &str, what: &str) -> Cow<'static, str> {
     )
 }
 
-/// `{"Event": HistoryEvent}` as `JournalEntry` serialises it, written from an [`Ev`].
-struct JournalView<'a>(&'a Ev);
+// The journal's binary form of an event: what the engine writes for every event, so that a
+// durable store neither escapes JSON text inside JSON nor stores field names per event.
+//
+//   0xE1 (never `{`, which starts a JSON entry), then id, previousEventId, timestamp (zigzag),
+//   type, details key, thread, sequence number + 1 (0: the whole key is the thread), and the
+//   details: 0 none | 1 JSON text | 2 pairs: count, then per pair its key and
+//   0 null | 1 string | 2 JSON text.
+// Integers are LEB128 varints; strings a varint length and their UTF-8 bytes.
 
-impl Serialize for JournalView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_variant("JournalEntry", 0, "Event", &EventView(self.0))
+/// First byte of an encoded event.
+pub(crate) const ENCODED_EVENT: u8 = 0xE1;
+
+fn put_uint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
     }
+    buf.push(v as u8);
 }
 
-/// The fields of [`HistoryEvent`], in its order.
-struct EventView<'a>(&'a Ev);
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_uint(buf, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
 
-impl Serialize for EventView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let e = self.0;
-        let mut o = s.serialize_struct("HistoryEvent", 7)?;
-        o.serialize_field("id", &e.id)?;
-        o.serialize_field("previous_event_id", &e.prev)?;
-        o.serialize_field("timestamp_ms", &e.ts)?;
-        o.serialize_field("event_type", &*e.ty)?;
-        o.serialize_field("details_key", &*e.dkey)?;
-        o.serialize_field("details", &DetView(&e.details))?;
+fn encode(e: &Ev) -> Vec<u8> {
+    let text_len: usize = match &e.details {
+        Det::Pairs(p) => p
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + 4
+                    + match v {
+                        Dv::Str(s) => s.len(),
+                        _ => 32,
+                    }
+            })
+            .sum(),
+        _ => 128,
+    };
+    let mut b = Vec::with_capacity(text_len + e.ty.len() + e.dkey.len() + e.thread.len() + 40);
+    b.push(ENCODED_EVENT);
+    put_uint(&mut b, e.id);
+    put_uint(&mut b, e.prev);
+    put_uint(&mut b, ((e.ts << 1) ^ (e.ts >> 63)) as u64);
+    put_str(&mut b, &e.ty);
+    put_str(&mut b, &e.dkey);
+    put_str(&mut b, &e.thread);
+    put_uint(
+        &mut b,
         if e.seq == u32::MAX {
-            o.serialize_field("key", &*e.thread)?;
+            0
         } else {
-            o.serialize_field("key", &e.key())?;
+            e.seq as u64 + 1
+        },
+    );
+    match &e.details {
+        Det::None => b.push(0),
+        Det::Value(v) => {
+            b.push(1);
+            put_str(&mut b, &v.to_string());
         }
-        o.end()
-    }
-}
-
-/// [`Det::to_value`] without building the map.
-struct DetView<'a>(&'a Det);
-
-impl Serialize for DetView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self.0 {
-            Det::None => s.serialize_unit(),
-            Det::Value(v) => v.serialize(s),
-            Det::Pairs(p) => {
-                let mut m = s.serialize_map(Some(p.len()))?;
-                for (k, v) in p.iter() {
-                    match v {
-                        Dv::Null if k.ends_with("Details") => {
-                            m.serialize_entry(k, &NotTruncated)?
-                        }
-                        Dv::Null => m.serialize_entry(k, &())?,
-                        Dv::Str(t) => m.serialize_entry(k, &**t)?,
-                        Dv::Other(v) => m.serialize_entry(k, &**v)?,
+        Det::Pairs(p) => {
+            b.push(2);
+            put_uint(&mut b, p.len() as u64);
+            for (k, v) in p.iter() {
+                put_str(&mut b, k);
+                match v {
+                    Dv::Null => b.push(0),
+                    Dv::Str(s) => {
+                        b.push(1);
+                        put_str(&mut b, s);
+                    }
+                    Dv::Other(v) => {
+                        b.push(2);
+                        put_str(&mut b, &v.to_string());
                     }
                 }
-                m.end()
             }
         }
     }
+    b
 }
 
-struct NotTruncated;
+struct Reader<'a>(&'a [u8]);
 
-impl Serialize for NotTruncated {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("truncated", &false)?;
-        m.end()
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let (&b, rest) = self.0.split_first().ok_or("truncated")?;
+        self.0 = rest;
+        Ok(b)
     }
+    fn uint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("integer too long".into())
+    }
+    fn str(&mut self) -> Result<&'a str, String> {
+        let n = usize::try_from(self.uint()?).map_err(|_| "length too large")?;
+        let (s, rest) = self.0.split_at_checked(n).ok_or("truncated")?;
+        self.0 = rest;
+        std::str::from_utf8(s).map_err(|e| e.to_string())
+    }
+    fn json(&mut self) -> Result<Value, String> {
+        serde_json::from_str(self.str()?).map_err(|e| e.to_string())
+    }
+}
+
+/// The event an encoded journal entry holds (as [`Ev::to_event`] gives it).
+pub(crate) fn decode(bytes: &[u8]) -> Result<HistoryEvent, String> {
+    let mut r = Reader(bytes);
+    if r.byte()? != ENCODED_EVENT {
+        return Err("not an encoded event".into());
+    }
+    let id = r.uint()?;
+    let previous_event_id = r.uint()?;
+    let z = r.uint()?;
+    let timestamp_ms = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    let event_type = r.str()?.to_string();
+    let details_key = r.str()?.to_string();
+    let thread = r.str()?;
+    let key = match r.uint()? {
+        0 => thread.to_string(),
+        n => format!("{thread}:{}", n - 1),
+    };
+    let details = match r.byte()? {
+        0 => Value::Null,
+        1 => r.json()?,
+        2 => {
+            let n = r.uint()?;
+            let mut m = Map::new();
+            for _ in 0..n {
+                let k = r.str()?;
+                let v = match r.byte()? {
+                    0 if k.ends_with("Details") => not_truncated(),
+                    0 => Value::Null,
+                    1 => Value::String(r.str()?.to_string()),
+                    2 => r.json()?,
+                    t => return Err(format!("unknown value tag {t}")),
+                };
+                m.insert(k.to_string(), v);
+            }
+            Value::Object(m)
+        }
+        t => return Err(format!("unknown details tag {t}")),
+    };
+    if !r.0.is_empty() {
+        return Err("trailing bytes".into());
+    }
+    Ok(HistoryEvent {
+        id,
+        previous_event_id,
+        timestamp_ms,
+        event_type,
+        details_key,
+        details,
+        key,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The journal form written from the compact event is exactly the `HistoryEvent` one.
+    /// The journal form written from the compact event decodes to exactly the `HistoryEvent`.
     #[test]
     fn journal_view_matches_history_event() {
         for (seq, d) in [

@@ -242,6 +242,8 @@ impl Run {
             thread: th.prefix.clone(),
             seq,
         });
+        drop(st);
+        self.exec.mark_dirty(&self.inner);
         if chain {
             th.last = id;
         }

@@ -123,6 +123,30 @@ pub(crate) struct Tokens {
 pub(crate) enum WriterMsg {
     Op(WriteOp),
     Flush(oneshot::Sender<()>),
+    /// Once everything sent before is committed: the execution's first `n` events are.
+    Committed(Arc<Execution>, usize),
+    /// An execution joined [`Inner::dirty`]: journal what it emitted with the next batch.
+    Dirty,
+}
+
+/// Released when the batches submitted before it have committed.
+enum Waiter {
+    Flush(oneshot::Sender<()>),
+    Committed(Arc<Execution>, usize),
+}
+
+impl Waiter {
+    fn release(self) {
+        match self {
+            Waiter::Flush(tx) => {
+                let _ = tx.send(());
+            }
+            Waiter::Committed(exec, n) => {
+                exec.committed
+                    .fetch_max(n, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -135,6 +159,10 @@ pub(crate) struct Inner {
     pub reg: Mutex<Registry>,
     pub tokens: Mutex<Tokens>,
     pub writer: mpsc::UnboundedSender<WriterMsg>,
+    /// Executions that emitted events since the writer last took their journal (durable
+    /// stores only): every event is committed with the next group commit, whether or not the
+    /// execution then waits for a commit itself (a task token, a long Lambda call).
+    pub dirty: Arc<Mutex<Vec<Arc<Execution>>>>,
     /// `Store::is_durable`: when false, side effects and completion do not wait for commits.
     pub durable: bool,
 }
@@ -156,10 +184,14 @@ impl Inner {
 /// With a store that accepts [`Store::submit`], batches are submitted as they form and the
 /// next one is gathered while earlier ones commit (flush waiters are released when the last
 /// batch submitted before them has committed; commits happen in submission order).
-pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+pub(crate) async fn writer_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+    dirty: Arc<Mutex<Vec<Arc<Execution>>>>,
+) {
     type Pending = (
         oneshot::Receiver<Result<(), crate::store::StoreError>>,
-        Vec<oneshot::Sender<()>>,
+        Vec<Waiter>,
     );
     let mut inflight: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
     let mut open = true;
@@ -181,7 +213,7 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
                         Ok(Ok(())) => {}
                     }
                     for w in waiters {
-                        let _ = w.send(());
+                        w.release();
                     }
                     continue;
                 }
@@ -193,9 +225,7 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
         };
         let mut ops: Vec<WriteOp> = Vec::new();
         let mut waiters = Vec::new();
-        let push = |m: WriterMsg,
-                    ops: &mut Vec<WriteOp>,
-                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
+        let push = |m: WriterMsg, ops: &mut Vec<WriteOp>, waiters: &mut Vec<Waiter>| match m {
             WriterMsg::Op(WriteOp::Append {
                 execution_arn,
                 entries,
@@ -216,7 +246,9 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
                 });
             }
             WriterMsg::Op(op) => ops.push(op),
-            WriterMsg::Flush(tx) => waiters.push(tx),
+            WriterMsg::Flush(tx) => waiters.push(Waiter::Flush(tx)),
+            WriterMsg::Committed(exec, n) => waiters.push(Waiter::Committed(exec, n)),
+            WriterMsg::Dirty => {}
         };
         push(first, &mut ops, &mut waiters);
         while let Ok(m) = rx.try_recv() {
@@ -225,13 +257,24 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
                 break;
             }
         }
+        for exec in std::mem::take(&mut *dirty.lock().unwrap()) {
+            exec.dirty
+                .store(false, std::sync::atomic::Ordering::Release);
+            if let Some((_, entries, n)) = exec.take_unwritten(false) {
+                ops.push(WriteOp::Append {
+                    execution_arn: exec.arn.clone(),
+                    entries,
+                });
+                waiters.push(Waiter::Committed(exec, n));
+            }
+        }
         if ops.is_empty() {
             match inflight.back_mut() {
                 // Released once everything submitted before them has committed.
                 Some((_, w)) => w.extend(waiters),
                 None => {
                     for w in waiters {
-                        let _ = w.send(());
+                        w.release();
                     }
                 }
             }
@@ -245,7 +288,7 @@ pub(crate) async fn writer_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedRe
                     tracing::error!(error = %e, "store write failed");
                 }
                 for w in waiters {
-                    let _ = w.send(());
+                    w.release();
                 }
             }
         }
@@ -279,6 +322,11 @@ pub(crate) struct Execution {
     /// `$$.Execution` and `$$.StateMachine`, built on first use.
     context: OnceLock<(Value, Value)>,
     pub state: Mutex<ExecState>,
+    /// In [`Inner::dirty`] already.
+    pub dirty: std::sync::atomic::AtomicBool,
+    /// How many of its events the store has committed (with a durable store,
+    /// `GetExecutionHistory` shows only these: what a crash would keep).
+    pub committed: std::sync::atomic::AtomicUsize,
     /// Set once the execution has ended (and, with a durable store, its end is committed).
     pub done: Flag<()>,
     /// `StopExecution`'s error and cause.
@@ -356,6 +404,8 @@ impl Execution {
                 replay,
                 values,
             }),
+            committed: std::sync::atomic::AtomicUsize::new(stored),
+            dirty: std::sync::atomic::AtomicBool::new(false),
             done: Flag::new(),
             stop: Flag::new(),
         }
@@ -384,33 +434,51 @@ impl Execution {
 
     /// Hand the unwritten journal to the writer (not awaiting the commit). With a store that
     /// is not durable this waits for [`Execution::push_all`] at shutdown.
-    pub fn push_pending(&self, inner: &Inner) {
+    pub fn push_pending(self: &Arc<Self>, inner: &Inner) {
         if inner.durable {
             self.push(inner, false);
         }
     }
 
     /// Hand everything unwritten (record included) to the writer.
-    pub fn push_all(&self, inner: &Inner) {
+    pub fn push_all(self: &Arc<Self>, inner: &Inner) {
         self.push(inner, true);
     }
 
-    fn push(&self, inner: &Inner, record: bool) {
-        let (rec, entries) = {
-            let mut st = self.state.lock().unwrap();
-            let rec = (record && st.record_dirty).then(|| {
-                st.record_dirty = false;
-                st.record.clone()
-            });
-            if st.stored == st.history.len() && st.pending_values.is_empty() {
-                (rec, Vec::new())
-            } else {
-                let mut entries: Vec<JournalEntry> =
-                    st.history[st.stored..].iter().map(Ev::to_journal).collect();
-                st.stored = st.history.len();
-                entries.append(&mut st.pending_values);
-                (rec, entries)
-            }
+    /// The journal not yet handed to the writer (and the record, if `record` and it changed),
+    /// marked as handed over; with how many events that makes. `None` when there is nothing.
+    fn take_unwritten(
+        &self,
+        record: bool,
+    ) -> Option<(Option<ExecutionRecord>, Vec<JournalEntry>, usize)> {
+        let mut st = self.state.lock().unwrap();
+        let rec = (record && st.record_dirty).then(|| {
+            st.record_dirty = false;
+            st.record.clone()
+        });
+        let entries = if st.stored == st.history.len() && st.pending_values.is_empty() {
+            Vec::new()
+        } else {
+            let mut entries: Vec<JournalEntry> =
+                st.history[st.stored..].iter().map(Ev::to_journal).collect();
+            st.stored = st.history.len();
+            entries.append(&mut st.pending_values);
+            entries
+        };
+        (rec.is_some() || !entries.is_empty()).then_some((rec, entries, st.stored))
+    }
+
+    /// Events were emitted: with a durable store, have the writer journal them soon.
+    pub fn mark_dirty(self: &Arc<Self>, inner: &Inner) {
+        if inner.durable && !self.dirty.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            inner.dirty.lock().unwrap().push(self.clone());
+            let _ = inner.writer.send(WriterMsg::Dirty);
+        }
+    }
+
+    fn push(self: &Arc<Self>, inner: &Inner, record: bool) {
+        let Some((rec, entries, stored)) = self.take_unwritten(record) else {
+            return;
         };
         if let Some(r) = rec {
             inner.send(WriteOp::PutExecution(r));
@@ -420,6 +488,9 @@ impl Execution {
                 execution_arn: self.arn.clone(),
                 entries,
             });
+            let _ = inner
+                .writer
+                .send(WriterMsg::Committed(self.clone(), stored));
         }
     }
 

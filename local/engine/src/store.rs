@@ -75,28 +75,40 @@ pub enum JournalEntry {
     Event(HistoryEvent),
     /// A non-deterministic value the execution drew, by replay key.
     Value { key: String, value: Value },
-    /// The JSON text of an `Event` or `Value` entry, serialised by the engine already: it
-    /// serialises as the entry it encodes, and a store may write [`JournalEntry::encoded`]
-    /// as it is (it reads back an `Event` or a `Value`). The engine journals its events this
-    /// way, so that a durable store neither rebuilds nor re-serialises them.
+    /// An `Event` the engine has encoded already, in its compact binary form (never starting
+    /// with `{`): a store writes [`JournalEntry::encoded`] as it is and gives it back as
+    /// `Encoded` (the engine decodes it); it serialises as the `Event` it holds. The engine
+    /// journals every event this way, so that a durable store neither rebuilds nor
+    /// serialises them.
     #[serde(skip)]
-    Encoded(Box<str>),
+    Encoded(Box<[u8]>),
 }
 
 impl JournalEntry {
     /// The entry an `Encoded` one stands for (others as they are).
-    pub fn decode(self) -> Result<JournalEntry, serde_json::Error> {
+    pub fn decode(self) -> Result<JournalEntry, StoreError> {
         match self {
-            JournalEntry::Encoded(text) => serde_json::from_str(&text),
+            JournalEntry::Encoded(bytes) => crate::history::decode(&bytes)
+                .map(JournalEntry::Event)
+                .map_err(|e| StoreError(format!("corrupt journal entry: {e}"))),
             e => Ok(e),
         }
     }
 
-    /// The JSON text, when the engine serialised the entry already.
-    pub fn encoded(&self) -> Option<&str> {
+    /// The bytes, when the engine encoded the entry already.
+    pub fn encoded(&self) -> Option<&[u8]> {
         match self {
-            JournalEntry::Encoded(text) => Some(text),
+            JournalEntry::Encoded(bytes) => Some(bytes),
             _ => None,
+        }
+    }
+
+    /// A stored entry: JSON (`{...}`) or the engine's encoded form.
+    pub fn from_stored(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
+        match bytes.first() {
+            Some(&crate::history::ENCODED_EVENT) => Ok(JournalEntry::Encoded(bytes.into())),
+            _ => serde_json::from_slice(bytes)
+                .map_err(|e| StoreError(format!("corrupt journal entry: {e}"))),
         }
     }
 }
@@ -125,11 +137,11 @@ impl Serialize for JournalEntry {
                 v.serialize_field("value", value)?;
                 v.end()
             }
-            JournalEntry::Encoded(text) => {
-                let raw: &serde_json::value::RawValue =
-                    serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
-                raw.serialize(s)
-            }
+            JournalEntry::Encoded(_) => self
+                .clone()
+                .decode()
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
         }
     }
 }

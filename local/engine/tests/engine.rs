@@ -488,3 +488,61 @@ fn durable_store_has_the_journal_when_completion_is_reported() {
         assert_eq!(events, 6);
     });
 }
+
+/// A durable store whose commits wait until the test opens the gate.
+struct GatedStore {
+    inner: MemoryStore,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl Store for GatedStore {
+    async fn write(
+        &self,
+        ops: Vec<cordon_engine::WriteOp>,
+    ) -> Result<(), cordon_engine::StoreError> {
+        let mut open = self.open.clone();
+        while !*open.borrow_and_update() {
+            open.changed().await.unwrap();
+        }
+        self.inner.write(ops).await
+    }
+    async fn load(&self) -> Result<cordon_engine::Snapshot, cordon_engine::StoreError> {
+        self.inner.load().await
+    }
+}
+
+#[test]
+fn history_shows_only_committed_events_and_events_commit_without_a_task_waiting() {
+    rt().block_on(async {
+        let (gate, open) = tokio::sync::watch::channel(true);
+        let store = Arc::new(GatedStore {
+            inner: MemoryStore::new(),
+            open,
+        });
+        let e = engine_with(store, Arc::default()).await;
+        // A task waiting for its token: nothing after `TaskSubmitted` forces a commit.
+        let def = json!({"StartAt":"Ask","States":{"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken","Parameters":{"FunctionName":"echo","Payload":{"t.$":"$$.Task.Token"}},"End":true}}});
+        let sm = e.call("CreateStateMachine", json!({"name":"gated","definition":def.to_string(),"roleArn":ROLE})).await.unwrap();
+        let types = |h: &Value| -> Vec<String> {
+            h["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+        };
+        gate.send_replace(false);
+        let ex = e.call("StartExecution", json!({"stateMachineArn": sm["stateMachineArn"], "name":"g1"})).await.unwrap();
+        let arn = ex["executionArn"].as_str().unwrap().to_string();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let h = e.call("GetExecutionHistory", json!({"executionArn": arn})).await.unwrap();
+        assert!(types(&h).is_empty(), "uncommitted events shown: {h}");
+        gate.send_replace(true);
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let h = e.call("GetExecutionHistory", json!({"executionArn": arn})).await.unwrap();
+            seen = types(&h);
+            if seen.last().map(String::as_str) == Some("TaskSubmitted") {
+                break;
+            }
+        }
+        assert_eq!(seen.last().map(String::as_str), Some("TaskSubmitted"), "{seen:?}");
+    });
+}

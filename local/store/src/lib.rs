@@ -87,7 +87,7 @@ fn encode(ops: Vec<WriteOp>) -> Batch {
         .map(|op| match op {
             WriteOp::Append { entries, .. } => entries
                 .iter()
-                .map(|e| 8 + e.encoded().map_or(256, str::len))
+                .map(|e| 8 + e.encoded().map_or(256, <[u8]>::len))
                 .sum(),
             WriteOp::PutExecution(r) => {
                 512 + r.input.len() + r.output.as_ref().map_or(0, String::len) * 9 / 8
@@ -126,10 +126,10 @@ fn encode(ops: Vec<WriteOp>) -> Batch {
                 at: entries
                     .iter()
                     .map(|e| match e.encoded() {
-                        Some(text) => {
+                        Some(bytes) => {
                             let start = buf.len();
                             buf.extend_from_slice(&[0; 8]);
-                            buf.extend_from_slice(text.as_bytes());
+                            buf.extend_from_slice(bytes);
                             start..buf.len()
                         }
                         None => put(&mut buf, &[0; 8], e),
@@ -507,7 +507,7 @@ fn load_blocking(db: &Database) -> Result<Snapshot, StoreError> {
             |e: &dyn std::fmt::Display| se(&format!("corrupt journal entry #{}", k.value()), e);
         let (seq, body) = v.split_at_checked(8).ok_or_else(|| corrupt(&"short"))?;
         let seq = u64::from_le_bytes(seq.try_into().unwrap());
-        let entry: JournalEntry = serde_json::from_slice(body).map_err(|e| corrupt(&e))?;
+        let entry = JournalEntry::from_stored(body).map_err(|e| corrupt(&e))?;
         if let Some(&p) = pos.get(&seq) {
             snapshot.executions[p].1.push(entry);
         }
