@@ -219,25 +219,14 @@ impl Sns {
         if let Some(v) = str_param(p, "MessageGroupId") {
             req = req.message_group_id(v);
         }
-        if let Some(Value::Object(attrs)) = p.get("MessageAttributes") {
-            for (name, a) in attrs {
-                let data_type = str_param(a, "DataType").ok_or_else(|| {
-                    invalid("SNS", format!("The message attribute '{name}' must contain a non-empty attribute type."))
-                })?;
-                let mut b = MessageAttributeValue::builder().data_type(data_type);
-                if let Some(s) = a.get("StringValue") {
-                    b = b.string_value(text(s));
-                }
-                if let Some(s) = str_param(a, "BinaryValue") {
-                    b = b.binary_value(aws_smithy_types::Blob::new(decode_base64(s).map_err(
-                        |m| invalid("SNS", format!("message attribute '{name}': {m}")),
-                    )?));
-                }
-                let v = b
-                    .build()
-                    .map_err(|e| invalid("SNS", format!("message attribute '{name}': {e}")))?;
-                req = req.message_attributes(name, v);
-            }
+        for a in message_attributes(p, "SNS")? {
+            let v = MessageAttributeValue::builder()
+                .data_type(a.data_type)
+                .set_string_value(a.string)
+                .set_binary_value(a.binary)
+                .build()
+                .map_err(|e| invalid("SNS", format!("message attribute '{}': {e}", a.name)))?;
+            req = req.message_attributes(a.name, v);
         }
         let captured = Captured::default();
         let out = req
@@ -278,6 +267,46 @@ impl ServiceIntegration for Sns {
             }),
         }
     }
+}
+
+/// One `MessageAttributes` entry, as SNS and SQS both take it.
+struct MessageAttribute {
+    name: String,
+    data_type: String,
+    string: Option<String>,
+    binary: Option<aws_smithy_types::Blob>,
+}
+
+/// The task's `MessageAttributes`, checked (`service` names the service in errors).
+fn message_attributes(p: &Value, service: &str) -> Result<Vec<MessageAttribute>, TaskError> {
+    let Some(Value::Object(attrs)) = p.get("MessageAttributes") else {
+        return Ok(Vec::new());
+    };
+    attrs
+        .iter()
+        .map(|(name, a)| {
+            let data_type = str_param(a, "DataType").ok_or_else(|| {
+                invalid(
+                    service,
+                    format!(
+                        "The message attribute '{name}' must contain a non-empty attribute type."
+                    ),
+                )
+            })?;
+            let binary = match str_param(a, "BinaryValue") {
+                Some(s) => Some(aws_smithy_types::Blob::new(decode_base64(s).map_err(
+                    |m| invalid(service, format!("message attribute '{name}': {m}")),
+                )?)),
+                None => None,
+            };
+            Ok(MessageAttribute {
+                name: name.clone(),
+                data_type: data_type.to_string(),
+                string: a.get("StringValue").map(text),
+                binary,
+            })
+        })
+        .collect()
 }
 
 /// `arn:aws:states:::sqs:sendMessage`.
@@ -322,25 +351,14 @@ impl Sqs {
         if let Some(v) = str_param(p, "MessageGroupId") {
             req = req.message_group_id(v);
         }
-        if let Some(Value::Object(attrs)) = p.get("MessageAttributes") {
-            for (name, a) in attrs {
-                let data_type = str_param(a, "DataType").ok_or_else(|| {
-                    invalid("SQS", format!("The message attribute '{name}' must contain a non-empty attribute type."))
-                })?;
-                let mut b = MessageAttributeValue::builder().data_type(data_type);
-                if let Some(s) = a.get("StringValue") {
-                    b = b.string_value(text(s));
-                }
-                if let Some(s) = str_param(a, "BinaryValue") {
-                    b = b.binary_value(aws_smithy_types::Blob::new(decode_base64(s).map_err(
-                        |m| invalid("SQS", format!("message attribute '{name}': {m}")),
-                    )?));
-                }
-                let v = b
-                    .build()
-                    .map_err(|e| invalid("SQS", format!("message attribute '{name}': {e}")))?;
-                req = req.message_attributes(name, v);
-            }
+        for a in message_attributes(p, "SQS")? {
+            let v = MessageAttributeValue::builder()
+                .data_type(a.data_type)
+                .set_string_value(a.string)
+                .set_binary_value(a.binary)
+                .build()
+                .map_err(|e| invalid("SQS", format!("message attribute '{}': {e}", a.name)))?;
+            req = req.message_attributes(a.name, v);
         }
         let captured = Captured::default();
         let out = req
