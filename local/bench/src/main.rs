@@ -7,6 +7,7 @@
 //! `cargo run --profile bench-local -p cordon-bench` (set `BENCH_N` to change 10,000). The
 //! Node side lives in `$HOME/.cache/cordon/bench-node` (see BENCHMARKS.md for the install).
 
+/// The allocator of the engine's hosting binary (`cordon`), so the figures are the product's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -4,6 +4,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// The engine (`cordon serve`, `up`, `demo`) allocates many small, short-lived objects across
+/// threads; mimalloc does that markedly faster than the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod approvals;
 mod audit;
 mod conformance;

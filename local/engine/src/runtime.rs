@@ -462,7 +462,7 @@ impl Execution {
             let mut entries: Vec<JournalEntry> =
                 st.history[st.stored..].iter().map(Ev::to_journal).collect();
             st.stored = st.history.len();
-            entries.append(&mut st.pending_values);
+            entries.extend(std::mem::take(&mut st.pending_values));
             entries
         };
         (rec.is_some() || !entries.is_empty()).then_some((rec, entries, st.stored))
