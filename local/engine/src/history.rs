@@ -25,35 +25,6 @@ pub struct HistoryEvent {
     pub key: String,
 }
 
-impl HistoryEvent {
-    /// The event as the API returns it (`includeExecutionData` false strips payloads).
-    pub fn to_api(&self, include_data: bool) -> Value {
-        let mut m = Map::new();
-        m.insert(
-            "timestamp".into(),
-            crate::api::epoch_seconds(self.timestamp_ms),
-        );
-        m.insert("type".into(), Value::String(self.event_type.clone()));
-        m.insert("id".into(), Value::from(self.id));
-        m.insert(
-            "previousEventId".into(),
-            Value::from(self.previous_event_id),
-        );
-        if !self.details_key.is_empty() {
-            let mut d = self.details.clone();
-            if !include_data {
-                if let Value::Object(o) = &mut d {
-                    for k in ["input", "output", "parameters", "assignedVariables"] {
-                        o.remove(k);
-                    }
-                }
-            }
-            m.insert(self.details_key.clone(), d);
-        }
-        Value::Object(m)
-    }
-}
-
 /// `{"truncated": false}`.
 pub fn not_truncated() -> Value {
     let mut m = Map::new();
