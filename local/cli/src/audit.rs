@@ -294,20 +294,19 @@ pub fn history(args: HistoryArgs) -> ExitCode {
                 serde_json::to_string_pretty(&render::json(&t)).unwrap_or_default() + "\n"
             }
             Format::Mermaid => {
-                let sm = described
-                    .get("stateMachineArn")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&target.state_machine_arn)
-                    .to_string();
+                // The definition this execution ran, not the state machine's current one.
                 let d = sfn
-                    .call("DescribeStateMachine", json!({"stateMachineArn": sm}))
+                    .call(
+                        "DescribeStateMachineForExecution",
+                        json!({"executionArn": arn}),
+                    )
                     .await
-                    .map_err(|e| format!("{sm}: {e}"))?;
+                    .map_err(|e| format!("{arn}: {e}"))?;
                 let definition: Value = d
                     .get("definition")
                     .and_then(Value::as_str)
                     .and_then(|s| serde_json::from_str(s).ok())
-                    .ok_or_else(|| format!("{sm}: the definition is not JSON"))?;
+                    .ok_or_else(|| format!("{arn}: the definition is not JSON"))?;
                 render::mermaid(&t, &definition)
             }
         };
