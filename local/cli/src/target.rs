@@ -45,16 +45,11 @@ pub struct Target {
     pub aws: SdkConfig,
     /// SDK configuration for Step Functions: the local engine offline.
     pub sfn: SdkConfig,
-    pub region: String,
     pub state_machine_arn: String,
     /// The approve function URL (offline: the local function URL).
     pub approve_url: Option<String>,
     pub alerts_topic_arn: Option<String>,
-    pub approvals_topic_arn: Option<String>,
     pub quarantine_policy_arn: Option<String>,
-    /// Offline only: the queues subscribed to the alerts and approvals topics.
-    pub alerts_queue_url: Option<String>,
-    pub approvals_queue_url: Option<String>,
     /// Offline only: the caller identity the local approver asserts by default.
     pub local_approver_arn: Option<String>,
     /// Offline only: the whole stack file.
@@ -108,14 +103,10 @@ impl Target {
             offline: true,
             aws,
             sfn,
-            region: file.region.clone(),
             state_machine_arn: file.state_machine_arn.clone(),
             approve_url: Some(file.endpoints.approve.clone()),
             alerts_topic_arn: Some(file.alerts_topic_arn.clone()),
-            approvals_topic_arn: Some(file.approvals_topic_arn.clone()),
             quarantine_policy_arn: Some(file.quarantine_policy_arn.clone()),
-            alerts_queue_url: Some(file.alerts_queue_url.clone()),
-            approvals_queue_url: Some(file.approvals_queue_url.clone()),
             local_approver_arn: Some(file.local_approver_arn.clone()),
             stack: Some(file),
         }
@@ -157,19 +148,14 @@ impl Target {
             stack: stack.to_string(),
             output: "StateMachineArn",
         })?;
-        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
         Ok(Target {
             offline: false,
             sfn: config.clone(),
             aws: config,
-            region,
             state_machine_arn,
             approve_url: get("ApproveUrl"),
             alerts_topic_arn: get("AlertsTopicArn"),
-            approvals_topic_arn: get("ApprovalsTopicArn"),
             quarantine_policy_arn: get("QuarantinePolicyArn"),
-            alerts_queue_url: None,
-            approvals_queue_url: None,
             local_approver_arn: None,
             stack: None,
         })
@@ -181,11 +167,6 @@ impl Target {
     /// incident up in the executions' input there.
     pub fn execution_arn_for_incident(&self, incident_id: &str) -> String {
         cordon_stack::execution_arn(&self.state_machine_arn, incident_id)
-    }
-
-    /// A Step Functions client for this target.
-    pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
-        aws_sdk_sfn::Client::new(&self.sfn)
     }
 }
 
