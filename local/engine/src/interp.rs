@@ -21,7 +21,7 @@ use crate::history::{Det, Ev, NT, details, state_event, text};
 use crate::model::{
     Kind, MapSpec, NumberField, PathField, QueryLanguage, State, States, TaskSpec, WaitSpec,
 };
-use crate::runtime::{Execution, Inner, TokenMsg, TokenSlot};
+use crate::runtime::{Execution, Inner, TokenMsg, TokenSlot, WriterMsg};
 use crate::store::JournalEntry;
 
 /// The payload quota (256 KiB).
@@ -468,13 +468,8 @@ fn finish(
         exec.done.set(());
         return;
     }
-    let inner = run.inner.clone();
-    let exec = exec.clone();
     // Report completion once it is durable.
-    tokio::spawn(async move {
-        inner.flush().await;
-        exec.done.set(());
-    });
+    let _ = run.inner.writer.send(WriterMsg::Done(exec.clone()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -127,12 +127,15 @@ pub(crate) enum WriterMsg {
     Committed(Arc<Execution>, usize),
     /// An execution joined [`Inner::dirty`]: journal what it emitted with the next batch.
     Dirty,
+    /// Once everything sent before is committed: the execution is done.
+    Done(Arc<Execution>),
 }
 
 /// Released when the batches submitted before it have committed.
 enum Waiter {
     Flush(oneshot::Sender<()>),
     Committed(Arc<Execution>, usize),
+    Done(Arc<Execution>),
 }
 
 impl Waiter {
@@ -145,6 +148,7 @@ impl Waiter {
                 exec.committed
                     .fetch_max(n, std::sync::atomic::Ordering::Release);
             }
+            Waiter::Done(exec) => exec.done.set(()),
         }
     }
 }
@@ -249,6 +253,7 @@ pub(crate) async fn writer_loop(
             WriterMsg::Flush(tx) => waiters.push(Waiter::Flush(tx)),
             WriterMsg::Committed(exec, n) => waiters.push(Waiter::Committed(exec, n)),
             WriterMsg::Dirty => {}
+            WriterMsg::Done(exec) => waiters.push(Waiter::Done(exec)),
         };
         push(first, &mut ops, &mut waiters);
         while let Ok(m) = rx.try_recv() {
