@@ -88,11 +88,9 @@ async fn run(engine: &Engine, n: usize) -> f64 {
                 )
                 .await
                 .unwrap();
-            let d = engine
-                .wait_for_execution(out["executionArn"].as_str().unwrap())
-                .await
-                .unwrap();
-            assert_eq!(d["status"], "SUCCEEDED", "{d}");
+            let arn = out["executionArn"].as_str().unwrap();
+            let status = engine.wait_for_status(arn).await.unwrap();
+            assert_eq!(status, "SUCCEEDED", "{arn}");
         }));
     }
     for h in handles {

@@ -211,6 +211,14 @@ impl Engine {
         t.handles.insert(id, h.abort_handle());
     }
 
+    /// Wait until the execution is no longer running; returns its status (`SUCCEEDED`, ...).
+    pub async fn wait_for_status(&self, execution_arn: &str) -> Result<String, ApiError> {
+        let exec = self.exec(execution_arn)?;
+        exec.done.wait().await;
+        let status = exec.state.lock().unwrap().record.status.clone();
+        Ok(status)
+    }
+
     /// Wait until the execution is no longer running; returns its `DescribeExecution`.
     pub async fn wait_for_execution(&self, execution_arn: &str) -> Result<Value, ApiError> {
         let exec = self.exec(execution_arn)?;

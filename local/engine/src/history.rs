@@ -85,7 +85,7 @@ impl Dv {
 pub(crate) const NT: Value = Value::Null;
 
 /// Build details from pairs (kept as compact pairs until the event is shown or stored).
-pub(crate) fn details(pairs: Vec<(&'static str, Value)>) -> Det {
+pub(crate) fn details(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Det {
     Det::Pairs(
         pairs
             .into_iter()

@@ -90,8 +90,13 @@ pub(crate) enum Resource {
 }
 
 pub(crate) fn parse_resource(r: &str) -> Option<Resource> {
-    let parts: Vec<&str> = r.splitn(6, ':').collect();
-    if parts.len() < 6 || parts[0] != "arn" {
+    let mut parts = [""; 6];
+    let mut n = 0;
+    for (i, p) in r.splitn(6, ':').enumerate() {
+        parts[i] = p;
+        n = i + 1;
+    }
+    if n < 6 || parts[0] != "arn" {
         return None;
     }
     if parts[2] == "lambda" && parts[5].starts_with("function:") {
@@ -308,7 +313,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         &mut th,
         "ExecutionStarted",
         "executionStartedEventDetails",
-        details(vec![
+        details([
             ("input", Value::String(input_text)),
             ("inputDetails", NT),
             ("roleArn", Value::String(role_arn)),
@@ -363,7 +368,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 &mut th,
                 "ExecutionSucceeded",
                 "executionSucceededEventDetails",
-                details(vec![("output", o.clone()), ("outputDetails", NT)]),
+                details([("output", o.clone()), ("outputDetails", NT)]),
                 true,
             );
             ("SUCCEEDED", o.as_str().map(str::to_string), None, None)
@@ -401,7 +406,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 &mut th,
                 "ExecutionTimedOut",
                 "executionTimedOutEventDetails",
-                details(vec![("error", json!("States.Timeout"))]),
+                details([("error", json!("States.Timeout"))]),
                 true,
             );
             ("TIMED_OUT", None, Some("States.Timeout".to_string()), None)
@@ -643,7 +648,7 @@ async fn run_state(
         th,
         state_event(ty, "Entered"),
         "stateEnteredEventDetails",
-        details(vec![
+        details([
             ("name", Value::String(st.name.clone())),
             ("input", input_text),
             ("inputDetails", NT),
@@ -1693,7 +1698,7 @@ async fn run_task(
                         th,
                         "LambdaFunctionSucceeded",
                         "lambdaFunctionSucceededEventDetails",
-                        details(vec![("output", text(&out)), ("outputDetails", NT)]),
+                        details([("output", text(&out)), ("outputDetails", NT)]),
                         true,
                     );
                     Ok(out)
@@ -1731,7 +1736,7 @@ async fn run_task(
                 th,
                 "TaskStarted",
                 "taskStartedEventDetails",
-                details(vec![("resourceType", rt.clone()), ("resource", rs.clone())]),
+                details([("resourceType", rt.clone()), ("resource", rs.clone())]),
                 true,
             );
             let task_fail = |run: &Run,
@@ -1881,7 +1886,7 @@ async fn run_task(
                             th,
                             "TaskSucceeded",
                             "taskSucceededEventDetails",
-                            details(vec![
+                            details([
                                 ("resourceType", rt),
                                 ("resource", rs),
                                 ("output", text(&resp)),
@@ -1895,7 +1900,7 @@ async fn run_task(
                         th,
                         "TaskSubmitted",
                         "taskSubmittedEventDetails",
-                        details(vec![
+                        details([
                             ("resourceType", rt.clone()),
                             ("resource", rs.clone()),
                             ("output", text(&resp)),
@@ -1937,7 +1942,7 @@ async fn run_task(
                             th,
                             "TaskSucceeded",
                             "taskSucceededEventDetails",
-                            details(vec![
+                            details([
                                 ("resourceType", rt),
                                 ("resource", rs),
                                 ("output", text(&v)),
@@ -2140,7 +2145,7 @@ async fn run_map(
         th,
         "MapStateStarted",
         "mapStateStartedEventDetails",
-        details(vec![("length", Value::from(n))]),
+        details([("length", Value::from(n))]),
         true,
     );
     // AWS reads the tolerated-failure paths once the Map has started.
@@ -2194,7 +2199,7 @@ async fn run_map(
         async move {
             let prev = *pointer.lock().unwrap();
             let mut ith = Th::new(format!("{base}/m{i}"), prev);
-            let d = details(vec![("index", Value::from(i)), ("name", name.clone())]);
+            let d = details([("index", Value::from(i)), ("name", name.clone())]);
             run.emit(&mut ith, "MapIterationStarted", "mapIterationStartedEventDetails", d.clone(), true);
             let item_ctx = json!({"Index": i, "Value": item});
             let ent = JEntropy { run, th: &ith };

@@ -44,9 +44,8 @@ impl InProcessLambdas {
 /// The function name in a name, `name:qualifier` or ARN.
 pub fn function_name(f: &str) -> &str {
     if let Some(rest) = f.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.split(':').collect();
         // partition:lambda:region:account:function:name[:qualifier]
-        return parts.get(5).copied().unwrap_or(f);
+        return rest.split(':').nth(5).unwrap_or(f);
     }
     f.split(':').next().unwrap_or(f)
 }
