@@ -514,16 +514,31 @@ impl Engine {
             })
     }
 
+    /// The status to show: with a durable store an execution's end is shown once it is
+    /// committed (with its last events), so a reader who sees it ended also sees the whole
+    /// history. Until then it is `RUNNING`.
+    fn shown_status<'a>(&self, exec: &Execution, rec: &'a ExecutionRecord) -> &'a str {
+        if self.inner.durable && rec.is_finished() && exec.done.get().is_none() {
+            "RUNNING"
+        } else {
+            &rec.status
+        }
+    }
+
     fn describe_execution(&self, r: &Value) -> Result<Value, ApiError> {
         let exec = self.exec(req_str(r, "executionArn")?)?;
         let st = exec.state.lock().unwrap();
         let rec = &st.record;
+        let status = self.shown_status(&exec, rec);
         let mut o = json!({
             "executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name,
-            "status": rec.status, "startDate": epoch_seconds(rec.start_date_ms),
+            "status": status, "startDate": epoch_seconds(rec.start_date_ms),
             "input": rec.input, "inputDetails": {"included": true},
             "redriveCount": rec.redrive_count, "redriveStatus": "NOT_REDRIVABLE",
         });
+        if status == "RUNNING" {
+            return Ok(o);
+        }
         if let Some(s) = rec.stop_date_ms {
             o["stopDate"] = epoch_seconds(s);
         }
@@ -549,11 +564,12 @@ impl Engine {
         for e in reg.order.iter().rev() {
             let st = e.state.lock().unwrap();
             let rec = &st.record;
-            if rec.state_machine_arn != sm_arn || filter.is_some_and(|f| f != rec.status) {
+            let status = self.shown_status(e, rec);
+            if rec.state_machine_arn != sm_arn || filter.is_some_and(|f| f != status) {
                 continue;
             }
-            let mut o = json!({"executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name, "status": rec.status, "startDate": epoch_seconds(rec.start_date_ms)});
-            if let Some(s) = rec.stop_date_ms {
+            let mut o = json!({"executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name, "status": status, "startDate": epoch_seconds(rec.start_date_ms)});
+            if let (Some(s), false) = (rec.stop_date_ms, status == "RUNNING") {
                 o["stopDate"] = epoch_seconds(s);
             }
             all.push(o);

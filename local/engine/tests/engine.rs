@@ -546,3 +546,64 @@ fn history_shows_only_committed_events_and_events_commit_without_a_task_waiting(
         assert_eq!(seen.last().map(String::as_str), Some("TaskSubmitted"), "{seen:?}");
     });
 }
+
+#[test]
+fn an_execution_is_shown_ended_only_once_its_end_is_committed() {
+    rt().block_on(async {
+        let (gate, open) = tokio::sync::watch::channel(true);
+        let store = Arc::new(GatedStore {
+            inner: MemoryStore::new(),
+            open,
+        });
+        let e = engine_with(store, Arc::default()).await;
+        let def =
+            json!({"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}});
+        let sm = e
+            .call(
+                "CreateStateMachine",
+                json!({"name":"ended","definition":def.to_string(),"roleArn":ROLE}),
+            )
+            .await
+            .unwrap();
+        gate.send_replace(false);
+        let ex = e
+            .call(
+                "StartExecution",
+                json!({"stateMachineArn": sm["stateMachineArn"], "name":"e1"}),
+            )
+            .await
+            .unwrap();
+        let arn = ex["executionArn"].as_str().unwrap().to_string();
+        // The interpreter is done (no side effect waits for the store), the commit is not.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let d = e
+            .call("DescribeExecution", json!({"executionArn": arn}))
+            .await
+            .unwrap();
+        assert_eq!(d["status"], "RUNNING", "{d}");
+        assert!(
+            d.get("output").is_none() && d.get("stopDate").is_none(),
+            "{d}"
+        );
+        let l = e
+            .call(
+                "ListExecutions",
+                json!({"stateMachineArn": sm["stateMachineArn"], "statusFilter": "SUCCEEDED"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(l["executions"].as_array().unwrap().len(), 0, "{l}");
+        gate.send_replace(true);
+        let d = e.wait_for_execution(&arn).await.unwrap();
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let h = e
+            .call("GetExecutionHistory", json!({"executionArn": arn}))
+            .await
+            .unwrap();
+        assert_eq!(
+            h["events"].as_array().unwrap().last().unwrap()["type"],
+            "ExecutionSucceeded",
+            "{h}"
+        );
+    });
+}
