@@ -512,15 +512,20 @@ impl Store for GatedStore {
     }
 }
 
+/// An engine on a [`GatedStore`], and the gate (open).
+async fn gated_engine() -> (Engine, tokio::sync::watch::Sender<bool>) {
+    let (gate, open) = tokio::sync::watch::channel(true);
+    let store = Arc::new(GatedStore {
+        inner: MemoryStore::new(),
+        open,
+    });
+    (engine_with(store, Arc::default()).await, gate)
+}
+
 #[test]
 fn history_shows_only_committed_events_and_events_commit_without_a_task_waiting() {
     rt().block_on(async {
-        let (gate, open) = tokio::sync::watch::channel(true);
-        let store = Arc::new(GatedStore {
-            inner: MemoryStore::new(),
-            open,
-        });
-        let e = engine_with(store, Arc::default()).await;
+        let (e, gate) = gated_engine().await;
         // A task waiting for its token: nothing after `TaskSubmitted` forces a commit.
         let def = json!({"StartAt":"Ask","States":{"Ask":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken","Parameters":{"FunctionName":"echo","Payload":{"t.$":"$$.Task.Token"}},"End":true}}});
         let sm = e.call("CreateStateMachine", json!({"name":"gated","definition":def.to_string(),"roleArn":ROLE})).await.unwrap();
@@ -550,12 +555,7 @@ fn history_shows_only_committed_events_and_events_commit_without_a_task_waiting(
 #[test]
 fn an_execution_is_shown_ended_only_once_its_end_is_committed() {
     rt().block_on(async {
-        let (gate, open) = tokio::sync::watch::channel(true);
-        let store = Arc::new(GatedStore {
-            inner: MemoryStore::new(),
-            open,
-        });
-        let e = engine_with(store, Arc::default()).await;
+        let (e, gate) = gated_engine().await;
         let def =
             json!({"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}});
         let sm = e
