@@ -48,6 +48,9 @@ use tokio::sync::{mpsc, oneshot};
 /// invocation waiting for it fails (AWS's init phase limit).
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most sandboxes a function without a reserved concurrency runs at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
 /// One function: what to run and how.
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
@@ -68,7 +71,8 @@ pub struct FunctionSpec {
     /// `LAMBDA_TASK_ROOT` and the process's working directory; defaults to the executable's
     /// directory.
     pub task_root: Option<PathBuf>,
-    /// Maximum concurrent sandboxes (reserved concurrency); `None` = 64.
+    /// Maximum concurrent invocations (the function's reserved concurrency): beyond it,
+    /// `Invoke` fails with `TooManyRequestsException`; `None` = [`DEFAULT_MAX_CONCURRENCY`].
     pub max_concurrency: Option<usize>,
 }
 
@@ -91,6 +95,12 @@ impl FunctionSpec {
     /// Set the timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Set the reserved concurrency (see [`FunctionSpec::max_concurrency`]).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = Some(n);
         self
     }
 
@@ -364,7 +374,6 @@ impl LambdaHost {
                 return Err(e);
             }
         };
-        f.live.fetch_add(1, Ordering::SeqCst);
         tracing::info!(function = %spec.name, sandbox = id, pid = child.id(), runtime_api = %addr, "sandbox started");
 
         for (stream, reader) in [
@@ -437,8 +446,15 @@ impl LambdaHost {
                 None => break,
             }
         }
-        let limit = f.spec.max_concurrency.unwrap_or(64);
-        if f.live.load(Ordering::SeqCst) >= limit {
+        // Every warm sandbox is busy: take a slot for a new one, atomically, so concurrent
+        // invocations never start more sandboxes than the limit between them.
+        let limit = f.spec.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+        if f.live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
             return Err(LambdaInvokeError::Service {
                 error: "TooManyRequestsException".into(),
                 message: format!(
@@ -447,16 +463,18 @@ impl LambdaHost {
                 ),
             });
         }
-        self.spawn_sandbox(f)
-            .await
-            .map_err(|e| LambdaInvokeError::Service {
+        self.spawn_sandbox(f).await.map_err(|e| {
+            // The slot taken above: no process holds it.
+            f.live.fetch_sub(1, Ordering::SeqCst);
+            LambdaInvokeError::Service {
                 error: "ServiceException".into(),
                 message: format!(
                     "could not start function {} ({}): {e}",
                     f.spec.name,
                     f.spec.command.display()
                 ),
-            })
+            }
+        })
     }
 }
 

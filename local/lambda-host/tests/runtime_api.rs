@@ -195,6 +195,44 @@ async fn busy_sandboxes_make_the_host_start_more() {
     assert_eq!(host.invocations("par"), 6);
 }
 
+#[tokio::test]
+async fn beyond_the_reserved_concurrency_invocations_are_throttled() {
+    let host = host_with(FunctionSpec::new("narrow", BIN).max_concurrency(2));
+    let outs = futures_join((0..6).map(|i| {
+        let host = host.clone();
+        async move {
+            let payload = serde_json::to_vec(&json!({"action": "sleep", "ms": 1500, "i": i}));
+            host.invoke("narrow", payload.unwrap()).await
+        }
+    }))
+    .await;
+    let mut ok = 0;
+    for out in outs {
+        match out {
+            Ok(r) => {
+                assert_eq!(r.function_error, None);
+                ok += 1;
+            }
+            Err(LambdaInvokeError::Service { error, message }) => {
+                assert_eq!(error, "TooManyRequestsException", "{message}");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    // Six invocations arrived together: two ran, four were refused, none queued.
+    assert_eq!(ok, 2);
+    assert_eq!(host.cold_starts().len(), 2);
+    assert_eq!(host.live_sandboxes("narrow"), 2);
+    // Once they are free, the two warm sandboxes serve again.
+    let (out, err) = call(
+        &host,
+        "narrow",
+        json!({"action": "sleep", "ms": 10, "i": 9}),
+    )
+    .await;
+    assert_eq!((out["i"].clone(), err), (json!(9), None));
+}
+
 async fn futures_join<F: std::future::Future<Output = T> + Send + 'static, T: Send + 'static>(
     fs: impl Iterator<Item = F>,
 ) -> Vec<T> {
