@@ -153,6 +153,7 @@ pub struct Stack {
     temp_state: Option<PathBuf>,
     policy_json: String,
     functions: BTreeMap<String, String>,
+    function_specs: BTreeMap<String, FunctionSpec>,
 }
 
 impl Stack {
@@ -294,11 +295,15 @@ impl Stack {
 
         // The functions, with the environment the template gives them, pointed at moto.
         let mut registered = BTreeMap::new();
+        let mut specs = BTreeMap::new();
         let mut approve_fn = None;
         for f in &functions {
             let mut spec =
                 FunctionSpec::new(f.name.clone(), bin_dir.join(&f.binary)).timeout(f.timeout);
             spec.memory_mb = f.memory_mb;
+            // Lambda throttles beyond the reserved concurrency; so does the host, so the ASL's
+            // throttling retrier meets the same refusals offline as in AWS.
+            spec.max_concurrency = f.reserved_concurrency;
             for (k, v) in template.function_env(f)? {
                 spec = spec.env(k, v);
             }
@@ -314,6 +319,7 @@ impl Stack {
                 // the function records such decisions with verified=false.
                 spec = spec.env("CORDON_APPROVER_IDENTITY", "asserted");
             }
+            specs.insert(f.binary.clone(), spec.clone());
             host.register(spec)
                 .map_err(|e| StackError::MissingBinaries {
                     dir: bin_dir.display().to_string(),
@@ -413,6 +419,7 @@ impl Stack {
             temp_state,
             policy_json,
             functions: registered,
+            function_specs: specs,
         })
     }
 
@@ -455,6 +462,13 @@ impl Stack {
     /// Function ARNs by binary name.
     pub fn functions(&self) -> &BTreeMap<String, String> {
         &self.functions
+    }
+
+    /// What the Lambda host was given for the function built from `binary`: command,
+    /// timeout, memory, reserved concurrency, environment (from the template, pointed at
+    /// moto). To re-register it changed (another endpoint, for example).
+    pub fn function_spec(&self, binary: &str) -> Option<&FunctionSpec> {
+        self.function_specs.get(binary)
     }
 
     /// The response policy the functions got (compact JSON).

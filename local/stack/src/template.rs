@@ -31,6 +31,9 @@ pub struct FunctionDef {
     pub log_format: String,
     /// The function has a `FunctionUrlConfig` (the approve function).
     pub has_url: bool,
+    /// `ReservedConcurrentExecutions`: the most invocations that run at once; beyond it
+    /// Lambda throttles (`TooManyRequestsException`).
+    pub reserved_concurrency: Option<usize>,
 }
 
 /// A `AWS::Serverless::StateMachine`.
@@ -138,6 +141,20 @@ impl Template {
             };
             let timeout = prop("Timeout").and_then(Yaml::as_u64).unwrap_or(3);
             let memory_mb = prop("MemorySize").and_then(Yaml::as_u64).unwrap_or(128) as u32;
+            let reserved_concurrency =
+                match prop("ReservedConcurrentExecutions") {
+                    None => None,
+                    Some(v) => {
+                        let what = format!("{id}.ReservedConcurrentExecutions");
+                        let n = match v.as_u64() {
+                            Some(n) => n.to_string(),
+                            None => self.resolve(v, &what)?,
+                        };
+                        Some(n.trim().parse::<usize>().map_err(|_| {
+                            StackError::Template(format!("{what}: not a count: {n}"))
+                        })?)
+                    }
+                };
             let mut env = BTreeMap::new();
             for src in [
                 global("Environment"),
@@ -168,6 +185,7 @@ impl Template {
                 env,
                 log_format,
                 has_url: props.and_then(|p| p.get("FunctionUrlConfig")).is_some(),
+                reserved_concurrency,
             });
         }
         Ok(out)

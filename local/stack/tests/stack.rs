@@ -106,6 +106,21 @@ async fn a_create_user_event_runs_the_functions_and_a_foreign_event_routes_nowhe
         );
     }
 
+    // The host runs each function within the template's ReservedConcurrentExecutions
+    // (beyond it, invocations are throttled as Lambda does).
+    for (binary, reserved) in [
+        ("enrich", 10),
+        ("classify", 10),
+        ("request-approval", 10),
+        ("approve", 5),
+        ("quarantine", 10),
+        ("notify", 10),
+    ] {
+        let spec = stack.function_spec(binary).unwrap();
+        assert_eq!(spec.max_concurrency, Some(reserved), "{binary}");
+        assert_eq!(spec.timeout, Duration::from_secs(30), "{binary}");
+    }
+
     // An event no rule matches starts nothing.
     let foreign = serde_json::json!({
         "version": "0", "id": "x", "detail-type": "EC2 Instance State-change Notification",

@@ -640,11 +640,9 @@ impl Scenario {
 
     /// Re-register one function binary with the Lambda host so that its AWS calls go to
     /// `aws_endpoint` (a [`FaultProxy`] in front of moto) and, optionally, with another
-    /// quarantine policy ARN. Everything else is what the stack gave it.
-    ///
-    /// A workaround: `StackOptions` has no way to give the functions another
-    /// `AWS_ENDPOINT_URL`, so this rebuilds the function's environment from the template's
-    /// `Globals` (the variables `cordon-aws` reads) and the stack's values.
+    /// quarantine policy ARN. Everything else is what the stack gave it
+    /// ([`cordon_stack::Stack::function_spec`]). Re-registering stops its idle sandboxes: the
+    /// next invocation starts cold.
     pub fn repoint_function(
         &self,
         binary: &str,
@@ -652,29 +650,18 @@ impl Scenario {
         quarantine_policy_arn: Option<&str>,
     ) {
         let info = self.stack.info();
-        let arn = self
+        // As the stack registered it (template timeout, memory, reserved concurrency,
+        // environment), with the endpoint and the quarantine policy replaced.
+        let spec = self
             .stack
-            .functions()
-            .get(binary)
-            .unwrap_or_else(|| panic!("no function built from binary {binary}"));
-        let name = arn.rsplit(':').next().unwrap().to_string();
-        let bin = cordon_stack::default_bin_dir().join(binary);
-        let spec = cordon_lambda_host::FunctionSpec::new(name, bin)
-            .timeout(Duration::from_secs(30))
-            .env("CORDON_POLICY", self.stack.policy_json())
-            .env("CORDON_ALERTS_TOPIC_ARN", &info.alerts_topic_arn)
-            .env("CORDON_APPROVALS_TOPIC_ARN", &info.approvals_topic_arn)
+            .function_spec(binary)
+            .unwrap_or_else(|| panic!("no function built from binary {binary}"))
+            .clone()
             .env(
                 "CORDON_QUARANTINE_POLICY_ARN",
                 quarantine_policy_arn.unwrap_or(&info.quarantine_policy_arn),
             )
-            .env("CORDON_STATE_MACHINE_ARN", &info.state_machine_arn)
-            .env("AWS_ENDPOINT_URL", aws_endpoint)
-            .env("AWS_ENDPOINT_URL_SFN", &info.endpoints.stepfunctions)
-            .env("AWS_ACCESS_KEY_ID", &info.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &info.secret_access_key)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON");
+            .env("AWS_ENDPOINT_URL", aws_endpoint);
         self.stack
             .lambda_host()
             .register(spec)
