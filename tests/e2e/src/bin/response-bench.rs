@@ -1,7 +1,10 @@
 //! Response benchmarks of the whole offline stack, printed as a Markdown table:
 //! - time to contain (event in → quarantine policy attached in moto), p50/p95 over
 //!   `BENCH_CONTAIN` (100) events sent one after another;
-//! - a burst of `BENCH_BURST` (1,000) CreateUser events: throughput, all contained, none lost;
+//! - a burst of `BENCH_BURST` (1,000) CreateUser events delivered at once (concurrently, as
+//!   EventBridge does): throughput, statuses, contained users, events lost; every failed
+//!   execution by error, every failed attempt on the way (throttling retried by the ASL) by
+//!   state and error, the most sandboxes each function ran at once;
 //! - each Rust function's cold init (process start → first Runtime API poll, from the Lambda
 //!   host's record) and warm latency, beside the Python/boto3 lab handler
 //!   (`../shared/peers/python-lab/lambda_function.py`, run from there with the project
@@ -12,10 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cordon_e2e::{Scenario, create_user_event};
 use cordon_engine::LambdaInvoker;
+use cordon_stack::{EventRouter, Outcome};
 use serde_json::{Value, json};
 
 fn env_n(name: &str, default: usize) -> usize {
@@ -139,34 +145,155 @@ async fn main() {
         users.push(user);
     }
     eprintln!("burst setup: {n_burst} users in {:?}", setup.elapsed());
-    let t0 = Instant::now();
-    let mut arns = Vec::new();
-    for (i, user) in users.iter().enumerate() {
-        arns.push(
-            s.send_new(&create_user_event(
-                user,
-                &format!("00000000-0000-4000-8000-b{i:011}"),
-            ))
-            .await,
+    let host = s.stack.lambda_host().clone();
+    let function_names: Vec<String> = s
+        .stack
+        .functions()
+        .values()
+        .map(|arn| arn.rsplit(':').next().unwrap().to_string())
+        .collect();
+    let cold_before = host.cold_starts().len();
+    // The most sandboxes (processes) each function ran at once during the burst.
+    let peak: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (host, peak, sampling, names) = (
+            host.clone(),
+            peak.clone(),
+            sampling.clone(),
+            function_names.clone(),
         );
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                for name in &names {
+                    let live = host.live_sandboxes(name);
+                    let mut peak = peak.lock().unwrap();
+                    let p = peak.entry(name.clone()).or_default();
+                    *p = (*p).max(live);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    // Every event delivered at once, as EventBridge does: each delivery starts the intake,
+    // which starts the response named after the incident.
+    let t0 = Instant::now();
+    let t0_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let router = EventRouter::new(s.stack.rules().to_vec(), s.stack.state_machines().clone());
+    let mut delivering = tokio::task::JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        let event = create_user_event(user, &format!("00000000-0000-4000-8000-b{i:011}"));
+        let (router, engine) = (router.clone(), s.stack.engine().clone());
+        delivering.spawn(async move { router.send(&engine, &event).await });
     }
+    let deliveries = delivering.join_all().await;
     let sent = t0.elapsed();
+    let mut arns = Vec::new();
+    let mut undelivered: BTreeMap<String, usize> = BTreeMap::new();
+    for d in deliveries {
+        match d {
+            Ok(r) if r.matches.len() == 1 && r.matches[0].outcome == Outcome::Started => {
+                arns.push(r.matches[0].execution_arn.clone());
+            }
+            Ok(r) => *undelivered.entry(format!("{r:?}")).or_default() += 1,
+            Err(e) => *undelivered.entry(e.to_string()).or_default() += 1,
+        }
+    }
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    // Every execution that did not succeed, by its error: never hidden behind a count.
+    let mut failures: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut last_stop = t0_epoch;
     for arn in &arns {
         let d = s.wait_terminal(arn).await;
-        *statuses
-            .entry(d["status"].as_str().unwrap_or_default().to_string())
-            .or_default() += 1;
+        last_stop = last_stop.max(d["stopDate"].as_f64().unwrap_or(t0_epoch));
+        let status = d["status"].as_str().unwrap_or_default().to_string();
+        if status != "SUCCEEDED" {
+            let cause = d["cause"].as_str().unwrap_or_default();
+            let e = failures
+                .entry(format!(
+                    "{status} {}",
+                    d["error"].as_str().unwrap_or_default()
+                ))
+                .or_insert((
+                    0,
+                    format!("{arn}: {}", cause.chars().take(600).collect::<String>()),
+                ));
+            e.0 += 1;
+        }
+        *statuses.entry(status).or_default() += 1;
     }
-    let all_done = t0.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    // From the first delivery to the last execution's stopDate (the engine's own record).
+    let all_done = Duration::from_secs_f64((last_stop - t0_epoch).max(0.0));
     let mut n_contained = 0;
+    let mut uncontained = Vec::new();
     for user in &users {
         if contained(&s, user).await {
             n_contained += 1;
+        } else {
+            uncontained.push(user.as_str());
         }
     }
-    println!("\n## Burst ({n_burst} CreateUser events sent at once)\n");
-    println!("| sent in | all executions ended in | throughput | statuses | contained | lost |");
+    // What the executions went through on the way: every failed attempt (retried or caught),
+    // by state and error, from the histories.
+    // Also: the most failed attempts one execution made in one state (the retrier allows
+    // MaxAttempts), and when each user was contained (Quarantine's task succeeded), counted
+    // from the first delivery.
+    let mut attempts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut most_in_one_state = (0, String::new());
+    let mut contained_at = Vec::new();
+    for arn in &arns {
+        let history = s.history(arn).await;
+        let mut state = String::new();
+        let mut in_state = 0;
+        for e in &history {
+            if let Some(name) = e["stateEnteredEventDetails"]["name"].as_str() {
+                state = name.to_string();
+                in_state = 0;
+            }
+            if state == "Quarantine" && e["type"] == "TaskSucceeded" {
+                let at = e["timestamp"].as_f64().unwrap_or(t0_epoch) - t0_epoch;
+                contained_at.push(Duration::from_secs_f64(at.max(0.0)));
+            }
+            let kind = e["type"].as_str().unwrap_or_default();
+            if kind == "ExecutionFailed"
+                || !(kind.ends_with("Failed") || kind.ends_with("TimedOut"))
+            {
+                continue;
+            }
+            let error = e
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.iter())
+                .find_map(|(k, v)| {
+                    k.ends_with("EventDetails")
+                        .then(|| v["error"].as_str())
+                        .flatten()
+                })
+                .unwrap_or("?");
+            *attempts
+                .entry(format!("{state}: {kind} {error}"))
+                .or_default() += 1;
+            in_state += 1;
+            if in_state > most_in_one_state.0 {
+                most_in_one_state = (in_state, format!("{state} of {arn}"));
+            }
+        }
+    }
+    contained_at.sort();
+    let mut cold_burst: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &host.cold_starts()[cold_before..] {
+        *cold_burst.entry(c.function.clone()).or_default() += 1;
+    }
+    let delivered = arns.len();
+    println!("\n## Burst ({n_burst} CreateUser events delivered at once)\n");
+    println!(
+        "| delivered in | all executions ended in | throughput | statuses | contained | lost (not delivered) |"
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {:.2} s | {:.2} s | {:.1} incidents/s | {:?} | {n_contained}/{n_burst} | {} |",
@@ -174,11 +301,51 @@ async fn main() {
         all_done.as_secs_f64(),
         n_burst as f64 / all_done.as_secs_f64(),
         statuses,
-        n_burst - n_contained
+        n_burst - delivered
     );
+    for (error, n) in &undelivered {
+        println!("\n- not delivered: {n} × {error}");
+    }
+    for (error, (n, example)) in &failures {
+        println!("\n- {n} × {error}; e.g. {example}");
+    }
+    if !uncontained.is_empty() {
+        println!(
+            "\n- not contained: {} (first: {:?})",
+            uncontained.len(),
+            &uncontained[..uncontained.len().min(10)]
+        );
+    }
+    println!("\nFailed attempts on the way (retried or caught), from the histories:\n");
+    if attempts.is_empty() {
+        println!("- none");
+    }
+    for (what, n) in &attempts {
+        println!("- {n} × {what}");
+    }
+    if most_in_one_state.0 > 0 {
+        println!(
+            "\nMost failed attempts of one execution in one state: {} ({})",
+            most_in_one_state.0, most_in_one_state.1
+        );
+    }
+    println!(
+        "\nContained (Quarantine succeeded), from the first delivery: p50 {}, p95 {}, last {} ({} users)",
+        ms(pct(&contained_at, 0.5)),
+        ms(pct(&contained_at, 0.95)),
+        ms(contained_at.last().copied().unwrap_or_default()),
+        contained_at.len()
+    );
+    println!("\n| function | most sandboxes at once | cold starts |\n|---|---|---|");
+    for name in &function_names {
+        println!(
+            "| {name} | {} | {} |",
+            peak.lock().unwrap().get(name).copied().unwrap_or(0),
+            cold_burst.get(name).copied().unwrap_or(0)
+        );
+    }
 
     // ---------------------------------------------------------------- functions vs python
-    let host = s.stack.lambda_host().clone();
     let root = cordon_stack::find_root().unwrap();
     let lab_dir: PathBuf = root.join("../shared/peers/python-lab");
     let python = root.join(".venv/bin/python");
