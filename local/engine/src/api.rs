@@ -221,8 +221,7 @@ impl Engine {
 
     /// Wait until the execution is no longer running; returns its `DescribeExecution`.
     pub async fn wait_for_execution(&self, execution_arn: &str) -> Result<Value, ApiError> {
-        let exec = self.exec(execution_arn)?;
-        exec.done.wait().await;
+        self.wait_for_status(execution_arn).await?;
         self.describe_execution(&json!({"executionArn": execution_arn}))
     }
 

@@ -391,9 +391,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<HistoryEvent, String> {
 mod tests {
     use super::*;
 
-    /// The journal form written from the compact event decodes to exactly the `HistoryEvent`.
+    /// The encoded journal entry decodes to exactly the `HistoryEvent`, and a cut one is refused.
     #[test]
-    fn journal_view_matches_history_event() {
+    fn encoded_events_decode_to_the_history_event() {
         for (seq, d) in [
             (
                 3,
