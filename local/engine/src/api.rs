@@ -83,9 +83,34 @@ fn req_str<'a>(req: &'a Value, k: &str) -> Result<&'a str, ApiError> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().count() <= 80
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>'
+                        | '{'
+                        | '}'
+                        | '['
+                        | ']'
+                        | '?'
+                        | '*'
+                        | '"'
+                        | '#'
+                        | '%'
+                        | '\\'
+                        | '^'
+                        | '|'
+                        | '~'
+                        | '`'
+                        | '$'
+                        | '&'
+                        | ','
+                        | ';'
+                        | ':'
+                        | '/'
+                )
+        })
 }
 
 impl Engine {

@@ -1,7 +1,6 @@
 //! The parsed and validated definition. Parsing happens once, at `CreateStateMachine`; the
 //! interpreter never re-reads raw JSON for structure, only for templates and expressions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -129,7 +128,7 @@ pub struct State {
 #[derive(Debug, Clone)]
 pub struct States {
     pub start_at: String,
-    pub states: HashMap<String, Arc<State>>,
+    pub states: foldhash::HashMap<String, Arc<State>>,
 }
 
 /// A whole definition.
@@ -226,7 +225,7 @@ fn parse_states(
             "MISSING_TRANSITION_TARGET: Missing 'Next' target: {start_at} at {at}/StartAt"
         ));
     }
-    let mut states = HashMap::new();
+    let mut states = foldhash::HashMap::default();
     for (name, sv) in states_obj {
         let sat = format!("{at}/States/{name}");
         if name.len() > 80 {

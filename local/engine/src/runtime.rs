@@ -1,7 +1,7 @@
 //! Shared runtime state: the clock, registered state machines, running executions, task
 //! tokens and the group-commit writer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
@@ -68,7 +68,9 @@ pub(crate) struct SmEntry {
 #[derive(Default)]
 pub(crate) struct Registry {
     pub sms: BTreeMap<String, Arc<SmEntry>>,
-    pub execs: HashMap<String, Arc<Execution>>,
+    /// Looked up on every API call and grown on every start: foldhash, not SipHash (ARNs are
+    /// long, and SipHash on them showed in the engine benchmark's profile).
+    pub execs: foldhash::HashMap<String, Arc<Execution>>,
     /// Executions in start order.
     pub order: Vec<Arc<Execution>>,
 }
@@ -115,9 +117,9 @@ pub(crate) struct TokenSlot {
 
 #[derive(Default)]
 pub(crate) struct Tokens {
-    pub live: HashMap<String, TokenSlot>,
+    pub live: foldhash::HashMap<String, TokenSlot>,
     /// Tokens whose task is over (answered, timed out, execution ended): `TaskTimedOut`.
-    pub closed: HashSet<String>,
+    pub closed: foldhash::HashSet<String>,
 }
 
 pub(crate) enum WriterMsg {

@@ -378,8 +378,15 @@ fn api_errors() {
         assert_eq!(a, b);
         let err = e.call("StartExecution", json!({"stateMachineArn": smarn, "name":"n1", "input":"{\"a\":1}"})).await.unwrap_err();
         assert_eq!(err.code, "ExecutionAlreadyExists");
-        let err = e.call("StartExecution", json!({"stateMachineArn": smarn, "name":"bad name"})).await.unwrap_err();
-        assert_eq!(err.code, "InvalidName");
+        let long = "x".repeat(81);
+        for bad in ["bad name", "a/b", "a\\b", "a:b", "a{b", "tab\there", "", long.as_str()] {
+            let err = e.call("StartExecution", json!({"stateMachineArn": smarn, "name": bad})).await.unwrap_err();
+            assert_eq!(err.code, "InvalidName", "{bad:?}");
+        }
+        // 80 characters, and non-ASCII letters, are allowed.
+        for good in ["y".repeat(80), "café-été_1".to_string()] {
+            e.call("StartExecution", json!({"stateMachineArn": smarn, "name": good})).await.unwrap();
+        }
         e.call("StopExecution", json!({"executionArn": a["executionArn"], "error":"E"})).await.unwrap();
         let d = e.call("DescribeExecution", json!({"executionArn": a["executionArn"]})).await.unwrap();
         assert_eq!(d["status"], "ABORTED");
