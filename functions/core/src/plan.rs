@@ -305,6 +305,8 @@ pub const ACT_DELETE_PROFILE: &str = "delete-login-profile";
 pub const ACT_REVOKE: &str = "revoke-sessions";
 pub const ACT_IMDS: &str = "enforce-imds-v2";
 pub const ACT_NACL: &str = "nacl-deny-ip";
+/// Not a containment action: the record tags rewritten after some actions failed.
+pub const ACT_CORRECT_RECORD: &str = "correct-quarantine-record";
 
 /// The kebab-case name and the target of a planned action (for outcomes and messages).
 pub fn action_name_and_target(action: &PlannedAction) -> (&'static str, String) {
@@ -344,6 +346,48 @@ impl QuarantinePlan {
             }
             _ => None,
         })
+    }
+
+    /// The record once the plan has run and the `failed` actions did not happen.
+    ///
+    /// The record tags are written before the other actions, so that a crash midway leaves a
+    /// record release can undo from; after a failure they would claim what was not done. Here
+    /// each failed action's fact goes back to what the principal's earlier record (in
+    /// `enrichment`, the view the plan was made from) said, or to absent. `None` when the plan
+    /// writes no record.
+    pub fn record_after(
+        &self,
+        failed: &[&PlannedAction],
+        enrichment: &Enrichment,
+    ) -> Option<QuarantineRecord> {
+        let mut r = self.record()?;
+        let prior = prior_record(enrichment, &r.principal);
+        for action in failed {
+            match action {
+                PlannedAction::AttachQuarantinePolicy { .. } => {
+                    r.attached_policy_arn = prior.and_then(|p| p.attached_policy_arn.clone());
+                }
+                PlannedAction::DeactivateAccessKey { access_key_id, .. } => {
+                    if !prior.is_some_and(|p| p.deactivated_keys.contains(access_key_id)) {
+                        r.deactivated_keys.retain(|k| k != access_key_id);
+                    }
+                }
+                PlannedAction::DeleteLoginProfile { .. } => {
+                    r.login_profile_deleted = prior.is_some_and(|p| p.login_profile_deleted);
+                }
+                PlannedAction::RevokeSessions { .. } => {
+                    r.revocation_policy = prior.and_then(|p| p.revocation_policy.clone());
+                }
+                PlannedAction::EnforceImdsV2 { .. } => {
+                    r.imdsv2_enforced_on = prior.and_then(|p| p.imdsv2_enforced_on.clone());
+                }
+                PlannedAction::NaclDenyIp { .. } => {
+                    r.nacl_entry = prior.and_then(|p| p.nacl_entry.clone());
+                }
+                PlannedAction::TagQuarantined { .. } => {}
+            }
+        }
+        Some(r)
     }
 }
 
@@ -766,6 +810,53 @@ mod tests {
             ]
         );
         assert_eq!(r.incident_id, "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
+    }
+
+    #[test]
+    fn failed_actions_fall_back_to_the_earlier_record() {
+        let (i, mut e) = suspicious();
+        e.quarantine = Some(QuarantineRecord {
+            incident_id: "earlier".into(),
+            principal: PrincipalRef::User("service-x7k2qa".into()),
+            reason: "r".into(),
+            quarantined_at: t("2026-03-01T00:00:00Z"),
+            attached_policy_arn: None,
+            deactivated_keys: vec!["AKIAEARLIER000000001".into()],
+            login_profile_deleted: false,
+            revocation_policy: Some("cordon-revoke-sessions".into()),
+            imdsv2_enforced_on: None,
+            nacl_entry: None,
+        });
+        let plan = plan_quarantine(&i, &e, &policy(), QARN, t("2026-03-14T02:50:00Z")).unwrap();
+        // Every action but the tagging failed.
+        let failed: Vec<&PlannedAction> = plan
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, PlannedAction::TagQuarantined { .. }))
+            .collect();
+        assert_eq!(failed.len(), 4);
+        let r = plan.record_after(&failed, &e).unwrap();
+        assert_eq!(r.incident_id, "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406");
+        assert_eq!(r.attached_policy_arn, None);
+        assert_eq!(r.deactivated_keys, vec!["AKIAEARLIER000000001".to_string()]);
+        assert!(!r.login_profile_deleted);
+        // The earlier revocation policy is still in place.
+        assert_eq!(
+            r.revocation_policy.as_deref(),
+            Some("cordon-revoke-sessions")
+        );
+        // Nothing failed: the plan's record as it is.
+        assert_eq!(plan.record_after(&[], &e), plan.record());
+
+        // The correction blanks what the record no longer holds, and reads back the same.
+        let tags = r.correction_tags();
+        assert_eq!(tags["CordonAttachedPolicy"], "");
+        assert_eq!(tags["CordonLoginProfileDeleted"], "");
+        assert_eq!(tags["CordonNaclEntry"], "");
+        assert_eq!(
+            QuarantineRecord::from_tags(r.principal.clone(), &tags),
+            Some(r)
+        );
     }
 
     fn exfil() -> (Incident, Enrichment) {

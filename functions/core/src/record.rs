@@ -91,6 +91,19 @@ impl QuarantineRecord {
         tags
     }
 
+    /// Tags that replace a record already on the principal: [`Self::to_tags`], plus every
+    /// fact tag the record does not hold, written empty ([`Self::from_tags`] reads an empty
+    /// value as absent). A correction then needs only the tagging permission the quarantine
+    /// already has, not the untagging one.
+    pub fn correction_tags(&self) -> Tags {
+        let mut tags = self.to_tags();
+        // The first four keys say what, why, when and which incident; the rest are facts.
+        for key in &ALL_TAG_KEYS[4..] {
+            tags.entry((*key).into()).or_default();
+        }
+        tags
+    }
+
     /// Read a record back from a principal's tags; `None` unless `SecurityStatus=Quarantined`
     /// with a parseable `QuarantineTime` and a `QuarantineIncident`.
     pub fn from_tags(principal: PrincipalRef, tags: &Tags) -> Option<QuarantineRecord> {

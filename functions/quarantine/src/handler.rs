@@ -6,7 +6,7 @@
 //! key meanwhile), and the plan is made from the fresh read.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use cordon_core::plan::{ACT_IMDS, ACT_NACL, action_name_and_target};
+use cordon_core::plan::{ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, action_name_and_target};
 use cordon_core::ports::{Change, Compute, IamRead, IamWrite, PortResult};
 use cordon_core::record::tag_value;
 use cordon_core::{
@@ -163,6 +163,8 @@ where
     let mut actions = Vec::new();
     let mut changed = false;
     let mut failed = 0usize;
+    let mut failures: Vec<&PlannedAction> = Vec::new();
+    let mut tagged = false;
     for action in &plan.actions {
         let (name, target) = action_name_and_target(action);
         if dry_run {
@@ -186,6 +188,7 @@ where
                     Change::Already => ActionStatus::Already,
                 };
                 tracing::info!(incident_id = %incident.id, action = name, %target, ?status, "containment action");
+                tagged |= matches!(action, PlannedAction::TagQuarantined { .. });
                 actions.push(outcome(name, target, status, detail));
             }
             Err(e) if e.is_transient() && !changed && failed == 0 => {
@@ -195,9 +198,46 @@ where
             Err(e) => {
                 tracing::error!(incident_id = %incident.id, action = name, %target, error = %e, "containment action failed");
                 failed += 1;
+                failures.push(action);
                 actions.push(outcome(name, target, ActionStatus::Failed, e.to_string()));
             }
         }
+    }
+    // The record tags went on before the actions that then failed: they must not claim them.
+    let mut record = if dry_run { None } else { plan.record() };
+    let mut uncorrected = None;
+    if !failures.is_empty()
+        && let Some(corrected) = plan.record_after(&failures, &view)
+    {
+        if tagged {
+            let target = match &corrected.principal {
+                PrincipalRef::User(n) | PrincipalRef::Role(n) => n.clone(),
+            };
+            let tags = corrected.correction_tags();
+            let written = match &corrected.principal {
+                PrincipalRef::User(n) => iam.tag_user(n, &tags).await,
+                PrincipalRef::Role(n) => iam.tag_role(n, &tags).await,
+            };
+            match written {
+                Ok(_) => actions.push(outcome(
+                    ACT_CORRECT_RECORD,
+                    target,
+                    ActionStatus::Done,
+                    "the record tags no longer claim the failed actions".into(),
+                )),
+                Err(e) => {
+                    tracing::error!(incident_id = %incident.id, error = %e, "correcting the quarantine record failed");
+                    actions.push(outcome(
+                        ACT_CORRECT_RECORD,
+                        target,
+                        ActionStatus::Failed,
+                        format!("the record tags still claim the failed actions: {e}"),
+                    ));
+                    uncorrected = Some(e);
+                }
+            }
+        }
+        record = Some(corrected);
     }
     for s in &plan.skipped {
         let (status, detail) = match &fresh.instance_error {
@@ -226,17 +266,23 @@ where
     let containment = Containment {
         dry_run,
         actions,
-        record: if dry_run { None } else { plan.record() },
+        record,
     };
     if failed > 0 {
         let total = containment
             .actions
             .iter()
-            .filter(|a| a.status != ActionStatus::Skipped)
+            .filter(|a| a.status != ActionStatus::Skipped && a.action != ACT_CORRECT_RECORD)
             .count();
+        let record_note = match uncorrected {
+            Some(_) => {
+                " The record tags could not be corrected and still claim the failed actions."
+            }
+            None => "",
+        };
         return Err(QuarantineError::ContainmentFailed {
             summary: format!(
-                "{failed} of {total} containment actions failed; the others were carried out, so the principal is partly quarantined."
+                "{failed} of {total} containment actions failed; the others were carried out, so the principal is partly quarantined.{record_note}"
             ),
             outcomes: serde_json::to_string(&containment).unwrap_or_default(),
         });

@@ -926,6 +926,14 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
             .await
             .contains(&QUARANTINE_POLICY.to_string())
     );
+    // The other actions were carried out and recorded; the record does not claim the policy.
+    let tags = s.user_tags(SUSPICIOUS_USER).await;
+    assert_eq!(tags["SecurityStatus"], "Quarantined", "{tags:?}");
+    assert_eq!(tags["CordonAttachedPolicy"], "", "{tags:?}");
+    assert_eq!(
+        tags["CordonRevocationPolicy"], "cordon-revoke-sessions",
+        "{tags:?}"
+    );
 
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = the_one(&alerts, "failure alert");

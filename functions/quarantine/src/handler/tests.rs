@@ -102,6 +102,8 @@ struct FakeAws {
     instances: Mutex<BTreeMap<String, String>>,
     /// operation → the error it returns
     fail: Mutex<BTreeMap<&'static str, PortError>>,
+    /// operation → how many calls succeed before it starts failing
+    fail_after: Mutex<BTreeMap<&'static str, usize>>,
     writes: Mutex<Vec<String>>,
 }
 
@@ -117,7 +119,18 @@ impl FakeAws {
             .unwrap()
             .insert(op, PortError::new(kind, op, "injected"));
     }
+    /// `op` succeeds `ok` times, then fails with `kind`.
+    fn fail_after(&self, op: &'static str, ok: usize, kind: PortErrorKind) {
+        self.fail_after.lock().unwrap().insert(op, ok);
+        self.fail(op, kind);
+    }
     fn check(&self, op: &'static str) -> PortResult<()> {
+        if let Some(ok) = self.fail_after.lock().unwrap().get_mut(op)
+            && *ok > 0
+        {
+            *ok -= 1;
+            return Ok(());
+        }
         match self.fail.lock().unwrap().get(op) {
             Some(e) => Err(e.clone()),
             None => Ok(()),
@@ -531,6 +544,7 @@ async fn a_failure_midway_keeps_going_and_reports_every_outcome() {
     use ActionStatus::*;
     let mut expected = user_rows(Done);
     expected[2].2 = Failed;
+    expected.insert(5, row("correct-quarantine-record", USER, Done));
     assert_eq!(statuses(&reported), expected);
     assert_eq!(
         reported.actions[2].detail,
@@ -542,6 +556,48 @@ async fn a_failure_midway_keeps_going_and_reports_every_outcome() {
     assert!(!u.login_profile);
     assert!(u.inline.contains_key("cordon-revoke-sessions"));
     assert_eq!(u.keys[0].1, KeyStatus::Active);
+    // The record (reported and in the tags) claims what was done, not the failed key, so
+    // release will not "reactivate" a key cordon never deactivated.
+    let record = reported.record.unwrap();
+    assert!(record.deactivated_keys.is_empty());
+    assert_eq!(record.attached_policy_arn.as_deref(), Some(DENY_ARN));
+    assert!(record.login_profile_deleted);
+    assert_eq!(
+        record.revocation_policy.as_deref(),
+        Some("cordon-revoke-sessions")
+    );
+    assert_eq!(u.tags["CordonDeactivatedKeys"], "");
+    assert_eq!(
+        QuarantineRecord::from_tags(PrincipalRef::User(USER.into()), &u.tags),
+        Some(record)
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_corrected_is_reported() {
+    let aws = FakeAws::with_user(USER, fresh_user());
+    aws.fail("iam:DeleteLoginProfile", PortErrorKind::AccessDenied);
+    // The first TagUser (the record) succeeds, the correction fails.
+    aws.fail_after("iam:TagUser", 1, PortErrorKind::AccessDenied);
+    let s = settings(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &case(CREATE_USER), t(NOW))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    let (sentence, json) = msg.split_once(" Outcomes: ").unwrap();
+    assert_eq!(
+        sentence,
+        "1 of 5 containment actions failed; the others were carried out, so the principal is partly quarantined. The record tags could not be corrected and still claim the failed actions."
+    );
+    let reported: Containment = serde_json::from_str(json).unwrap();
+    let correction = &reported.actions[5];
+    assert_eq!(
+        (correction.action.as_str(), correction.status),
+        ("correct-quarantine-record", ActionStatus::Failed)
+    );
+    // The reported record is the truth even though the tags could not say it.
+    assert!(!reported.record.unwrap().login_profile_deleted);
+    assert_eq!(aws.user(USER).tags["CordonLoginProfileDeleted"], "true");
 }
 
 #[tokio::test]
