@@ -292,6 +292,10 @@ fn each_function_result_lands_under_its_own_key() {
     let s = |n: &str| asl["States"][n].clone();
     assert_eq!(s("FileEvent")["Parameters"]["event.$"], "$");
     assert_eq!(
+        s("FileEvent")["Parameters"]["executionArn.$"],
+        "$$.Execution.Id"
+    );
+    assert_eq!(
         s("Enrich")["ResultSelector"]["incident.$"],
         "$.Payload.incident"
     );

@@ -249,6 +249,9 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
         ])
     );
     assert_eq!(out["notification"]["subject"], alert.subject.as_str());
+    // The alert links back to this execution's history.
+    let alert_json = alert.json.as_ref().expect("the alert is JSON");
+    assert_eq!(alert_json["executionArn"], arn.as_str(), "{alert_json}");
     assert!(
         s.drain(s.approvals_queue()).await.is_empty(),
         "no approval was needed"
@@ -943,6 +946,10 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
     );
     assert_eq!(alert.attributes["messageType"], "failure");
     assert_eq!(alert.attributes["incidentId"], SUSPICIOUS_EVENT_ID);
+    assert_eq!(
+        alert.json.as_ref().expect("the alert is JSON")["executionArn"],
+        arn.as_str()
+    );
     s.stop().await;
 }
 
