@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 /// The workspace root (this package lives at `tests/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("..")
 }
 
 pub const ASL: &str = "statemachine/incident-response.asl.json";

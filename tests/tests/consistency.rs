@@ -174,7 +174,6 @@ fn each_function_role_is_its_own_and_grants_only_runtime_extras_outside_its_api_
     }
 }
 
-#[cfg(cordon_permissions)]
 #[test]
 fn each_role_grants_exactly_the_actions_its_function_declares() {
     let template = template();
@@ -198,14 +197,13 @@ fn each_role_grants_exactly_the_actions_its_function_declares() {
 
 /// Adapter calls made only by the operator's `cordon release` (with the operator's own
 /// credentials, never a function role) are declared under `actions_for("release")`.
-#[cfg(cordon_permissions)]
 const OPERATOR_COMMANDS: &[&str] = &["release"];
 
 #[test]
 fn every_sdk_call_in_the_adapters_has_a_permission() {
     let calls = sdk_calls(&root().join("functions/aws/src"));
     assert!(
-        !calls.is_empty() || !cfg!(cordon_permissions),
+        !calls.is_empty(),
         "the scanner found no SDK call in functions/aws/src"
     );
     let template = template();
@@ -214,7 +212,6 @@ fn every_sdk_call_in_the_adapters_has_a_permission() {
         .flat_map(|f| role_policy_actions(&template, &f.role_logical_id, "aws-api"))
         .map(|a| action_key(&a))
         .collect();
-    #[cfg(cordon_permissions)]
     let (declared, operator): (BTreeSet<String>, BTreeSet<String>) = (
         function_crates()
             .iter()
@@ -233,8 +230,6 @@ fn every_sdk_call_in_the_adapters_has_a_permission() {
             })
             .collect(),
     );
-    #[cfg(not(cordon_permissions))]
-    let (declared, operator) = (granted.clone(), BTreeSet::<String>::new());
     let missing: Vec<String> = calls
         .iter()
         .filter(|c| c.action != "sts:GetCallerIdentity") // needs no permission

@@ -48,7 +48,7 @@ mod tests {
     fn policy_text() -> String {
         std::fs::read_to_string(format!(
             "{}/../../infra/policy.example.json",
-            env!("CARGO_MANIFEST_DIR")
+            std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
         ))
         .unwrap()
     }
@@ -56,7 +56,7 @@ mod tests {
     fn case() -> CaseFile {
         let path = format!(
             "{}/../../tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
-            env!("CARGO_MANIFEST_DIR")
+            std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
         );
         let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let incident = cordon_core::parse_event(&event).unwrap();

@@ -903,7 +903,10 @@ mod tests {
     #[test]
     fn invariants_over_every_fixture_and_variant() {
         let policy = policy();
-        let dir = format!("{}/../../tests/events", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/../../tests/events",
+            std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+        );
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if !name.ends_with(".json") || name.starts_with("malformed-") {

@@ -690,7 +690,10 @@ pub(crate) mod tests {
 
     /// A fixture from `tests/events/`, parsed as JSON.
     pub(crate) fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/events/{name}",
+            std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
@@ -1163,7 +1166,10 @@ pub(crate) mod tests {
 
     #[test]
     fn every_fixture_is_covered_and_malformed_ones_fail() {
-        let dir = format!("{}/../../tests/events", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/../../tests/events",
+            std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+        );
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();

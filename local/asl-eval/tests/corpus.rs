@@ -3,13 +3,15 @@
 use cordon_asl_eval::*;
 use serde_json::{Map, Value, json};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/asl-conformance"
-);
+fn corpus() -> String {
+    format!(
+        "{}/../../../shared/asl-conformance",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    )
+}
 
 fn cases(file: &str) -> Vec<Value> {
-    let p = format!("{CORPUS}/{file}");
+    let p = format!("{}/{file}", corpus());
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("corpus file {p}: {e}"));
     let v: Value = serde_json::from_str(&text).expect("corpus json");
     v["cases"].as_array().expect("cases").clone()

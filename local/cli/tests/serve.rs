@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("../..")
 }
 
 /// The lambda_runtime test function of cordon-lambda-host, built next to `cordon`.

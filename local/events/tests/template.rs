@@ -7,7 +7,7 @@ use cordon_events::{Rule, TemplateError, route, rules_from_template, rules_from_
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("tests/fixtures")
         .join(name)
 }

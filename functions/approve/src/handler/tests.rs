@@ -13,7 +13,10 @@ const RESPONDER: &str =
 const CREATOR: &str = "arn:aws:iam::123456789012:user/devops-tools";
 
 fn root() -> String {
-    format!("{}/../..", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../..",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    )
 }
 
 /// The example policy, plus IAM users as approvers so that the creator is on the list too.

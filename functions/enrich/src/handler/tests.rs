@@ -12,7 +12,10 @@ use serde_json::json;
 const USER: &str = "service-x7k2qa";
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/events/{name}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

@@ -17,14 +17,17 @@ const GUARDDUTY: &str = "guardduty-instance-credential-exfiltration-outside-aws.
 const FINDING_ARN: &str = "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/a4c5d6e7f8091a2b3c4d5e6f708192a3";
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/events/{name}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 fn policy() -> Policy {
     let path = format!(
         "{}/../../infra/policy.example.json",
-        env!("CARGO_MANIFEST_DIR")
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
     );
     Policy::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -23,7 +23,10 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/events/{name}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -31,7 +34,7 @@ fn fixture(name: &str) -> Value {
 fn policy_with(edit: impl FnOnce(&mut Value)) -> Policy {
     let path = format!(
         "{}/../../infra/policy.example.json",
-        env!("CARGO_MANIFEST_DIR")
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
     );
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     edit(&mut v);

@@ -4,7 +4,10 @@ use cordon_core::Policy;
 use serde_json::{Value, json};
 
 fn root() -> String {
-    format!("{}/../..", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../..",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    )
 }
 
 fn case() -> CaseFile {
