@@ -783,20 +783,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn earlier_record_is_kept() {
-        let (i, mut e) = suspicious();
-        e.quarantine = Some(QuarantineRecord {
+    /// An earlier incident's record on the suspicious user: one key deactivated.
+    fn earlier_record() -> QuarantineRecord {
+        QuarantineRecord {
             incident_id: "earlier".into(),
             principal: PrincipalRef::User("service-x7k2qa".into()),
             reason: "r".into(),
             quarantined_at: t("2026-03-01T00:00:00Z"),
-            attached_policy_arn: Some(QARN.into()),
+            attached_policy_arn: None,
             deactivated_keys: vec!["AKIAEARLIER000000001".into()],
             login_profile_deleted: false,
             revocation_policy: None,
             imdsv2_enforced_on: None,
             nacl_entry: None,
+        }
+    }
+
+    #[test]
+    fn earlier_record_is_kept() {
+        let (i, mut e) = suspicious();
+        e.quarantine = Some(QuarantineRecord {
+            attached_policy_arn: Some(QARN.into()),
+            ..earlier_record()
         });
         let r = plan_quarantine(&i, &e, &policy(), QARN, t("2026-03-14T02:50:00Z"))
             .unwrap()
@@ -816,16 +824,8 @@ mod tests {
     fn failed_actions_fall_back_to_the_earlier_record() {
         let (i, mut e) = suspicious();
         e.quarantine = Some(QuarantineRecord {
-            incident_id: "earlier".into(),
-            principal: PrincipalRef::User("service-x7k2qa".into()),
-            reason: "r".into(),
-            quarantined_at: t("2026-03-01T00:00:00Z"),
-            attached_policy_arn: None,
-            deactivated_keys: vec!["AKIAEARLIER000000001".into()],
-            login_profile_deleted: false,
             revocation_policy: Some("cordon-revoke-sessions".into()),
-            imdsv2_enforced_on: None,
-            nacl_entry: None,
+            ..earlier_record()
         });
         let plan = plan_quarantine(&i, &e, &policy(), QARN, t("2026-03-14T02:50:00Z")).unwrap();
         // Every action but the tagging failed.
