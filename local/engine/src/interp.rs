@@ -1519,7 +1519,7 @@ async fn run_task(
             Value::Null
         };
         let ent = JEntropy { run, th };
-        let (params, t, h) = match jsonata_states {
+        let (params, [timeout_field, heartbeat_field]) = match jsonata_states {
             Some(states) => {
                 let mut states = states.clone();
                 states["context"] = ctx.clone();
@@ -1534,17 +1534,7 @@ async fn run_task(
                     ),
                     None => Cow::Borrowed(input),
                 };
-                (
-                    p,
-                    spec.timeout
-                        .as_ref()
-                        .map(|n| number(n, cx, input, &ctx, vars, &ent, "TimeoutSeconds"))
-                        .transpose()?,
-                    spec.heartbeat
-                        .as_ref()
-                        .map(|n| number(n, cx, input, &ctx, vars, &ent, "HeartbeatSeconds"))
-                        .transpose()?,
-                )
+                (p, ["TimeoutSeconds", "HeartbeatSeconds"])
             }
             None => {
                 let sc = Scope {
@@ -1559,19 +1549,16 @@ async fn run_task(
                     ),
                     None => Cow::Borrowed(input),
                 };
-                (
-                    p,
-                    spec.timeout
-                        .as_ref()
-                        .map(|n| number(n, cx, input, &ctx, vars, &ent, "TimeoutSecondsPath"))
-                        .transpose()?,
-                    spec.heartbeat
-                        .as_ref()
-                        .map(|n| number(n, cx, input, &ctx, vars, &ent, "HeartbeatSecondsPath"))
-                        .transpose()?,
-                )
+                (p, ["TimeoutSecondsPath", "HeartbeatSecondsPath"])
             }
         };
+        let seconds = |n: &Option<NumberField>, field| {
+            n.as_ref()
+                .map(|n| number(n, cx, input, &ctx, vars, &ent, field))
+                .transpose()
+        };
+        let t = seconds(&spec.timeout, timeout_field)?;
+        let h = seconds(&spec.heartbeat, heartbeat_field)?;
         (params, t.map(|x| x as i64), h.map(|x| x as i64))
     };
     match res {
@@ -1758,6 +1745,32 @@ async fn run_task(
                 run.emit(th, ty, dk, details(d), true);
                 Err(f)
             };
+            let timed_out = |run: &Run, th: &mut Th| {
+                let f = Fail {
+                    error: "States.Timeout".into(),
+                    cause: None,
+                };
+                task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", f)
+            };
+            // The task's result, unless it is over the payload quota.
+            let succeeded = |run: &Run, th: &mut Th, v: Value| {
+                if let Err(f) = check_size(st, &v) {
+                    return task_fail(run, th, "TaskFailed", "taskFailedEventDetails", f);
+                }
+                run.emit(
+                    th,
+                    "TaskSucceeded",
+                    "taskSucceededEventDetails",
+                    details([
+                        ("resourceType", rt.clone()),
+                        ("resource", rs.clone()),
+                        ("output", text(&v)),
+                        ("outputDetails", NT),
+                    ]),
+                    true,
+                );
+                Ok(v)
+            };
             let deadline = timeout.map(|t| started_ts + t * 1000);
             let sleep_deadline = |d: Option<i64>| async move {
                 match d {
@@ -1859,16 +1872,7 @@ async fn run_task(
                             if let Some(t) = &token {
                                 close_token(inner, t);
                             }
-                            return task_fail(
-                                run,
-                                th,
-                                "TaskTimedOut",
-                                "taskTimedOutEventDetails",
-                                Fail {
-                                    error: "States.Timeout".into(),
-                                    cause: None,
-                                },
-                            );
+                            return timed_out(run, th);
                         }
                         Some(Err(f)) => {
                             if let Some(t) = &token {
@@ -1879,22 +1883,7 @@ async fn run_task(
                         Some(Ok(v)) => v,
                     };
                     if token.is_none() {
-                        if let Err(f) = check_size(st, &resp) {
-                            return task_fail(run, th, "TaskFailed", "taskFailedEventDetails", f);
-                        }
-                        run.emit(
-                            th,
-                            "TaskSucceeded",
-                            "taskSucceededEventDetails",
-                            details([
-                                ("resourceType", rt),
-                                ("resource", rs),
-                                ("output", text(&resp)),
-                                ("outputDetails", NT),
-                            ]),
-                            true,
-                        );
-                        return Ok(resp);
+                        return succeeded(run, th, resp);
                     }
                     let (_, ts) = run.emit(
                         th,
@@ -1922,11 +1911,11 @@ async fn run_task(
                     m = rx.recv() => Some(m),
                     _ = sleep_deadline(deadline) => {
                         close_token(inner, &tok);
-                        return task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", Fail { error: "States.Timeout".into(), cause: None });
+                        return timed_out(run, th);
                     }
                     _ = sleep_deadline(hb_deadline) => {
                         close_token(inner, &tok);
-                        return task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", Fail { error: "States.Timeout".into(), cause: None });
+                        return timed_out(run, th);
                     }
                 };
                 match msg {
@@ -1935,22 +1924,7 @@ async fn run_task(
                     }
                     Some(TokenMsg::Success(v)) => {
                         close_token(inner, &tok);
-                        if let Err(f) = check_size(st, &v) {
-                            return task_fail(run, th, "TaskFailed", "taskFailedEventDetails", f);
-                        }
-                        run.emit(
-                            th,
-                            "TaskSucceeded",
-                            "taskSucceededEventDetails",
-                            details([
-                                ("resourceType", rt),
-                                ("resource", rs),
-                                ("output", text(&v)),
-                                ("outputDetails", NT),
-                            ]),
-                            true,
-                        );
-                        return Ok(v);
+                        return succeeded(run, th, v);
                     }
                     Some(TokenMsg::Failure { error, cause }) => {
                         close_token(inner, &tok);
