@@ -500,6 +500,15 @@ pub enum PrincipalRef {
     Role(String),
 }
 
+impl PrincipalRef {
+    /// The user's or the role's name.
+    pub fn name(&self) -> &str {
+        match self {
+            PrincipalRef::User(n) | PrincipalRef::Role(n) => n,
+        }
+    }
+}
+
 /// The plan the quarantine function executes, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -312,15 +312,13 @@ pub const ACT_CORRECT_RECORD: &str = "correct-quarantine-record";
 pub fn action_name_and_target(action: &PlannedAction) -> (&'static str, String) {
     match action {
         PlannedAction::AttachQuarantinePolicy { user, .. } => (ACT_ATTACH, user.clone()),
-        PlannedAction::TagQuarantined { principal, .. } => {
-            (ACT_TAG, principal_name(principal).to_string())
-        }
+        PlannedAction::TagQuarantined { principal, .. } => (ACT_TAG, principal.name().to_string()),
         PlannedAction::DeactivateAccessKey { access_key_id, .. } => {
             (ACT_DEACTIVATE, access_key_id.clone())
         }
         PlannedAction::DeleteLoginProfile { user } => (ACT_DELETE_PROFILE, user.clone()),
         PlannedAction::RevokeSessions { principal, .. } => {
-            (ACT_REVOKE, principal_name(principal).to_string())
+            (ACT_REVOKE, principal.name().to_string())
         }
         PlannedAction::EnforceImdsV2 { instance_id } => (ACT_IMDS, instance_id.clone()),
         PlannedAction::NaclDenyIp {
@@ -328,12 +326,6 @@ pub fn action_name_and_target(action: &PlannedAction) -> (&'static str, String) 
             cidr,
             ..
         } => (ACT_NACL, format!("{network_acl_id} {cidr}")),
-    }
-}
-
-fn principal_name(p: &PrincipalRef) -> &str {
-    match p {
-        PrincipalRef::User(n) | PrincipalRef::Role(n) => n,
     }
 }
 

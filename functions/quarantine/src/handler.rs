@@ -205,14 +205,12 @@ where
     }
     // The record tags went on before the actions that then failed: they must not claim them.
     let mut record = if dry_run { None } else { plan.record() };
-    let mut uncorrected = None;
+    let mut uncorrected = false;
     if !failures.is_empty()
         && let Some(corrected) = plan.record_after(&failures, &view)
     {
         if tagged {
-            let target = match &corrected.principal {
-                PrincipalRef::User(n) | PrincipalRef::Role(n) => n.clone(),
-            };
+            let target = corrected.principal.name().to_string();
             let tags = corrected.correction_tags();
             let written = match &corrected.principal {
                 PrincipalRef::User(n) => iam.tag_user(n, &tags).await,
@@ -233,7 +231,7 @@ where
                         ActionStatus::Failed,
                         format!("the record tags still claim the failed actions: {e}"),
                     ));
-                    uncorrected = Some(e);
+                    uncorrected = true;
                 }
             }
         }
@@ -274,11 +272,10 @@ where
             .iter()
             .filter(|a| a.status != ActionStatus::Skipped && a.action != ACT_CORRECT_RECORD)
             .count();
-        let record_note = match uncorrected {
-            Some(_) => {
-                " The record tags could not be corrected and still claim the failed actions."
-            }
-            None => "",
+        let record_note = if uncorrected {
+            " The record tags could not be corrected and still claim the failed actions."
+        } else {
+            ""
         };
         return Err(QuarantineError::ContainmentFailed {
             summary: format!(
