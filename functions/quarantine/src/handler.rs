@@ -203,39 +203,39 @@ where
             }
         }
     }
-    // The record tags went on before the actions that then failed: they must not claim them.
-    let mut record = if dry_run { None } else { plan.record() };
+    // What was really done. The record tags went on before the actions that then failed:
+    // they must not claim them.
+    let record = if dry_run {
+        None
+    } else {
+        plan.record_after(&failures, &view)
+    };
     let mut uncorrected = false;
-    if !failures.is_empty()
-        && let Some(corrected) = plan.record_after(&failures, &view)
-    {
-        if tagged {
-            let target = corrected.principal.name().to_string();
-            let tags = corrected.correction_tags();
-            let written = match &corrected.principal {
-                PrincipalRef::User(n) => iam.tag_user(n, &tags).await,
-                PrincipalRef::Role(n) => iam.tag_role(n, &tags).await,
-            };
-            match written {
-                Ok(_) => actions.push(outcome(
+    if let Some(corrected) = record.as_ref().filter(|_| tagged && !failures.is_empty()) {
+        let target = corrected.principal.name().to_string();
+        let tags = corrected.correction_tags();
+        let written = match &corrected.principal {
+            PrincipalRef::User(n) => iam.tag_user(n, &tags).await,
+            PrincipalRef::Role(n) => iam.tag_role(n, &tags).await,
+        };
+        match written {
+            Ok(_) => actions.push(outcome(
+                ACT_CORRECT_RECORD,
+                target,
+                ActionStatus::Done,
+                "the record tags no longer claim the failed actions".into(),
+            )),
+            Err(e) => {
+                tracing::error!(incident_id = %incident.id, error = %e, "correcting the quarantine record failed");
+                actions.push(outcome(
                     ACT_CORRECT_RECORD,
                     target,
-                    ActionStatus::Done,
-                    "the record tags no longer claim the failed actions".into(),
-                )),
-                Err(e) => {
-                    tracing::error!(incident_id = %incident.id, error = %e, "correcting the quarantine record failed");
-                    actions.push(outcome(
-                        ACT_CORRECT_RECORD,
-                        target,
-                        ActionStatus::Failed,
-                        format!("the record tags still claim the failed actions: {e}"),
-                    ));
-                    uncorrected = true;
-                }
+                    ActionStatus::Failed,
+                    format!("the record tags still claim the failed actions: {e}"),
+                ));
+                uncorrected = true;
             }
         }
-        record = Some(corrected);
     }
     for s in &plan.skipped {
         let (status, detail) = match &fresh.instance_error {

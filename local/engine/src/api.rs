@@ -80,37 +80,16 @@ fn req_str<'a>(req: &'a Value, k: &str) -> Result<&'a str, ApiError> {
     })
 }
 
+/// Characters AWS refuses in state machine and execution names (besides whitespace and
+/// control characters).
+const NAME_FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().count() <= 80
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || matches!(
-                    c,
-                    '<' | '>'
-                        | '{'
-                        | '}'
-                        | '['
-                        | ']'
-                        | '?'
-                        | '*'
-                        | '"'
-                        | '#'
-                        | '%'
-                        | '\\'
-                        | '^'
-                        | '|'
-                        | '~'
-                        | '`'
-                        | '$'
-                        | '&'
-                        | ','
-                        | ';'
-                        | ':'
-                        | '/'
-                )
-        })
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || NAME_FORBIDDEN.contains(c))
 }
 
 impl Engine {

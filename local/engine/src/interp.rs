@@ -1752,6 +1752,15 @@ async fn run_task(
                 };
                 task_fail(run, th, "TaskTimedOut", "taskTimedOutEventDetails", f)
             };
+            // TaskSubmitted's and TaskSucceeded's details.
+            let output_details = |v: &Value| {
+                details([
+                    ("resourceType", rt.clone()),
+                    ("resource", rs.clone()),
+                    ("output", text(v)),
+                    ("outputDetails", NT),
+                ])
+            };
             // The task's result, unless it is over the payload quota.
             let succeeded = |run: &Run, th: &mut Th, v: Value| {
                 if let Err(f) = check_size(st, &v) {
@@ -1761,12 +1770,7 @@ async fn run_task(
                     th,
                     "TaskSucceeded",
                     "taskSucceededEventDetails",
-                    details([
-                        ("resourceType", rt.clone()),
-                        ("resource", rs.clone()),
-                        ("output", text(&v)),
-                        ("outputDetails", NT),
-                    ]),
+                    output_details(&v),
                     true,
                 );
                 Ok(v)
@@ -1889,12 +1893,7 @@ async fn run_task(
                         th,
                         "TaskSubmitted",
                         "taskSubmittedEventDetails",
-                        details([
-                            ("resourceType", rt.clone()),
-                            ("resource", rs.clone()),
-                            ("output", text(&resp)),
-                            ("outputDetails", NT),
-                        ]),
+                        output_details(&resp),
                         true,
                     );
                     submitted_ts = ts;
