@@ -1,12 +1,23 @@
 //! Configuration read once, at init, from the environment. Every error names the variable.
 
-use cordon_core::{Policy, PolicyError};
+use cordon_core::{Deployment, Policy, PolicyError};
 
 pub const POLICY: &str = "CORDON_POLICY";
 pub const ALERTS_TOPIC_ARN: &str = "CORDON_ALERTS_TOPIC_ARN";
 pub const APPROVALS_TOPIC_ARN: &str = "CORDON_APPROVALS_TOPIC_ARN";
 pub const QUARANTINE_POLICY_ARN: &str = "CORDON_QUARANTINE_POLICY_ARN";
 pub const STATE_MACHINE_ARN: &str = "CORDON_STATE_MACHINE_ARN";
+/// `single-account` (default) or `organization`.
+pub const DEPLOYMENT: &str = "CORDON_DEPLOYMENT";
+/// The account the stack runs in (the template passes `AWS::AccountId`).
+pub const HOME_ACCOUNT: &str = "CORDON_HOME_ACCOUNT";
+/// The member accounts' responder role (organization mode); default `cordon-responder`.
+pub const MEMBER_ROLE_NAME: &str = "CORDON_MEMBER_ROLE_NAME";
+/// The deny-all policy `infra/member.yaml` creates in each member account.
+pub const MEMBER_QUARANTINE_POLICY_NAME: &str = "CORDON_MEMBER_QUARANTINE_POLICY_NAME";
+
+pub const DEFAULT_MEMBER_ROLE_NAME: &str = "cordon-responder";
+pub const DEFAULT_MEMBER_QUARANTINE_POLICY_NAME: &str = "cordon-quarantine-deny-all";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -14,6 +25,12 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{var} is not an ARN: {value:?}")]
     NotAnArn { var: &'static str, value: String },
+    #[error("{var} is {value:?}: expected {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{var}: {source}")]
     Policy {
         var: &'static str,
@@ -30,6 +47,10 @@ pub struct Config {
     approvals_topic_arn: Option<String>,
     quarantine_policy_arn: Option<String>,
     state_machine_arn: Option<String>,
+    deployment: Option<String>,
+    home_account: Option<String>,
+    member_role_name: Option<String>,
+    member_quarantine_policy_name: Option<String>,
 }
 
 impl Config {
@@ -58,6 +79,10 @@ impl Config {
             approvals_topic_arn: get(APPROVALS_TOPIC_ARN),
             quarantine_policy_arn: get(QUARANTINE_POLICY_ARN),
             state_machine_arn: get(STATE_MACHINE_ARN),
+            deployment: get(DEPLOYMENT),
+            home_account: get(HOME_ACCOUNT),
+            member_role_name: get(MEMBER_ROLE_NAME),
+            member_quarantine_policy_name: get(MEMBER_QUARANTINE_POLICY_NAME),
         }
     }
 
@@ -81,6 +106,54 @@ impl Config {
 
     pub fn state_machine_arn(&self) -> Result<&str, ConfigError> {
         arn(STATE_MACHINE_ARN, &self.state_machine_arn)
+    }
+
+    /// Which accounts cordon may act in. The home account is required: without it no
+    /// incident's account can be told apart from the stack's own.
+    pub fn deployment(&self) -> Result<Deployment, ConfigError> {
+        let home = self
+            .home_account
+            .clone()
+            .ok_or(ConfigError::Missing(HOME_ACCOUNT))?;
+        if home.len() != 12 || !home.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                var: HOME_ACCOUNT,
+                value: home,
+                expected: "a 12-digit AWS account id",
+            });
+        }
+        match self.deployment.as_deref().unwrap_or("single-account") {
+            "single-account" => Ok(Deployment::SingleAccount { home }),
+            "organization" => {
+                let member_role = self
+                    .member_role_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_MEMBER_ROLE_NAME.to_string());
+                if !member_role
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+                {
+                    return Err(ConfigError::Invalid {
+                        var: MEMBER_ROLE_NAME,
+                        value: member_role,
+                        expected: "an IAM role name",
+                    });
+                }
+                Ok(Deployment::Organization { home, member_role })
+            }
+            other => Err(ConfigError::Invalid {
+                var: DEPLOYMENT,
+                value: other.to_string(),
+                expected: "`single-account` or `organization`",
+            }),
+        }
+    }
+
+    /// The deny-all managed policy's name in member accounts.
+    pub fn member_quarantine_policy_name(&self) -> &str {
+        self.member_quarantine_policy_name
+            .as_deref()
+            .unwrap_or(DEFAULT_MEMBER_QUARANTINE_POLICY_NAME)
     }
 }
 
@@ -142,6 +215,44 @@ mod tests {
         let c = config(&[(POLICY, "{\"approval\": 3}")]);
         let err = c.policy().unwrap_err().to_string();
         assert!(err.starts_with("CORDON_POLICY: "), "{err}");
+    }
+
+    #[test]
+    fn the_deployment_needs_the_home_account_and_a_known_mode() {
+        assert_eq!(
+            config(&[]).deployment().unwrap_err(),
+            ConfigError::Missing("CORDON_HOME_ACCOUNT")
+        );
+        assert_eq!(
+            config(&[(HOME_ACCOUNT, "123456789012")])
+                .deployment()
+                .unwrap(),
+            Deployment::SingleAccount {
+                home: "123456789012".into()
+            }
+        );
+        assert_eq!(
+            config(&[(HOME_ACCOUNT, "123456789012"), (DEPLOYMENT, "organization")])
+                .deployment()
+                .unwrap(),
+            Deployment::Organization {
+                home: "123456789012".into(),
+                member_role: "cordon-responder".into()
+            }
+        );
+        let err = config(&[(HOME_ACCOUNT, "123456789012"), (DEPLOYMENT, "org")])
+            .deployment()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "CORDON_DEPLOYMENT is \"org\": expected `single-account` or `organization`"
+        );
+        let err = config(&[(HOME_ACCOUNT, "12345")]).deployment().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CORDON_HOME_ACCOUNT is \"12345\"")
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! cordon's ports ([`cordon_core::ports`]) implemented with the AWS SDK for Rust.
 //!
 //! Every adapter holds its SDK client in a field named for the service (`iam`, `ec2`, `sns`,
-//! `securityhub`, `sfn`) and calls it as `self.<client>.<operation>()`; the infra test relies
+//! `securityhub`, `sfn`, `sts`, `organizations`) and calls it as `self.<client>.<operation>()`; the infra test relies
 //! on that to check [`permissions::actions_for`] against the code. SDK errors become
 //! [`cordon_core::PortError`]s with a deliberate kind ([`error::port_error`]).
 
+pub mod accounts;
 pub mod config;
 pub mod ec2;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod securityhub;
 pub mod sfn;
 pub mod sns;
 
+pub use accounts::{AwsAccounts, AwsOrganization};
 pub use config::{Config, ConfigError};
 pub use ec2::AwsCompute;
 pub use iam::AwsIam;

@@ -29,6 +29,10 @@ const ENRICH: &[&str] = &[
     "iam:GetRolePolicy",
     "ec2:DescribeInstances",
     "ec2:DescribeNetworkAcls",
+    // organization mode: which OUs hold the incident's account (coverage), then the member
+    // account's `cordon-responder` role for the lookups above
+    "organizations:ListParents",
+    "sts:AssumeRole",
 ];
 
 /// Pure: no AWS call at all.
@@ -63,6 +67,8 @@ const QUARANTINE: &[&str] = &[
     "ec2:ModifyInstanceMetadataOptions",
     "ec2:DescribeNetworkAcls",
     "ec2:CreateNetworkAclEntry",
+    // organization mode: the member account's `cordon-responder` role
+    "sts:AssumeRole",
 ];
 
 const NOTIFY: &[&str] = &[
@@ -89,7 +95,27 @@ const RELEASE_ACTIONS: &[&str] = &[
     "iam:DeleteRolePolicy",
     "ec2:DescribeNetworkAcls",
     "ec2:DeleteNetworkAclEntry",
+    // a member account's quarantine is released through its `cordon-responder` role
+    "sts:AssumeRole",
 ];
+
+/// The services whose actions a member account's `cordon-responder` role grants: the lookups
+/// and changes made *in* the incident's account. Everything else (STS, Organizations, SNS,
+/// Security Hub, Step Functions) is called from the central account.
+pub const MEMBER_SERVICES: &[&str] = &["iam", "ec2"];
+
+/// Exactly what the member account's `cordon-responder` role must grant: the IAM and EC2
+/// actions of enrich, quarantine and release (the union, sorted).
+pub fn member_role_actions() -> std::collections::BTreeSet<&'static str> {
+    ["enrich", "quarantine", RELEASE]
+        .iter()
+        .flat_map(|f| actions_for(f).iter().copied())
+        .filter(|a| {
+            a.split_once(':')
+                .is_some_and(|(service, _)| MEMBER_SERVICES.contains(&service))
+        })
+        .collect()
+}
 
 /// The IAM actions `function` (one of [`FUNCTIONS`], or [`RELEASE`]) calls; empty for an
 /// unknown name.
@@ -119,7 +145,16 @@ mod tests {
             for a in actions {
                 let (service, op) = a.split_once(':').expect("service:Action");
                 assert!(
-                    ["iam", "ec2", "sns", "securityhub", "states"].contains(&service),
+                    [
+                        "iam",
+                        "ec2",
+                        "sns",
+                        "securityhub",
+                        "states",
+                        "sts",
+                        "organizations"
+                    ]
+                    .contains(&service),
                     "{a}"
                 );
                 assert!(op.chars().next().unwrap().is_ascii_uppercase(), "{a}");
@@ -132,8 +167,11 @@ mod tests {
             &["states:GetExecutionHistory", "states:SendTaskSuccess"]
         );
         assert!(actions_for("quarantine").contains(&"iam:AttachUserPolicy"));
-        // enrich only reads
-        for a in actions_for("enrich") {
+        // enrich only reads (assuming the member role is how it reads there)
+        for a in actions_for("enrich")
+            .iter()
+            .filter(|a| **a != "sts:AssumeRole")
+        {
             let op = a.split_once(':').unwrap().1;
             assert!(
                 ["Get", "List", "Describe"]
@@ -143,5 +181,16 @@ mod tests {
             );
         }
         assert!(actions_for("nope").is_empty());
+    }
+
+    #[test]
+    fn the_member_role_grants_iam_and_ec2_of_enrich_quarantine_and_release_only() {
+        let member = member_role_actions();
+        assert!(member.contains("iam:AttachUserPolicy"));
+        assert!(member.contains("iam:GetUser"));
+        assert!(member.contains("ec2:DeleteNetworkAclEntry"));
+        assert!(!member.contains("sts:AssumeRole"));
+        assert!(!member.contains("organizations:ListParents"));
+        assert!(!member.iter().any(|a| a.starts_with("sns:")));
     }
 }

@@ -132,6 +132,21 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
         );
         return c;
     }
+    if let Some(scope) = enrichment.scope.as_ref().filter(|s| !s.covered) {
+        // Out of scope: nothing was looked up, and nothing may be changed. A human hears of
+        // it (the incident may be real), at GuardDuty's own severity for a finding.
+        add(
+            &mut c,
+            scope.rule.as_deref().unwrap_or(crate::scope::OTHER_ACCOUNT),
+            0,
+            scope.detail.clone(),
+        );
+        c.verdict = Verdict::Notify;
+        c.severity = incident.finding.as_ref().map_or(Severity::Medium, |f| {
+            guardduty_label(f.severity).max(Severity::Medium)
+        });
+        return c;
+    }
     if let Subject::Resource { resource_type, id } = &incident.subject {
         add(
             &mut c,
@@ -317,7 +332,8 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
             "the subject no longer exists: nothing left to contain".into(),
         );
     }
-    if let Some(why) = policy.protection(&incident.subject, Some(enrichment)) {
+    if let Some(why) = policy.protection_in(&incident.account, &incident.subject, Some(enrichment))
+    {
         c.protected = true;
         if !matches!(incident.subject, Subject::Root { .. }) {
             cap(&mut c, Verdict::Notify, PROTECTED, why);
@@ -511,6 +527,33 @@ mod tests {
     }
 
     fn none(_: &mut Incident, _: &mut Enrichment) {}
+
+    #[test]
+    fn an_account_out_of_scope_is_notify_only_whatever_else_is_suspicious() {
+        let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
+        let e = Enrichment {
+            scope: Some(crate::scope::Scope {
+                account: "999988887777".into(),
+                home_account: "123456789012".into(),
+                deployment: "single-account".into(),
+                covered: false,
+                access: None,
+                rule: Some(crate::scope::OTHER_ACCOUNT.into()),
+                detail: "the incident is about account 999988887777, but ...".into(),
+                ancestry: vec![],
+            }),
+            ..Enrichment::default()
+        };
+        let c = classify(&i, &e, &policy());
+        assert_eq!(c.verdict, Verdict::Notify);
+        assert_eq!(rules(&c), vec![(crate::scope::OTHER_ACCOUNT, 0)]);
+        assert_eq!(
+            c.severity,
+            Severity::High,
+            "GuardDuty's own label (8.0) is kept"
+        );
+        assert!(!c.protected);
+    }
 
     const CASES: &[Case] = &[
         Case {

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod ports;
 pub mod record;
 pub mod render;
+pub mod scope;
 #[cfg(test)]
 mod testkit;
 
@@ -34,3 +35,4 @@ pub use ports::{PortError, PortErrorKind};
 pub use render::{
     RenderContext, Rendered, alert, approval_request, failure_alert, security_hub_update,
 };
+pub use scope::{Deployment, Scope};

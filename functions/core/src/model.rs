@@ -237,6 +237,10 @@ pub struct Enrichment {
     /// Lookups that failed for reasons other than absence (e.g. access denied), by lookup name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lookup_errors: Vec<LookupError>,
+    /// Whether this deployment covers the incident's account (and how it reaches it). When
+    /// not covered, nothing else was looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::scope::Scope>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

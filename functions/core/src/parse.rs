@@ -93,12 +93,34 @@ pub fn parse_event(event: &Value) -> Result<Incident, ParseError> {
     }
     let source = root.req_str("source")?;
     let detail_type = root.req_str("detail-type")?;
-    let account = root.req_str("account")?;
-    let region = root.req_str("region")?;
     let detail = root.req_object("detail")?;
+    // The account and region the incident is about come from the payload, never from the
+    // envelope: a GuardDuty administrator (or a central bus fed by member accounts) receives
+    // a member's events with the envelope's `account` naming itself.
     match (source, detail_type) {
-        ("aws.iam", CLOUDTRAIL_DETAIL_TYPE) => parse_cloudtrail(&root, &detail, account, region),
-        ("aws.guardduty", GUARDDUTY_DETAIL_TYPE) => parse_guardduty(&detail, account, region),
+        ("aws.iam", CLOUDTRAIL_DETAIL_TYPE) => {
+            let account = match detail.opt_str("recipientAccountId")? {
+                Some(a) => account_id(&detail.child_path("recipientAccountId"), a)?,
+                None => {
+                    let identity = detail.req_object("userIdentity")?;
+                    let a = identity.req_str("accountId")?;
+                    account_id(&identity.child_path("accountId"), a)?
+                }
+            };
+            let region = region_name(
+                &detail.child_path("awsRegion"),
+                detail.req_str("awsRegion")?,
+            )?;
+            parse_cloudtrail(&root, &detail, account, region)
+        }
+        ("aws.guardduty", GUARDDUTY_DETAIL_TYPE) => {
+            let account = account_id(
+                &detail.child_path("accountId"),
+                detail.req_str("accountId")?,
+            )?;
+            let region = region_name(&detail.child_path("region"), detail.req_str("region")?)?;
+            parse_guardduty(&detail, account, region)
+        }
         _ => Err(ParseError::UnknownEvent {
             event_source: escape_control(source),
             detail_type: escape_control(detail_type),
@@ -488,6 +510,52 @@ pub fn escape_control(s: &str) -> String {
     out
 }
 
+/// A 12-digit AWS account id.
+fn account_id<'a>(path: &str, value: &'a str) -> Result<&'a str, ParseError> {
+    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value)
+    } else {
+        Err(ParseError::Invalid {
+            path: path.to_string(),
+            problem: format!(
+                "`{}` is not a 12-digit AWS account id",
+                escape_control(&bounded(value, 40))
+            ),
+        })
+    }
+}
+
+/// An AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`).
+fn region_name<'a>(path: &str, value: &'a str) -> Result<&'a str, ParseError> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && value.bytes().last().is_some_and(|b| b.is_ascii_digit());
+    if ok {
+        Ok(value)
+    } else {
+        Err(ParseError::Invalid {
+            path: path.to_string(),
+            problem: format!(
+                "`{}` is not an AWS region name",
+                escape_control(&bounded(value, 40))
+            ),
+        })
+    }
+}
+
+fn bounded(value: &str, max_chars: usize) -> String {
+    if value.chars().count() <= max_chars {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(max_chars).collect();
+        format!("{head}…({} bytes)", value.len())
+    }
+}
+
 fn no_control(path: &str, value: &str) -> Result<(), ParseError> {
     if value.chars().any(char::is_control) {
         return Err(ParseError::ControlCharacter {
@@ -704,6 +772,48 @@ pub(crate) mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_account_and_region_come_from_the_payload_never_the_envelope() {
+        // A GuardDuty administrator receives its member's finding with the envelope naming
+        // the administrator.
+        let mut gd = fixture("guardduty-instance-credential-exfiltration-outside-aws.json");
+        gd["account"] = "123456789012".into();
+        gd["detail"]["accountId"] = "999988887777".into();
+        gd["detail"]["region"] = "eu-west-1".into();
+        let i = parse_event(&gd).unwrap();
+        assert_eq!(
+            (i.account.as_str(), i.region.as_str()),
+            ("999988887777", "eu-west-1")
+        );
+
+        // A member's CreateUser forwarded to the central bus.
+        let mut ct = fixture("cloudtrail-create-user-by-iam-user.json");
+        ct["account"] = "123456789012".into();
+        ct["detail"]["recipientAccountId"] = "999988887777".into();
+        assert_eq!(parse_event(&ct).unwrap().account, "999988887777");
+        // Without recipientAccountId, the caller's account.
+        ct["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("recipientAccountId");
+        ct["detail"]["userIdentity"]["accountId"] = "444455556666".into();
+        assert_eq!(parse_event(&ct).unwrap().account, "444455556666");
+
+        // A missing or malformed account is named, not guessed from the envelope.
+        gd["detail"].as_object_mut().unwrap().remove("accountId");
+        assert_eq!(
+            parse_event(&gd).unwrap_err().path(),
+            Some("detail.accountId")
+        );
+        gd["detail"]["accountId"] = "9999-8888-7777".into();
+        let err = parse_event(&gd).unwrap_err();
+        assert_eq!(err.path(), Some("detail.accountId"));
+        assert!(err.to_string().contains("12-digit"), "{err}");
+        gd["detail"]["accountId"] = "999988887777".into();
+        gd["detail"]["region"] = "../../etc".into();
+        assert_eq!(parse_event(&gd).unwrap_err().path(), Some("detail.region"));
     }
 
     fn user(name: &str, arn: Option<&str>, user_id: Option<&str>, key: Option<&str>) -> Subject {

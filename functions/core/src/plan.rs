@@ -51,7 +51,9 @@ pub fn plan_quarantine(
         }
         _ => {}
     }
-    if let Some(reason) = policy.protection(&incident.subject, Some(enrichment)) {
+    if let Some(reason) =
+        policy.protection_in(&incident.account, &incident.subject, Some(enrichment))
+    {
         return Err(PlanError::Protected(reason));
     }
     if !enrichment.exists {

@@ -26,6 +26,96 @@ pub struct Policy {
     /// Plan only: every containment action is reported `skipped`, nothing changes.
     #[serde(default)]
     pub dry_run: bool,
+    /// Organization mode: which accounts cordon covers, and per-account protected principals.
+    /// Ignored by a single-account deployment (which covers only its own account).
+    #[serde(default)]
+    pub organization: OrganizationPolicy,
+}
+
+/// Which of the organization's accounts are covered, and what is protected in each.
+///
+/// An account is covered when it is included (by id, by `*`, or because one of its ancestor
+/// OUs or the root is listed) and not excluded (by id, or by an ancestor OU). Exclusion wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationPolicy {
+    /// Account ids, or `*` for every account of the organization.
+    #[serde(default = "every_account")]
+    pub include_accounts: Vec<String>,
+    #[serde(default)]
+    pub exclude_accounts: Vec<String>,
+    /// OU ids (`ou-…`) or the root id (`r-…`): every account below them, at any depth.
+    #[serde(default)]
+    pub include_organizational_units: Vec<String>,
+    #[serde(default)]
+    pub exclude_organizational_units: Vec<String>,
+    /// Per-account additions to `protected` (they add to it, never replace it).
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, AccountOverrides>,
+}
+
+impl Default for OrganizationPolicy {
+    fn default() -> Self {
+        Self {
+            include_accounts: every_account(),
+            exclude_accounts: Vec::new(),
+            include_organizational_units: Vec::new(),
+            exclude_organizational_units: Vec::new(),
+            accounts: Default::default(),
+        }
+    }
+}
+
+fn every_account() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountOverrides {
+    #[serde(default)]
+    pub protected: Protected,
+}
+
+impl OrganizationPolicy {
+    /// Why `account` (with its `ancestry`: parent OUs up to the root) is not covered, or
+    /// `Ok` with why it is.
+    pub fn coverage(&self, account: &str, ancestry: &[String]) -> Result<String, String> {
+        if self.exclude_accounts.iter().any(|a| a == account) {
+            return Err(format!(
+                "account {account} is listed in organization.excludeAccounts"
+            ));
+        }
+        if let Some(ou) = ancestry
+            .iter()
+            .find(|ou| self.exclude_organizational_units.contains(ou))
+        {
+            return Err(format!(
+                "account {account} is below {ou}, listed in organization.excludeOrganizationalUnits"
+            ));
+        }
+        if self.include_accounts.iter().any(|a| a == account) {
+            return Ok(format!(
+                "account {account} is listed in organization.includeAccounts"
+            ));
+        }
+        if let Some(ou) = ancestry
+            .iter()
+            .find(|ou| self.include_organizational_units.contains(ou))
+        {
+            return Ok(format!(
+                "account {account} is below {ou}, listed in organization.includeOrganizationalUnits"
+            ));
+        }
+        if self.include_accounts.iter().any(|a| a == "*") {
+            return Ok(format!(
+                "organization.includeAccounts covers every account of the organization"
+            ));
+        }
+        Err(format!(
+            "account {account} is in neither organization.includeAccounts nor below an OU in organization.includeOrganizationalUnits"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -117,6 +207,17 @@ pub enum PolicyError {
 /// `cordon-...`, and that must not buy the user protection.
 pub const CORDON_ROLE_PREFIX: &str = "cordon-";
 
+/// Roles that run the organization itself (account access from the management account,
+/// StackSets, Control Tower): quarantining one breaks the organization's administration, and
+/// a compromised one is a case for humans. Always protected, whatever the policy says.
+pub const ALWAYS_PROTECTED_ROLES: &[&str] = &[
+    "OrganizationAccountAccessRole",
+    "AWSCloudFormationStackSetExecutionRole",
+    "stacksets-exec-*",
+    "AWSControlTower*",
+    "aws-controltower-*",
+];
+
 /// Step Functions' maximum task-token wait: one year.
 pub const MAX_APPROVAL_TIMEOUT_SECONDS: u64 = 31_536_000;
 /// Shorter than a minute leaves no human time to read the message.
@@ -196,14 +297,72 @@ impl Policy {
         for (i, pattern) in self.approval.approvers.iter().enumerate() {
             check_arn_glob(pattern).map_err(|p| invalid(format!("approval.approvers[{i}]"), p))?;
         }
+        let org = &self.organization;
+        for (i, a) in org.include_accounts.iter().enumerate() {
+            if a != "*" {
+                check_account_id(a)
+                    .map_err(|p| invalid(format!("organization.includeAccounts[{i}]"), p))?;
+            }
+        }
+        for (i, a) in org.exclude_accounts.iter().enumerate() {
+            check_account_id(a)
+                .map_err(|p| invalid(format!("organization.excludeAccounts[{i}]"), p))?;
+        }
+        for (field, list) in [
+            (
+                "includeOrganizationalUnits",
+                &org.include_organizational_units,
+            ),
+            (
+                "excludeOrganizationalUnits",
+                &org.exclude_organizational_units,
+            ),
+        ] {
+            for (i, id) in list.iter().enumerate() {
+                check_ou_id(id).map_err(|p| invalid(format!("organization.{field}[{i}]"), p))?;
+            }
+        }
+        for (account, overrides) in &org.accounts {
+            check_account_id(account)
+                .map_err(|p| invalid(format!("organization.accounts.{account}"), p))?;
+            let at = |list: &str, i: usize| {
+                format!("organization.accounts.{account}.protected.{list}[{i}]")
+            };
+            for (i, pattern) in overrides.protected.users.iter().enumerate() {
+                check_name_glob(pattern).map_err(|p| invalid(at("users", i), p))?;
+            }
+            for (i, pattern) in overrides.protected.roles.iter().enumerate() {
+                check_name_glob(pattern).map_err(|p| invalid(at("roles", i), p))?;
+            }
+            for (i, pattern) in overrides.protected.arns.iter().enumerate() {
+                check_arn_glob(pattern).map_err(|p| invalid(at("arns", i), p))?;
+            }
+        }
         Ok(())
+    }
+
+    /// [`Policy::protection`], plus what `organization.accounts.<account>.protected` adds for
+    /// the account the incident is about. This is the check every decision uses.
+    pub fn protection_in(
+        &self,
+        account: &str,
+        subject: &crate::model::Subject,
+        enrichment: Option<&crate::model::Enrichment>,
+    ) -> Option<String> {
+        if let Some(why) = self.protection(subject, enrichment) {
+            return Some(why);
+        }
+        let extra = &self.organization.accounts.get(account)?.protected;
+        protected_by(extra, subject, enrichment)
+            .map(|why| format!("{why} (organization.accounts.{account}.protected)"))
     }
 
     /// Why the subject is protected (never quarantined), or `None`.
     ///
     /// Always protected, whatever the policy says: the root user, AWS service-linked roles
     /// (path `/aws-service-role/`), AWS reserved SSO roles (`AWSReservedSSO_*`, path
-    /// `/aws-reserved/`), and cordon's own roles (name prefix [`CORDON_ROLE_PREFIX`]). Then
+    /// `/aws-reserved/`), organization administration roles ([`ALWAYS_PROTECTED_ROLES`]) and
+    /// cordon's own roles (name prefix [`CORDON_ROLE_PREFIX`]). Then
     /// whatever the policy lists by user name, role name or ARN.
     pub fn protection(
         &self,
@@ -212,40 +371,19 @@ impl Policy {
     ) -> Option<String> {
         use crate::glob::matches;
         use crate::model::Subject;
-        let mut arns: Vec<String> = Vec::new();
         match subject {
             Subject::Root { account } => {
                 return Some(format!(
                     "the root user of account {account} is never quarantined"
                 ));
             }
-            Subject::Resource { .. } => return None,
-            Subject::IamUser { name, arn, .. } => {
-                arns.extend(arn.clone());
-                if let Some(user) = enrichment.and_then(|e| e.user.as_ref())
-                    && !user.arn.is_empty()
-                {
-                    arns.push(user.arn.clone());
-                }
-                if let Some(p) = self.protected.users.iter().find(|p| matches(p, name)) {
-                    return Some(format!(
-                        "user `{name}` matches protected.users pattern `{p}`"
-                    ));
-                }
-            }
-            Subject::AssumedRole {
-                role_name,
-                role_arn,
-                ..
-            } => {
-                arns.extend(role_arn.clone());
-                let role = enrichment.and_then(|e| e.role.as_ref());
-                if let Some(role) = role
-                    && !role.arn.is_empty()
-                {
-                    arns.push(role.arn.clone());
-                }
-                let path = role.map(|r| r.path.as_str()).unwrap_or("");
+            Subject::Resource { .. } | Subject::IamUser { .. } => {}
+            Subject::AssumedRole { role_name, .. } => {
+                let arns = subject_arns(subject, enrichment);
+                let path = enrichment
+                    .and_then(|e| e.role.as_ref())
+                    .map(|r| r.path.as_str())
+                    .unwrap_or("");
                 if path.starts_with("/aws-service-role/")
                     || arns.iter().any(|a| a.contains(":role/aws-service-role/"))
                 {
@@ -259,24 +397,22 @@ impl Policy {
                         "`{role_name}` is an AWS reserved IAM Identity Center (SSO) role; manage it in Identity Center"
                     ));
                 }
+                if let Some(p) = ALWAYS_PROTECTED_ROLES
+                    .iter()
+                    .find(|p| matches(p, role_name))
+                {
+                    return Some(format!(
+                        "`{role_name}` is an organization administration role (`{p}`): cordon never quarantines it"
+                    ));
+                }
                 if role_name.starts_with(CORDON_ROLE_PREFIX) {
                     return Some(format!(
                         "`{role_name}` is one of cordon's own roles (prefix `{CORDON_ROLE_PREFIX}`)"
                     ));
                 }
-                if let Some(p) = self.protected.roles.iter().find(|p| matches(p, role_name)) {
-                    return Some(format!(
-                        "role `{role_name}` matches protected.roles pattern `{p}`"
-                    ));
-                }
             }
         }
-        for arn in &arns {
-            if let Some(p) = self.protected.arns.iter().find(|p| matches(p, arn)) {
-                return Some(format!("`{arn}` matches protected.arns pattern `{p}`"));
-            }
-        }
-        None
+        protected_by(&self.protected, subject, enrichment)
     }
 
     /// Whether the actor is a trusted creator: its ARN or, for assumed roles and federated
@@ -301,6 +437,71 @@ impl Policy {
     }
 }
 
+/// The ARNs a subject is known by: from the event, and from what IAM said.
+fn subject_arns(
+    subject: &crate::model::Subject,
+    enrichment: Option<&crate::model::Enrichment>,
+) -> Vec<String> {
+    use crate::model::Subject;
+    let mut arns = Vec::new();
+    match subject {
+        Subject::IamUser { arn, .. } => {
+            arns.extend(arn.clone());
+            arns.extend(
+                enrichment
+                    .and_then(|e| e.user.as_ref())
+                    .map(|u| u.arn.clone())
+                    .filter(|a| !a.is_empty()),
+            );
+        }
+        Subject::AssumedRole { role_arn, .. } => {
+            arns.extend(role_arn.clone());
+            arns.extend(
+                enrichment
+                    .and_then(|e| e.role.as_ref())
+                    .map(|r| r.arn.clone())
+                    .filter(|a| !a.is_empty()),
+            );
+        }
+        Subject::Root { .. } | Subject::Resource { .. } => {}
+    }
+    arns
+}
+
+/// Whether one `protected` list (the policy's, or an account's additions) names the subject.
+/// A tag on the principal never counts: a compromised principal can tag itself.
+fn protected_by(
+    list: &Protected,
+    subject: &crate::model::Subject,
+    enrichment: Option<&crate::model::Enrichment>,
+) -> Option<String> {
+    use crate::glob::matches;
+    use crate::model::Subject;
+    match subject {
+        Subject::IamUser { name, .. } => {
+            if let Some(p) = list.users.iter().find(|p| matches(p, name)) {
+                return Some(format!(
+                    "user `{name}` matches protected.users pattern `{p}`"
+                ));
+            }
+        }
+        Subject::AssumedRole { role_name, .. } => {
+            if let Some(p) = list.roles.iter().find(|p| matches(p, role_name)) {
+                return Some(format!(
+                    "role `{role_name}` matches protected.roles pattern `{p}`"
+                ));
+            }
+        }
+        Subject::Root { .. } | Subject::Resource { .. } => return None,
+    }
+    for arn in subject_arns(subject, enrichment) {
+        if let Some(p) = list.arns.iter().find(|p| matches(p, &arn)) {
+            return Some(format!("`{arn}` matches protected.arns pattern `{p}`"));
+        }
+    }
+    None
+}
+
 fn check_glob_chars(pattern: &str, extra: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("empty pattern".into());
@@ -318,6 +519,30 @@ fn check_glob_chars(pattern: &str, extra: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn check_account_id(id: &str) -> Result<(), String> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("`{id}` is not a 12-digit AWS account id"))
+    }
+}
+
+/// An organizational unit id (`ou-abcd-12345678`) or a root id (`r-abcd`).
+fn check_ou_id(id: &str) -> Result<(), String> {
+    let ok = |rest: &str| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    match (id.strip_prefix("ou-"), id.strip_prefix("r-")) {
+        (Some(rest), _) | (_, Some(rest)) if ok(rest) => Ok(()),
+        _ => Err(format!(
+            "`{id}` is not an organizational unit id (`ou-…`) or a root id (`r-…`)"
+        )),
+    }
 }
 
 /// A user or role name glob.
@@ -585,6 +810,71 @@ mod tests {
         assert!(p.is_approver("arn:aws:iam::123456789012:user/alice"));
         assert!(!p.is_approver("arn:aws:iam::123456789012:user/alice2"));
         assert!(!p.is_approver(""));
+    }
+
+    #[test]
+    fn organization_roles_are_always_protected_and_account_overrides_add_to_the_policy() {
+        let p = with(|v| {
+            v["protected"]["roles"] = json!([]);
+            v["organization"] = json!({
+                "excludeOrganizationalUnits": ["ou-ab12-sandbox1"],
+                "accounts": {"999988887777": {"protected": {"users": ["payments-batch"], "roles": ["db-*"]}}}
+            });
+        })
+        .unwrap();
+        for name in [
+            "OrganizationAccountAccessRole",
+            "stacksets-exec-0123456789abcdef",
+            "AWSControlTowerExecution",
+            "AWSCloudFormationStackSetExecutionRole",
+            "cordon-responder",
+        ] {
+            assert!(p.protection(&role(name), None).is_some(), "{name}");
+        }
+        // the override applies in its account only
+        assert!(
+            p.protection_in("999988887777", &user("payments-batch"), None)
+                .unwrap()
+                .contains("organization.accounts.999988887777")
+        );
+        assert!(
+            p.protection_in("999988887777", &role("db-admin"), None)
+                .is_some()
+        );
+        assert_eq!(
+            p.protection_in("111122223333", &user("payments-batch"), None),
+            None
+        );
+        // the default section still applies everywhere
+        assert!(
+            p.protection_in("111122223333", &user("break-glass-1"), None)
+                .is_some()
+        );
+        // the organization section is validated by field
+        assert_eq!(
+            field_of(with(
+                |v| v["organization"] = json!({"includeAccounts": ["12345"]})
+            )),
+            "organization.includeAccounts[0]"
+        );
+        assert_eq!(
+            field_of(with(
+                |v| v["organization"] = json!({"excludeOrganizationalUnits": ["sandbox"]})
+            )),
+            "organization.excludeOrganizationalUnits[0]"
+        );
+        assert_eq!(
+            field_of(with(
+                |v| v["organization"] =
+                    json!({"accounts": {"999988887777": {"protected": {"arns": ["*"]}}}})
+            )),
+            "organization.accounts.999988887777.protected.arns[0]"
+        );
+        // defaults: every account of the organization
+        assert_eq!(
+            policy().organization.include_accounts,
+            vec!["*".to_string()]
+        );
     }
 
     #[test]

@@ -185,3 +185,58 @@ pub trait Executions: Send + Sync {
     async fn pending_approval(&self, execution_arn: &str) -> PortResult<Option<PendingApproval>>;
     async fn send_task_success(&self, task_token: &str, output: &Value) -> PortResult<()>;
 }
+
+/// AWS Organizations, as coverage needs it.
+#[async_trait]
+pub trait Organization: Send + Sync {
+    /// The account's parents from the nearest OU up to the root (`ou-…`, …, `r-…`); `None`
+    /// if the account is not a member of the organization.
+    async fn ancestry(&self, account: &str) -> PortResult<Option<Vec<String>>>;
+}
+
+/// Why no clients could be had for an account.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The member account's responder role could not be assumed (missing, not trusting
+    /// cordon, or STS refused). Never a reason to fall back to another account.
+    #[error(
+        "cannot act in account {account}: assuming {role_arn} failed: {message}. \
+         Deploy infra/member.yaml in account {account} (as a StackSet instance) so that the role exists and trusts cordon's central functions"
+    )]
+    MemberRoleUnavailable {
+        account: String,
+        role_arn: String,
+        message: String,
+    },
+    /// The deployment does not cover the account: no client is ever made for it.
+    #[error("refusing to act in account {account}: {why}")]
+    OutOfScope { account: String, why: String },
+    /// STS was throttled or unavailable: worth retrying.
+    #[error("transient failure reaching account {account}: {source}")]
+    Transient { account: String, source: PortError },
+}
+
+/// IAM and EC2 clients that act in one account (and, for EC2, one region).
+pub struct AccountClients<I, C> {
+    pub account: String,
+    pub region: String,
+    pub iam: I,
+    pub compute: C,
+}
+
+/// The only way the functions get IAM and EC2 clients: *for an account*. An implementation
+/// gives the functions' own credentials for the account the stack runs in, the account's
+/// responder role for a covered member account, and refuses anything else.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    type Iam: IamRead + IamWrite;
+    type Compute: Compute;
+    /// Clients acting in `account` and `region`, for `incident_id` (a member account's
+    /// CloudTrail names the incident in the role session).
+    async fn open(
+        &self,
+        account: &str,
+        region: &str,
+        incident_id: &str,
+    ) -> Result<AccountClients<Self::Iam, Self::Compute>, AccountError>;
+}

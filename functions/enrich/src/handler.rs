@@ -1,8 +1,10 @@
 //! enrich: parse the EventBridge event into an incident and gather what AWS says about its
 //! subject right now (`cordon_core::enrich`: every independent lookup runs concurrently).
 
-use cordon_core::ports::{Compute, IamRead};
-use cordon_core::{CaseFile, Enrichment, Incident, ParseError, PortError, parse_event};
+use cordon_core::ports::{AccountError, Accounts, Compute, IamRead, Organization};
+use cordon_core::{
+    CaseFile, Deployment, Enrichment, Incident, ParseError, Policy, PortError, parse_event,
+};
 use serde::Serialize;
 
 /// What enrich adds to the state document.
@@ -24,6 +26,28 @@ pub enum EnrichError {
     /// A lookup was throttled or AWS had a transient problem: the state machine retries.
     #[error("transient AWS failure: {0}")]
     Transient(PortError),
+    /// The incident's account could not be reached (its responder role is missing or does
+    /// not trust cordon): a named failure that ends in a failure alert, never a fall-back.
+    #[error("{0}")]
+    Account(AccountError),
+}
+
+impl From<AccountError> for EnrichError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Transient { source, .. } => EnrichError::Transient(source),
+            other => EnrichError::Account(other),
+        }
+    }
+}
+
+/// Read once at init.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub deployment: Deployment,
+    /// The response policy (organization coverage), `None` if it cannot be read: then no
+    /// member account is covered (fail closed).
+    pub policy: Option<Policy>,
 }
 
 impl EnrichError {
@@ -32,10 +56,56 @@ impl EnrichError {
         match self {
             EnrichError::InvalidEvent(_) | EnrichError::InvalidInput(_) => "InvalidEvent",
             EnrichError::Transient(_) => "Transient",
+            EnrichError::Account(AccountError::MemberRoleUnavailable { .. }) => {
+                "MemberRoleUnavailable"
+            }
+            EnrichError::Account(_) => "OutOfScope",
         }
     }
 }
 
+/// Parse the event, decide whether its account is in scope, and only then look the subject
+/// up, with clients for that account. An out-of-scope incident is looked up nowhere.
+pub async fn respond<A: Accounts, O: Organization>(
+    accounts: &A,
+    organization: &O,
+    settings: &Settings,
+    case: &CaseFile,
+) -> Result<Output, EnrichError> {
+    let incident = parse_event(&case.event)?;
+    let scope = cordon_core::scope::assess(
+        &settings.deployment,
+        settings.policy.as_ref(),
+        &incident.account,
+        organization,
+    )
+    .await
+    .map_err(EnrichError::Transient)?;
+    tracing::info!(incident_id = %incident.id, kind = %incident.kind, account = %incident.account, region = %incident.region, covered = scope.covered, "parsed event");
+    if !scope.covered {
+        tracing::warn!(incident_id = %incident.id, account = %incident.account, rule = scope.rule.as_deref().unwrap_or(""), "account out of scope: nothing looked up");
+        return Ok(Output {
+            incident,
+            enrichment: Enrichment {
+                scope: Some(scope),
+                ..Enrichment::default()
+            },
+        });
+    }
+    let clients = accounts
+        .open(&incident.account, &incident.region, &incident.id)
+        .await?;
+    let mut enrichment = enrich(&clients.iam, &clients.compute, &incident).await?;
+    enrichment.scope = Some(scope);
+    tracing::info!(incident_id = %incident.id, account = %clients.account, exists = enrichment.exists, lookup_errors = enrichment.lookup_errors.len(), "enriched");
+    Ok(Output {
+        incident,
+        enrichment,
+    })
+}
+
+/// Parse and enrich with clients already for the incident's account (the tests' entry).
+#[cfg(test)]
 pub async fn handle<I: IamRead, C: Compute>(
     iam: &I,
     compute: &C,

@@ -2,12 +2,12 @@
 
 mod handler;
 
-use cordon_aws::{AwsCompute, AwsIam};
+use cordon_aws::{AwsAccounts, AwsOrganization, Config};
 use cordon_core::CaseFile;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use handler::EnrichError;
+use handler::{EnrichError, Settings};
 
 impl From<EnrichError> for Diagnostic {
     fn from(e: EnrichError) -> Diagnostic {
@@ -21,13 +21,28 @@ impl From<EnrichError> for Diagnostic {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env();
+    // Without knowing its own account, no incident's account can be told apart: fail at init.
+    let deployment = config.deployment().map_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+        Error::from(e.to_string())
+    })?;
+    let policy = match config.policy() {
+        Ok(p) => Some(p.clone()),
+        Err(e) => {
+            tracing::error!(error = %e, "response policy unavailable: no member account is covered");
+            None
+        }
+    };
+    let settings = Settings { deployment, policy };
     let sdk = cordon_aws::sdk_config().await;
-    let iam = AwsIam::from_conf(&sdk);
-    let compute = AwsCompute::from_conf(&sdk);
-    let (iam, compute) = (&iam, &compute);
+    // IAM and EC2 clients exist only for an account: `accounts.open(account, ...)`.
+    let accounts = AwsAccounts::new(settings.deployment.clone(), &sdk);
+    let organization = AwsOrganization::from_conf(&sdk);
+    let (accounts, organization, settings) = (&accounts, &organization, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let case: CaseFile = serde_json::from_value(event.payload).map_err(EnrichError::from)?;
-        handler::handle(iam, compute, &case)
+        handler::respond(accounts, organization, settings, &case)
             .await
             .map_err(Diagnostic::from)
     }))

@@ -6,8 +6,9 @@
 //! key meanwhile), and the plan is made from the fresh read.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use cordon_core::Deployment;
 use cordon_core::plan::{ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, action_name_and_target};
-use cordon_core::ports::{Change, Compute, IamRead, IamWrite, PortResult};
+use cordon_core::ports::{AccountError, Accounts, Change, Compute, IamRead, IamWrite, PortResult};
 use cordon_core::record::tag_value;
 use cordon_core::{
     ActionOutcome, ActionStatus, ApprovalDefault, CaseFile, Containment, Decision, Enrichment,
@@ -23,8 +24,40 @@ pub struct Settings {
     pub policy: Result<Policy, String>,
 }
 
+/// The deployment, read once at init: which accounts the function may act in, and the
+/// deny-all policy in each.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub deployment: Deployment,
+    /// The name `infra/member.yaml` gives the deny-all policy in member accounts.
+    pub member_quarantine_policy_name: String,
+    /// The settings for the account the stack runs in.
+    pub home: Settings,
+}
+
+impl Deployed {
+    /// The settings for acting in `account` (`region` gives the partition).
+    pub fn settings_for(&self, account: &str, region: &str) -> Settings {
+        if account == self.deployment.home() {
+            return self.home.clone();
+        }
+        Settings {
+            quarantine_policy_arn: cordon_aws::accounts::policy_arn(
+                region,
+                account,
+                &self.member_quarantine_policy_name,
+            ),
+            policy: self.home.policy.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {
+    #[error("refusing to act: {0}")]
+    OutOfScope(String),
+    #[error("{0}")]
+    MemberRoleUnavailable(AccountError),
     #[error("invalid state document: {0}")]
     InvalidInput(String),
     #[error("the response policy cannot be read, so nothing is quarantined automatically: {0}")]
@@ -55,6 +88,8 @@ impl QuarantineError {
     /// The `errorType` the state machine matches.
     pub fn error_type(&self) -> &'static str {
         match self {
+            QuarantineError::OutOfScope(_) => "OutOfScope",
+            QuarantineError::MemberRoleUnavailable(_) => "MemberRoleUnavailable",
             QuarantineError::InvalidInput(_) => "InvalidInput",
             QuarantineError::PolicyUnavailable(_) => "PolicyUnavailable",
             QuarantineError::NotApproved(_) => "NotApproved",
@@ -90,6 +125,53 @@ fn read_error(e: PortError) -> QuarantineError {
     }
 }
 
+impl From<AccountError> for QuarantineError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Transient { source, .. } => QuarantineError::Transient(source),
+            AccountError::OutOfScope { .. } => QuarantineError::OutOfScope(e.to_string()),
+            AccountError::MemberRoleUnavailable { .. } => QuarantineError::MemberRoleUnavailable(e),
+        }
+    }
+}
+
+/// Contain the incident's subject in the incident's account, with clients for that account.
+/// The case file must say (from enrich) that this very account is covered; otherwise nothing
+/// is touched anywhere.
+pub async fn respond<A: Accounts>(
+    accounts: &A,
+    deployed: &Deployed,
+    case: &CaseFile,
+    now: DateTime<Utc>,
+) -> Result<Containment, QuarantineError> {
+    let incident = case
+        .incident
+        .as_ref()
+        .ok_or_else(|| QuarantineError::InvalidInput("`incident` is missing".into()))?;
+    let account = &incident.account;
+    match case.enrichment.as_ref().and_then(|e| e.scope.as_ref()) {
+        Some(scope) if scope.covered && &scope.account == account => {}
+        Some(scope) if scope.covered => {
+            return Err(QuarantineError::OutOfScope(format!(
+                "enrichment.scope is about account {}, the incident about {account}",
+                scope.account
+            )));
+        }
+        Some(scope) => return Err(QuarantineError::OutOfScope(scope.detail.clone())),
+        None => {
+            return Err(QuarantineError::OutOfScope(format!(
+                "the case file does not say whether account {account} is covered (enrichment.scope is missing)"
+            )));
+        }
+    }
+    let clients = accounts
+        .open(account, &incident.region, &incident.id)
+        .await?;
+    let settings = deployed.settings_for(account, &incident.region);
+    tracing::info!(incident_id = %incident.id, account = %clients.account, region = %clients.region, "containing in the incident's account");
+    handle(&clients.iam, &clients.compute, &settings, case, now).await
+}
+
 pub async fn handle<I, C>(
     iam: &I,
     compute: &C,
@@ -120,7 +202,11 @@ where
         _ => {}
     }
     // Protection, from what the earlier steps saw...
-    if let Some(why) = policy.protection(&incident.subject, case.enrichment.as_ref()) {
+    if let Some(why) = policy.protection_in(
+        &incident.account,
+        &incident.subject,
+        case.enrichment.as_ref(),
+    ) {
         return Err(QuarantineError::ProtectedPrincipal(why));
     }
     if case.classification.as_ref().is_some_and(|c| c.protected) {
@@ -130,7 +216,11 @@ where
     }
     // ...and from what is true now (plan_quarantine checks again on the fresh facts).
     let fresh = reread(iam, compute, policy, case, incident).await?;
-    if let Some(why) = policy.protection(&incident.subject, Some(&fresh.enrichment)) {
+    if let Some(why) = policy.protection_in(
+        &incident.account,
+        &incident.subject,
+        Some(&fresh.enrichment),
+    ) {
         return Err(QuarantineError::ProtectedPrincipal(why));
     }
 

@@ -3,12 +3,12 @@
 
 mod handler;
 
-use cordon_aws::{AwsCompute, AwsIam, Config};
+use cordon_aws::{AwsAccounts, Config};
 use cordon_core::CaseFile;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use handler::{QuarantineError, Settings};
+use handler::{Deployed, QuarantineError, Settings};
 
 impl From<QuarantineError> for Diagnostic {
     fn from(e: QuarantineError) -> Diagnostic {
@@ -42,14 +42,19 @@ async fn main() -> Result<(), Error> {
     if let Err(e) = &settings.policy {
         tracing::error!(error = %e, "response policy unavailable: every quarantine will be refused");
     }
+    let deployed = Deployed {
+        deployment: config.deployment().map_err(config_error)?,
+        member_quarantine_policy_name: config.member_quarantine_policy_name().to_string(),
+        home: settings,
+    };
     let sdk = cordon_aws::sdk_config().await;
-    let iam = AwsIam::from_conf(&sdk);
-    let compute = AwsCompute::from_conf(&sdk);
-    let (iam, compute, settings) = (&iam, &compute, &settings);
+    // IAM and EC2 clients exist only for an account: `accounts.open(account, ...)`.
+    let accounts = AwsAccounts::new(deployed.deployment.clone(), &sdk);
+    let (accounts, deployed) = (&accounts, &deployed);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let case: CaseFile = serde_json::from_value(event.payload)
             .map_err(|e| QuarantineError::InvalidInput(e.to_string()))?;
-        handler::handle(iam, compute, settings, &case, chrono::Utc::now())
+        handler::respond(accounts, deployed, &case, chrono::Utc::now())
             .await
             .map_err(Diagnostic::from)
     }))
