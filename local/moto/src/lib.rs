@@ -1,9 +1,13 @@
 //! A `moto_server` (the AWS emulator from PyPI `moto[server]`) on a free loopback port, for
 //! tests and for the offline stack. The process is stopped when the [`Moto`] is dropped.
 //!
-//! The binary is `$CORDON_MOTO_SERVER` if set, else `.venv/bin/moto_server` at the workspace
-//! root, which the README's commands install. A missing binary is an error that says how to
-//! install it: tests never skip because the emulator is absent.
+//! moto runs with cordon's extensions (`cordon_moto_server.py`, embedded in this crate): the
+//! few AWS behaviours moto lacks that cordon's correctness depends on (AssumeRole refusing a
+//! role that does not exist, ListParents for a delegated administrator, fixed offline account
+//! ids). It runs on the Python of the project virtualenv, `.venv/bin/python` at the workspace
+//! root (or `$CORDON_MOTO_PYTHON`), which the README's commands install. A missing
+//! interpreter or moto is an error that says how to install it: tests never skip because the
+//! emulator is absent.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Region every offline component uses.
+pub mod organization;
+
 pub const REGION: &str = "us-east-1";
 /// The account moto simulates.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -20,11 +26,16 @@ pub const ACCOUNT_ID: &str = "123456789012";
 pub enum MotoError {
     #[error(
         "moto_server not found at {0}: run `./dev test` (or `./dev setup`) once to install \
-         moto[server] into the project virtualenv, or set CORDON_MOTO_SERVER"
+         moto[server] into the project virtualenv, or set CORDON_MOTO_PYTHON to a Python that has it"
     )]
     NotInstalled(PathBuf),
     #[error("could not start moto_server {path}: {source}")]
     Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing the moto extension to {path}: {source}")]
+    Extension {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -41,22 +52,25 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// The moto_server binary this process would run.
-    pub fn binary() -> PathBuf {
-        if let Some(p) = std::env::var_os("CORDON_MOTO_SERVER") {
+    /// The Python (with `moto[server]`) this process would run moto on.
+    pub fn python() -> PathBuf {
+        if let Some(p) = std::env::var_os("CORDON_MOTO_PYTHON") {
             return PathBuf::from(p);
         }
-        workspace_root().join(".venv/bin/moto_server")
+        workspace_root().join(".venv/bin/python")
     }
 
-    /// Start moto_server on a free loopback port and wait until it answers.
+    /// Start moto_server (with cordon's extensions) on a free loopback port and wait until it
+    /// answers.
     pub fn start() -> Result<Moto, MotoError> {
-        let path = Self::binary();
+        let path = Self::python();
         if !path.exists() {
             return Err(MotoError::NotInstalled(path));
         }
+        let script = extension_script()?;
         let port = free_port()?;
         let child = Command::new(&path)
+            .arg(&script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
@@ -117,6 +131,38 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The extension, as shipped in this crate.
+pub const EXTENSION: &str = include_str!("../cordon_moto_server.py");
+
+/// The extension written where Python can run it (once per content: the file name carries
+/// its hash, so concurrent starts never see a half-written file of another version).
+fn extension_script() -> Result<PathBuf, MotoError> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    EXTENSION.hash(&mut h);
+    let dir = std::env::temp_dir().join("cordon-moto");
+    let path = dir.join(format!("cordon_moto_server_{:016x}.py", h.finish()));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let err = |source| MotoError::Extension {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let tmp = dir.join(format!("{}.{}.tmp", uuid_like(), std::process::id()));
+    std::fs::write(&tmp, EXTENSION).map_err(err)?;
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    Ok(path)
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// An SDK configuration for any AWS-compatible endpoint, with static test credentials, the
