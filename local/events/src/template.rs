@@ -15,7 +15,9 @@
 //! * `Fn::Sub`, `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::If` (with the template's
 //!   `Conditions`: `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`),
 //!   `Fn::FindInMap` and `Fn::Base64` are evaluated.
-//! * Anything that needs a deployed resource (`Ref` to a resource, `Fn::GetAtt`,
+//! * `Ref` to an `AWS::Events::EventBus` of the template (and `Fn::GetAtt Bus.Name`) is
+//!   its `Name` (a rule on a custom bus: `EventBusName: !Ref Bus`).
+//! * Anything else that needs a deployed resource (`Ref` to a resource, `Fn::GetAtt`,
 //!   `Fn::ImportValue`, …) is an error naming it, but only where a rule needs the value.
 //!
 //! A pattern given as a string (CloudFormation accepts `EventPattern` as JSON text) is
@@ -534,6 +536,9 @@ impl<'a> Ctx<'a> {
             }
             return Ok(Some(Value::String(param_text(v))));
         }
+        if let Some(name_value) = self.event_bus_name(name, at)? {
+            return Ok(Some(name_value));
+        }
         if self.resources.is_some_and(|r| r.contains_key(name)) {
             return Err(self.unresolvable(
                 at,
@@ -546,6 +551,21 @@ impl<'a> Ctx<'a> {
             format!("!Ref {name}"),
             "no parameter, pseudo parameter or resource has that name",
         ))
+    }
+
+    /// `Ref` to an `AWS::Events::EventBus` of the template is the bus's name, known before
+    /// deployment when the template sets `Name` (a rule's `EventBusName: !Ref Bus`).
+    fn event_bus_name(&self, id: &str, at: &str) -> Result<Option<Value>, TemplateError> {
+        let Some(res) = self.resources.and_then(|r| r.get(id)) else {
+            return Ok(None);
+        };
+        if res.get("Type").and_then(Yaml::as_str) != Some("AWS::Events::EventBus") {
+            return Ok(None);
+        }
+        let Some(name) = res.get("Properties").and_then(|p| p.get("Name")) else {
+            return Ok(None);
+        };
+        self.eval(name, &format!("{at} (Resources.{id}.Properties.Name)"), 1)
     }
 
     fn sub(
@@ -775,6 +795,11 @@ impl<'a> Ctx<'a> {
                         .join("."),
                     _ => String::new(),
                 };
+                if let Some(bus) = target.strip_suffix(".Name")
+                    && let Some(name) = self.event_bus_name(bus, at)?
+                {
+                    return Ok(Some(name));
+                }
                 Err(self.unresolvable(
                     at,
                     format!("!GetAtt {target}"),

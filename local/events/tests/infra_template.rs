@@ -69,3 +69,66 @@ fn infra_template_threshold_follows_the_parameter() {
     );
     assert!(routed(&rules, "guardduty-ec2-port-probe.json").is_empty());
 }
+
+#[test]
+fn infra_template_organization_mode_adds_the_same_rules_on_the_organization_bus() {
+    // Single-account (the default): the organization bus's rules are not deployed.
+    let single = rules_from_template(&repo().join("infra/template.yaml")).unwrap();
+    assert!(
+        single.iter().all(|r| r.event_bus_name.is_none()),
+        "{single:?}"
+    );
+
+    let overrides = [
+        (
+            "DeploymentMode".to_string(),
+            serde_json::json!("organization"),
+        ),
+        (
+            "OrganizationId".to_string(),
+            serde_json::json!("o-a1b2c3d4e5"),
+        ),
+        ("AWS::StackName".to_string(), serde_json::json!("sec")),
+    ]
+    .into_iter()
+    .collect();
+    let rules =
+        cordon_events::rules_from_template_with(&repo().join("infra/template.yaml"), &overrides)
+            .unwrap();
+    let on = |bus: Option<&str>| -> Vec<(String, Option<String>, Value)> {
+        let mut v: Vec<_> = rules
+            .iter()
+            .filter(|r| r.event_bus_name.as_deref() == bus)
+            .map(|r| {
+                (
+                    r.state_machine_logical_id.clone(),
+                    r.rule_name.clone(),
+                    r.pattern_json.clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    };
+    let default_bus = on(None);
+    // `EventBusName: !Ref OrgEventBus` is the bus's name.
+    let org_bus = on(Some("sec-org"));
+    assert_eq!(default_bus.len(), 2, "{rules:?}");
+    assert_eq!(org_bus.len(), 2, "{rules:?}");
+    for ((sm, name, pattern), (org_sm, org_name, org_pattern)) in default_bus.iter().zip(&org_bus) {
+        assert_eq!(sm, org_sm);
+        assert_eq!(
+            org_name.as_deref(),
+            name.as_deref()
+                .map(|n| n.replacen("sec-", "sec-org-", 1))
+                .as_deref()
+        );
+        assert_eq!(pattern, org_pattern, "{name:?} vs {org_name:?}");
+    }
+    // `route` does not know buses: an event matches the rule of each bus. (In AWS an event
+    // arrives on one bus; a router must pick the rules of that bus, `Rule::event_bus_name`.)
+    assert_eq!(
+        routed(&rules, "cloudtrail-create-user-by-iam-user.json"),
+        ["CreateUser", "OrgCreateUserRule"]
+    );
+}

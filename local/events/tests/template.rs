@@ -198,3 +198,38 @@ fn missing_file_is_an_io_error() {
     let err = rules_from_template(&fixture("does-not-exist.yaml")).unwrap_err();
     assert!(matches!(err, TemplateError::Io { .. }), "{err}");
 }
+
+#[test]
+fn a_rule_on_a_custom_bus_of_the_template_names_the_bus() {
+    // A bus with a Name: `!Ref Bus` and `!GetAtt Bus.Name` are that name. A bus without one
+    // gets a generated name at deployment, which cannot be known here.
+    let err = rules_from_template(&fixture("custom-bus.yaml")).unwrap_err();
+    assert!(
+        matches!(&err, TemplateError::Unresolvable { intrinsic, .. } if intrinsic == "!Ref UnnamedBus"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(fixture("custom-bus.yaml"))
+        .unwrap()
+        .replace("EventBusName: !Ref UnnamedBus", "EventBusName: default");
+    let overrides = HashMap::from([("AWS::StackName".to_string(), json!("sec"))]);
+    let rules = cordon_events::rules_from_yaml(&text, &overrides).unwrap();
+    let buses: Vec<(&str, Option<&str>)> = rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.event_bus_name.as_deref()))
+        .collect();
+    assert_eq!(
+        buses,
+        [
+            ("ByRef", Some("sec-org")),
+            ("ByGetAtt", Some("sec-org")),
+            ("OnUnnamedBus", Some("default"))
+        ]
+    );
+    // Under a false condition the bus and its rules are not deployed, and nothing is resolved.
+    let overrides = HashMap::from([("Mode".to_string(), json!("single"))]);
+    assert!(
+        rules_from_template_with(&fixture("custom-bus.yaml"), &overrides)
+            .unwrap()
+            .is_empty()
+    );
+}
