@@ -1,6 +1,6 @@
 //! Helpers for the workspace-wide checks in `tests/tests/`: reading the deployed files (the
-//! ASL, the SAM template, the response policy) exactly as AWS and the offline stack read them,
-//! and finding the tools `./dev setup` installs.
+//! ASL, the SAM template, the member-account template, the response policy) exactly as AWS
+//! and the offline stack read them, and finding the tools `./dev setup` installs.
 //!
 //! The template is read with CloudFormation's short-form tags (`!Ref`, `!Sub`, `!GetAtt`, ...)
 //! turned into their long form (`{"Ref": ..}`, `{"Fn::Sub": ..}`), so the checks see what
@@ -18,6 +18,8 @@ pub fn root() -> PathBuf {
 
 pub const ASL: &str = "statemachine/incident-response.asl.json";
 pub const TEMPLATE: &str = "infra/template.yaml";
+/// The member-account template of organization mode (plain CloudFormation, for a StackSet).
+pub const MEMBER_TEMPLATE: &str = "infra/member.yaml";
 pub const POLICY_EXAMPLE: &str = "infra/policy.example.json";
 
 /// A tool `./dev setup` installs: `.venv/bin/NAME` or `node_modules/.bin/NAME`. A missing tool
@@ -42,8 +44,18 @@ pub fn asl() -> Value {
 
 /// The SAM template as CloudFormation sees it (short-form tags in long form).
 pub fn template() -> Value {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&read(TEMPLATE))
-        .unwrap_or_else(|e| panic!("{TEMPLATE} is not YAML: {e}"));
+    template_at(TEMPLATE)
+}
+
+/// The member-account template as CloudFormation sees it.
+pub fn member_template() -> Value {
+    template_at(MEMBER_TEMPLATE)
+}
+
+/// A template of the repository as CloudFormation sees it (short-form tags in long form).
+pub fn template_at(rel: &str) -> Value {
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"));
     yaml_to_json(yaml)
 }
 
@@ -163,7 +175,42 @@ pub fn role_policy_names(template: &Value, role: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A policy document's statements. A statement under `Fn::If` counts with both branches (what
+/// the policy may grant in some deployment); an `AWS::NoValue` branch is no statement.
 pub fn statements(doc: &Value) -> Vec<Value> {
+    let listed = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Object(_) => vec![doc["Statement"].clone()],
+        _ => vec![],
+    };
+    listed.into_iter().flat_map(if_branches).collect()
+}
+
+/// The statements a (possibly `Fn::If`) statement can be.
+fn if_branches(s: Value) -> Vec<Value> {
+    match s.get("Fn::If").and_then(Value::as_array) {
+        Some(a) if a.len() == 3 => a[1..]
+            .iter()
+            .filter(|b| b["Ref"] != "AWS::NoValue")
+            .cloned()
+            .flat_map(if_branches)
+            .collect(),
+        _ => vec![s],
+    }
+}
+
+/// The condition a statement is under, if it is an `Fn::If` with an `AWS::NoValue` branch:
+/// `(condition name, the statement)`.
+pub fn conditional_statement(s: &Value) -> Option<(&str, &Value)> {
+    let a = s.get("Fn::If")?.as_array()?;
+    let [cond, then, otherwise] = a.as_slice() else {
+        return None;
+    };
+    (otherwise["Ref"] == "AWS::NoValue").then_some((cond.as_str()?, then))
+}
+
+/// The statements of a policy document as written (an `Fn::If` is one entry).
+pub fn raw_statements(doc: &Value) -> Vec<Value> {
     match &doc["Statement"] {
         Value::Array(a) => a.clone(),
         Value::Object(_) => vec![doc["Statement"].clone()],
@@ -195,21 +242,52 @@ pub fn event_patterns(template: &Value) -> BTreeMap<String, Value> {
             if ev["Type"] != "EventBridgeRule" {
                 continue;
             }
-            let pattern = &ev["Properties"]["Pattern"];
-            let pattern = match pattern.get("Fn::Sub") {
-                Some(Value::String(s)) => {
-                    let text = substitute_parameters(template, s);
-                    serde_json::from_str(&text).unwrap_or_else(|e| {
-                        panic!("pattern {name} is not JSON after !Sub: {e}\n{text}")
-                    })
-                }
-                Some(other) => panic!("pattern {name}: unsupported !Sub form {other}"),
-                None => pattern.clone(),
-            };
+            let pattern = resolve_pattern(template, name, &ev["Properties"]["Pattern"]);
             out.insert(name.clone(), pattern);
         }
     }
     out
+}
+
+/// The patterns of the template's `AWS::Events::Rule` resources, by logical id, as deployed
+/// with the parameters' defaults (`!Sub` patterns are substituted).
+pub fn rule_patterns(template: &Value) -> BTreeMap<String, Value> {
+    resources_of_type(template, "AWS::Events::Rule")
+        .into_iter()
+        .filter_map(|(id, r)| {
+            let pattern = &r["Properties"]["EventPattern"];
+            (!pattern.is_null()).then(|| (id.to_string(), resolve_pattern(template, id, pattern)))
+        })
+        .collect()
+}
+
+/// A pattern as deployed with the parameters' defaults: an object as it is, or a JSON string
+/// under `!Sub` with its `${Param}`s replaced by their defaults.
+pub fn resolve_pattern(template: &Value, name: &str, pattern: &Value) -> Value {
+    match pattern.get("Fn::Sub") {
+        Some(Value::String(s)) => {
+            let text = substitute_parameters(template, s);
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("pattern {name} is not JSON after !Sub: {e}\n{text}"))
+        }
+        Some(other) => panic!("pattern {name}: unsupported !Sub form {other}"),
+        None => pattern.clone(),
+    }
+}
+
+/// A pattern with its `!Sub` references kept by name (`${X}` becomes the string `"${X}"`):
+/// two patterns are the same source of truth only if they use the same parameters.
+pub fn pattern_as_written(name: &str, pattern: &Value) -> Value {
+    match pattern.get("Fn::Sub") {
+        Some(Value::String(s)) => {
+            let re = regex::Regex::new(r"\$\{([A-Za-z0-9:]+)\}").unwrap();
+            let text = re.replace_all(s, "\"$${$1}\"");
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("pattern {name} is not JSON: {e}\n{text}"))
+        }
+        Some(other) => panic!("pattern {name}: unsupported !Sub form {other}"),
+        None => pattern.clone(),
+    }
 }
 
 /// Replaces `${Param}` with the parameter's default value (numbers stay numbers in JSON).
@@ -252,6 +330,7 @@ pub const CLIENT_PREFIXES: &[(&str, &str)] = &[
     ("securityhub", "securityhub"),
     ("sfn", "states"),
     ("sts", "sts"),
+    ("organizations", "organizations"),
 ];
 
 /// Scans Rust sources for `self.<client>.<operation>(` with a known client field name.

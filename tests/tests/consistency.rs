@@ -1,6 +1,9 @@
 //! One source of truth each, kept in step: the ASL's `${...}` and the template's substitutions,
 //! the function crates and the function resources, the IAM actions each role grants and the
-//! actions the code declares and calls, the response policy file and the template's default.
+//! actions the code declares and calls, the response policy file and the template's default;
+//! in organization mode, the member template's responder role and the actions and scoping of
+//! the central roles, and the event patterns of the organization bus and of the member
+//! accounts' forwarding rules and those of the default bus.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -131,9 +134,27 @@ fn every_function_crate_has_a_function_resource_and_vice_versa() {
         "CORDON_APPROVALS_TOPIC_ARN",
         "CORDON_QUARANTINE_POLICY_ARN",
         "CORDON_STATE_MACHINE_ARN",
+        "CORDON_DEPLOYMENT",
+        "CORDON_HOME_ACCOUNT",
+        "CORDON_MEMBER_ROLE_NAME",
+        "CORDON_MEMBER_QUARANTINE_POLICY_NAME",
     ] {
         assert!(vars.contains_key(v), "functions need {v}");
     }
+    // Organization mode, as functions/aws reads it.
+    assert_eq!(vars["CORDON_DEPLOYMENT"]["Ref"], "DeploymentMode");
+    assert_eq!(vars["CORDON_HOME_ACCOUNT"]["Ref"], "AWS::AccountId");
+    assert_eq!(vars["CORDON_MEMBER_ROLE_NAME"]["Ref"], "MemberRoleName");
+    assert_eq!(
+        vars["CORDON_MEMBER_QUARANTINE_POLICY_NAME"]["Ref"],
+        "MemberQuarantinePolicyName"
+    );
+    let mode = &template["Parameters"]["DeploymentMode"];
+    assert_eq!(
+        mode["AllowedValues"],
+        serde_json::json!(["single-account", "organization"])
+    );
+    assert_eq!(mode["Default"], "single-account");
 }
 
 #[test]
@@ -344,4 +365,602 @@ fn the_approve_function_url_uses_iam_auth_and_only_approvers_may_call_it() {
     for s in statements(policy) {
         assert_eq!(s["Resource"]["Fn::GetAtt"][0], f.logical_id.as_str());
     }
+}
+
+// ------------------------------------------------------------------ organization mode
+
+/// `Fn::Sub` text, `Ref` name or literal string of a template value, for messages.
+fn shown(v: &Value) -> String {
+    v.to_string()
+}
+
+/// The central value as a member-account resource names it: EC2 resources of any region (the
+/// responder role is global, an incident's instance is in its finding's region).
+fn any_region(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace("${AWS::Region}", "*")),
+        Value::Array(a) => Value::Array(a.iter().map(any_region).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), any_region(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// (Resource, Condition) of each Allow statement of `role`'s `policy` that grants `action`.
+fn scopings(template: &Value, role: &str, policy: &str, action: &str) -> Vec<(Value, Value)> {
+    template["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p["PolicyName"] == policy)
+        .flat_map(|p| statements(&p["PolicyDocument"]))
+        .filter(|s| s["Effect"] == "Allow")
+        .filter(|s| {
+            string_or_list(&s["Action"])
+                .iter()
+                .any(|a| action_key(a) == action_key(action))
+        })
+        .map(|s| (s["Resource"].clone(), s["Condition"].clone()))
+        .collect()
+}
+
+/// The central action whose scoping a release-only action of the member role mirrors.
+fn central_counterpart(action: &str) -> &str {
+    match action {
+        "iam:DetachUserPolicy" => "iam:AttachUserPolicy",
+        "iam:UntagUser" => "iam:TagUser",
+        "iam:UntagRole" => "iam:TagRole",
+        "iam:DeleteUserPolicy" => "iam:PutUserPolicy",
+        "iam:DeleteRolePolicy" => "iam:PutRolePolicy",
+        "ec2:DeleteNetworkAclEntry" => "ec2:CreateNetworkAclEntry",
+        other => other,
+    }
+}
+
+const RESPONDER_ROLE: &str = "ResponderRole";
+
+#[test]
+fn the_member_responder_role_grants_exactly_the_member_role_actions_scoped_as_the_central_roles() {
+    let central = template();
+    let member = member_template();
+    let role = &member["Resources"][RESPONDER_ROLE];
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    assert_eq!(role["Properties"]["RoleName"]["Ref"], "MemberRoleName");
+    assert_eq!(role_policy_names(&member, RESPONDER_ROLE), ["aws-api"]);
+    assert!(
+        role["Properties"]["ManagedPolicyArns"].is_null(),
+        "no managed policies, only the declared actions"
+    );
+
+    let granted: BTreeSet<String> = role_policy_actions(&member, RESPONDER_ROLE, "aws-api")
+        .iter()
+        .map(|a| action_key(a))
+        .collect();
+    let declared: BTreeSet<String> = cordon_aws::permissions::member_role_actions()
+        .iter()
+        .map(|a| action_key(a))
+        .collect();
+    assert_eq!(
+        granted, declared,
+        "{MEMBER_TEMPLATE} {RESPONDER_ROLE} vs permissions::member_role_actions()"
+    );
+
+    // Every action is scoped as the central enrich or quarantine role scopes it (or, for an
+    // action only `cordon release` calls, as its central counterpart is): same resources
+    // (EC2 in any region), same conditions (the quarantine policy ARN of the same logical id).
+    let central_roles: Vec<String> = ["enrich", "quarantine"]
+        .iter()
+        .map(|f| functions(&central)[*f].role_logical_id.clone())
+        .collect();
+    for action in cordon_aws::permissions::member_role_actions() {
+        assert!(!action.contains('*'), "wildcard action {action}");
+        let mine = scopings(&member, RESPONDER_ROLE, "aws-api", action);
+        assert_eq!(mine.len(), 1, "{action} is granted by one statement");
+        let counterpart = central_counterpart(action);
+        let theirs: Vec<(Value, Value)> = central_roles
+            .iter()
+            .flat_map(|r| scopings(&central, r, "aws-api", counterpart))
+            .map(|(r, c)| (any_region(&r), c))
+            .collect();
+        assert!(
+            !theirs.is_empty(),
+            "{action}: no central role grants {counterpart} to mirror; say in \
+             central_counterpart which central action it mirrors"
+        );
+        for t in &theirs {
+            assert_eq!(
+                &mine[0],
+                t,
+                "{action}: member scoping {} / {} vs central {counterpart}: {} / {}",
+                shown(&mine[0].0),
+                shown(&mine[0].1),
+                shown(&t.0),
+                shown(&t.1)
+            );
+        }
+    }
+    // The quarantine policy named in the attach/detach condition is the member's own.
+    assert_eq!(
+        member["Resources"]["QuarantinePolicy"]["Type"],
+        "AWS::IAM::ManagedPolicy"
+    );
+    let attach = scopings(&member, RESPONDER_ROLE, "aws-api", "iam:AttachUserPolicy");
+    assert_eq!(
+        attach[0].1["ArnEquals"]["iam:PolicyARN"]["Ref"],
+        "QuarantinePolicy"
+    );
+
+    // The central quarantine role's guard: the responder never touches itself or AWS-reserved
+    // roles (the central one names the stack's own roles; here that is the responder).
+    let deny_resources = |t: &Value, role: &str| -> BTreeSet<String> {
+        t["Resources"][role]["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| statements(&p["PolicyDocument"]))
+            .filter(|s| s["Effect"] == "Deny")
+            .inspect(|s| assert_eq!(s["Action"], "iam:*", "{role}: {s}"))
+            .flat_map(|s| match &s["Resource"] {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            })
+            .map(|r| r["Fn::Sub"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let member_denied = deny_resources(&member, RESPONDER_ROLE);
+    let central_denied = deny_resources(&central, &central_roles[1]);
+    assert!(
+        member_denied
+            .contains("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${MemberRoleName}"),
+        "{member_denied:?}"
+    );
+    for r in central_denied
+        .iter()
+        .filter(|r| !r.contains("${AWS::StackName}"))
+    {
+        assert!(
+            member_denied.contains(r),
+            "the member role must deny {r} too"
+        );
+    }
+}
+
+#[test]
+fn the_member_responder_role_trusts_exactly_the_central_function_roles_of_the_organization() {
+    let central = template();
+    let member = member_template();
+    let trust = &member["Resources"][RESPONDER_ROLE]["Properties"]["AssumeRolePolicyDocument"];
+    let central_root = "arn:${AWS::Partition}:iam::${CentralAccountId}:root";
+    let check = |s: &Value| -> Value {
+        assert_eq!(s["Effect"], "Allow", "{s}");
+        assert_eq!(s["Action"], "sts:AssumeRole", "{s}");
+        assert_eq!(s["Principal"]["AWS"]["Fn::Sub"], central_root, "{s}");
+        assert!(s.get("NotPrincipal").is_none() && s.get("NotAction").is_none());
+        let cond = s["Condition"].as_object().expect("a condition");
+        assert_eq!(
+            cond.keys().collect::<Vec<_>>(),
+            ["ArnEquals", "StringEquals"],
+            "{s}"
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:PrincipalOrgID"]["Ref"],
+            "OrganizationId"
+        );
+        s["Condition"]["ArnEquals"]["aws:PrincipalArn"].clone()
+    };
+    let raw = raw_statements(trust);
+    assert_eq!(raw.len(), 1, "one statement: {raw:?}");
+    let principals = check(&raw[0]);
+
+    // The central stack's enrich and quarantine roles, by the names the central template gives
+    // them, under the member's CentralStackName.
+    let functions_arns: Vec<Value> = ["enrich", "quarantine"]
+        .iter()
+        .map(|f| {
+            let role = &functions(&central)[*f].role_logical_id;
+            let name = central["Resources"][role]["Properties"]["RoleName"]["Fn::Sub"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{role} needs a fixed RoleName members can trust"));
+            serde_json::json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{}",
+                name.replace("${AWS::StackName}", "${CentralStackName}")
+            )})
+        })
+        .collect();
+    assert_eq!(
+        central["Resources"]["EnrichRole"]["Properties"]["RoleName"]["Fn::Sub"],
+        "${AWS::StackName}-enrich"
+    );
+    assert_eq!(
+        central["Resources"]["QuarantineRole"]["Properties"]["RoleName"]["Fn::Sub"],
+        "${AWS::StackName}-quarantine"
+    );
+    // Those two, plus the release operators' exact ARNs when some are named.
+    let mut with_operators = functions_arns.clone();
+    with_operators.push(serde_json::json!({"Fn::Join": [",", {"Ref": "ReleaseOperatorRoleArns"}]}));
+    assert_eq!(
+        principals,
+        serde_json::json!({"Fn::If": [
+            "HasReleaseOperators",
+            {"Fn::Split": [",", {"Fn::Join": [",", with_operators]}]},
+            functions_arns
+        ]})
+    );
+    assert_eq!(
+        member["Conditions"]["HasReleaseOperators"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [
+            {"Fn::Join": ["", {"Ref": "ReleaseOperatorRoleArns"}]}, ""
+        ]}]})
+    );
+    // Never a wildcard operator ARN.
+    let param = &member["Parameters"]["ReleaseOperatorRoleArns"];
+    assert_eq!(param["Type"], "CommaDelimitedList");
+    assert_eq!(param["Default"], "");
+    let pattern = regex::Regex::new(param["AllowedPattern"].as_str().unwrap()).unwrap();
+    for ok in [
+        "",
+        "arn:aws:iam::111122223333:role/responder",
+        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_SecurityResponder_0123456789abcdef",
+    ] {
+        assert!(pattern.is_match(ok), "{ok}");
+    }
+    for bad in [
+        "*",
+        "arn:aws:iam::111122223333:root",
+        "arn:aws:iam::111122223333:role/*",
+        "arn:aws:iam::*:role/responder",
+        "arn:aws:iam::111122223333:role/respond?r",
+        "arn:aws:iam::111122223333:user/alice",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad}");
+    }
+}
+
+#[test]
+fn the_central_roles_assume_only_the_member_role_of_the_organization_in_organization_mode() {
+    let t = template();
+    let f = functions(&t);
+    for (binary, expected) in [
+        (
+            "enrich",
+            &["organizations:ListParents", "sts:AssumeRole"][..],
+        ),
+        ("quarantine", &["sts:AssumeRole"][..]),
+    ] {
+        let role = &f[binary].role_logical_id;
+        let policy = t["Resources"][role]["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["PolicyName"] == "aws-api")
+            .unwrap()
+            .clone();
+        // The organization's statements exist in organization mode only.
+        let mut org_actions = Vec::new();
+        for s in raw_statements(&policy["PolicyDocument"]) {
+            let Some((cond, s)) = conditional_statement(&s) else {
+                let actions = string_or_list(&s["Action"]);
+                assert!(
+                    !actions
+                        .iter()
+                        .any(|a| a.starts_with("sts:") || a.starts_with("organizations:")),
+                    "{binary}: {actions:?} outside organization mode"
+                );
+                continue;
+            };
+            assert_eq!(cond, "IsOrganization", "{binary}");
+            let actions = string_or_list(&s["Action"]);
+            for a in &actions {
+                match a.as_str() {
+                    "sts:AssumeRole" => {
+                        assert_eq!(
+                            s["Resource"]["Fn::Sub"],
+                            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}",
+                            "{binary}"
+                        );
+                        assert_eq!(
+                            s["Condition"],
+                            serde_json::json!({"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}),
+                            "{binary}"
+                        );
+                    }
+                    "organizations:ListParents" => {
+                        for r in s["Resource"].as_array().unwrap() {
+                            let r = r["Fn::Sub"].as_str().unwrap();
+                            assert!(
+                                r.contains("/${OrganizationId}/"),
+                                "{binary}: ListParents on {r}"
+                            );
+                        }
+                    }
+                    other => panic!("{binary}: {other} in organization mode"),
+                }
+            }
+            org_actions.extend(actions);
+        }
+        org_actions.sort();
+        assert_eq!(org_actions, expected, "{binary}");
+    }
+    // Organization mode names its organization (a template rule; the pattern allows "").
+    let id = &t["Parameters"]["OrganizationId"];
+    assert_eq!(id["Default"], "");
+    assert_eq!(id["AllowedPattern"], "^(o-[a-z0-9]{10,32})?$");
+    assert_eq!(
+        t["Rules"]["OrganizationModeNamesItsOrganization"]["Assertions"][0]["Assert"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]})
+    );
+}
+
+#[test]
+fn the_member_template_shares_the_central_names_quarantine_policy_and_defaults() {
+    let central = template();
+    let member = member_template();
+    assert!(
+        member.get("Transform").is_none(),
+        "StackSets reject transforms: {MEMBER_TEMPLATE} is plain CloudFormation"
+    );
+    let central_policy = &central["Resources"]["QuarantinePolicy"]["Properties"];
+    let member_policy = &member["Resources"]["QuarantinePolicy"]["Properties"];
+    assert_eq!(
+        member_policy["PolicyDocument"],
+        central_policy["PolicyDocument"]
+    );
+    assert_eq!(
+        member_policy["ManagedPolicyName"]["Ref"],
+        "MemberQuarantinePolicyName"
+    );
+    for p in [
+        "MemberRoleName",
+        "MemberQuarantinePolicyName",
+        "GuardDutyMinimumSeverity",
+    ] {
+        for k in ["Type", "Default", "AllowedPattern", "MinValue", "MaxValue"] {
+            assert_eq!(
+                member["Parameters"][p][k], central["Parameters"][p][k],
+                "parameter {p}.{k} differs between {TEMPLATE} and {MEMBER_TEMPLATE}"
+            );
+        }
+    }
+    assert_eq!(
+        central["Parameters"]["MemberRoleName"]["Default"],
+        "cordon-responder"
+    );
+    assert_eq!(
+        central["Parameters"]["MemberQuarantinePolicyName"]["Default"],
+        "cordon-quarantine-deny-all"
+    );
+    // The default bus name is the central stack's, for the default central stack name.
+    let bus = central["Resources"]["OrgEventBus"]["Properties"]["Name"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .replace(
+            "${AWS::StackName}",
+            member["Parameters"]["CentralStackName"]["Default"]
+                .as_str()
+                .unwrap(),
+        );
+    assert_eq!(
+        member["Parameters"]["CentralEventBusName"]["Default"],
+        bus.as_str()
+    );
+    // IAM is global: the role and the policy come from one stack instance per account.
+    for id in [RESPONDER_ROLE, "QuarantinePolicy"] {
+        assert_eq!(
+            member["Resources"][id]["Condition"], "InGlobalRegion",
+            "{id}"
+        );
+    }
+    assert_eq!(
+        member["Conditions"]["InGlobalRegion"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]})
+    );
+}
+
+/// (SAM event name of the default bus, the organization bus's rule of the same pattern).
+const ORG_BUS_RULES: &[(&str, &str)] = &[
+    ("CreateUser", "OrgCreateUserRule"),
+    ("GuardDutyFinding", "OrgGuardDutyFindingRule"),
+];
+
+/// (SAM event name of the central template, the member template's forwarding rule).
+const FORWARDING_RULES: &[(&str, &str)] = &[
+    ("CreateUser", "ForwardCreateUserRule"),
+    ("GuardDutyFinding", "ForwardGuardDutyFindingRule"),
+];
+
+/// The SAM event's pattern as written (parameters by name).
+fn sam_pattern_as_written(t: &Value, event: &str) -> Value {
+    let sm = &t["Resources"]["IntakeStateMachine"]["Properties"]["Events"][event];
+    assert_eq!(sm["Type"], "EventBridgeRule", "{event}");
+    pattern_as_written(event, &sm["Properties"]["Pattern"])
+}
+
+#[test]
+fn the_organization_bus_rules_have_the_default_bus_patterns() {
+    let t = template();
+    let default_bus = event_patterns(&t);
+    let org_bus = rule_patterns(&t);
+    assert_eq!(
+        org_bus.keys().map(String::as_str).collect::<Vec<_>>(),
+        ORG_BUS_RULES.iter().map(|(_, r)| *r).collect::<Vec<_>>()
+    );
+    for (event, rule) in ORG_BUS_RULES {
+        assert_eq!(org_bus[*rule], default_bus[*event], "{rule} vs {event}");
+        let r = &t["Resources"][*rule];
+        assert_eq!(
+            pattern_as_written(rule, &r["Properties"]["EventPattern"]),
+            sam_pattern_as_written(&t, event),
+            "{rule} vs {event}, parameters included"
+        );
+        assert_eq!(r["Condition"], "IsOrganization", "{rule}");
+        assert_eq!(
+            r["Properties"]["EventBusName"]["Ref"], "OrgEventBus",
+            "{rule}"
+        );
+        let targets = r["Properties"]["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{rule}");
+        assert_eq!(targets[0]["Arn"]["Ref"], "IntakeStateMachine", "{rule}");
+        // Delivered as the default bus's rule is.
+        let sam =
+            &t["Resources"]["IntakeStateMachine"]["Properties"]["Events"][*event]["Properties"];
+        for k in ["RetryPolicy", "DeadLetterConfig"] {
+            assert_eq!(targets[0][k], sam[k], "{rule}.{k}");
+        }
+    }
+    assert_eq!(t["Resources"]["OrgEventBus"]["Condition"], "IsOrganization");
+}
+
+#[test]
+fn every_rule_with_a_dead_letter_queue_may_send_to_it() {
+    let t = template();
+    let allowed: BTreeSet<String> =
+        statements(&t["Resources"]["EventDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"])
+            .iter()
+            .flat_map(|s| match &s["Condition"]["ArnEquals"]["aws:SourceArn"] {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            })
+            .flat_map(|v| match v.get("Fn::If") {
+                Some(Value::Array(a)) => vec![a[1].clone()],
+                _ => vec![v],
+            })
+            .filter_map(|v| v["Fn::Sub"].as_str().map(str::to_string))
+            .collect();
+    let prefix = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/";
+    let mut expected = BTreeSet::new();
+    for ev in t["Resources"]["IntakeStateMachine"]["Properties"]["Events"]
+        .as_object()
+        .unwrap()
+        .values()
+    {
+        let name = ev["Properties"]["RuleName"]["Fn::Sub"].as_str().unwrap();
+        expected.insert(format!("{prefix}{name}"));
+    }
+    for (_, r) in resources_of_type(&t, "AWS::Events::Rule") {
+        let name = r["Properties"]["Name"]["Fn::Sub"].as_str().unwrap();
+        let bus = r["Properties"]["EventBusName"]["Ref"].as_str().unwrap();
+        let bus = t["Resources"][bus]["Properties"]["Name"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+        expected.insert(format!("{prefix}{bus}/{name}"));
+    }
+    assert_eq!(allowed, expected);
+}
+
+#[test]
+fn the_member_forwarding_rules_have_the_central_patterns_and_target_the_central_bus() {
+    let central = template();
+    let member = member_template();
+    let central_patterns = event_patterns(&central);
+    let forwarded = rule_patterns(&member);
+    assert_eq!(
+        forwarded.keys().map(String::as_str).collect::<Vec<_>>(),
+        FORWARDING_RULES.iter().map(|(_, r)| *r).collect::<Vec<_>>()
+    );
+    let bus_arn = serde_json::json!({"Fn::Sub":
+        "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/${CentralEventBusName}"});
+    for (event, rule) in FORWARDING_RULES {
+        assert_eq!(
+            forwarded[*rule], central_patterns[*event],
+            "{rule} vs {event}"
+        );
+        let r = &member["Resources"][*rule];
+        assert_eq!(
+            pattern_as_written(rule, &r["Properties"]["EventPattern"]),
+            sam_pattern_as_written(&central, event),
+            "{rule} vs {event}, parameters included"
+        );
+        // On the account's default bus, to exactly the central bus, through the sender role.
+        assert!(r["Properties"]["EventBusName"].is_null(), "{rule}");
+        let targets = r["Properties"]["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{rule}");
+        assert_eq!(targets[0]["Arn"], bus_arn, "{rule}");
+        assert_eq!(
+            targets[0]["RoleArn"]["Fn::GetAtt"][0], "ForwarderRole",
+            "{rule}"
+        );
+    }
+    assert_eq!(
+        member["Resources"]["ForwardCreateUserRule"]["Condition"],
+        "ForwardsCreateUser"
+    );
+    assert_eq!(
+        member["Resources"]["ForwardGuardDutyFindingRule"]["Condition"],
+        "ForwardsGuardDutyFindings"
+    );
+    // The sender role puts events on that bus and nothing else.
+    let sender = statements(
+        &member["Resources"]["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"],
+    );
+    assert_eq!(sender.len(), 1);
+    assert_eq!(sender[0]["Effect"], "Allow");
+    assert_eq!(sender[0]["Action"], "events:PutEvents");
+    assert_eq!(sender[0]["Resource"], bus_arn);
+    assert!(sender[0]["Condition"].is_null());
+}
+
+#[test]
+fn the_function_environment_fits_lambdas_4_kb() {
+    // Lambda refuses a function whose environment variables (keys and values) exceed 4 KB.
+    // The worst case the parameters admit, with a stack name of up to 32 characters and the
+    // longest region name: the response policy takes most of it.
+    let t = template();
+    let vars = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    let stack = "s".repeat(32);
+    let region = "ap-southeast-4";
+    let max_len = |p: &str| -> usize {
+        let param = &t["Parameters"][p];
+        if let Some(n) = param["MaxLength"].as_u64() {
+            return n as usize;
+        }
+        // `^[...]{1,N}$`
+        let re = regex::Regex::new(r"\{1,(\d+)\}\$$").unwrap();
+        let pattern = param["AllowedPattern"].as_str().unwrap_or_default();
+        match re.captures(pattern) {
+            Some(c) => c[1].parse().unwrap(),
+            None => param["AllowedValues"]
+                .as_array()
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::len)
+                        .max()
+                        .unwrap_or(0)
+                })
+                .unwrap_or_else(|| panic!("{p}: no length bound")),
+        }
+    };
+    let mut total = 0;
+    for (k, v) in vars {
+        let len = if let Some(p) = v["Ref"].as_str() {
+            match p {
+                "AWS::AccountId" => 12,
+                "AlertsTopic" | "ApprovalsTopic" => {
+                    // arn:aws:sns:<region>:<account>:<stack>-<LogicalId>-<13 characters>
+                    format!("arn:aws:sns:{region}:123456789012:{stack}-{p}-ABCDEFGHIJKLM").len()
+                }
+                "QuarantinePolicy" => {
+                    format!("arn:aws:iam::123456789012:policy/{stack}-quarantine-deny-all").len()
+                }
+                param => max_len(param),
+            }
+        } else if let Some(s) = v["Fn::Sub"].as_str() {
+            s.replace("${AWS::Partition}", "aws")
+                .replace("${AWS::Region}", region)
+                .replace("${AWS::AccountId}", "123456789012")
+                .replace("${AWS::StackName}", &stack)
+                .len()
+        } else {
+            panic!("{k}: cannot size {v}")
+        };
+        total += k.len() + len;
+    }
+    assert!(
+        total <= 4096,
+        "the functions' environment can reach {total} bytes (> 4 KB): lower ResponsePolicy's MaxLength"
+    );
 }
