@@ -44,6 +44,34 @@ pub struct StackFile {
     pub secret_access_key: String,
     /// The state directory (durable engine store, logs).
     pub state_dir: PathBuf,
+    /// Organization mode: the offline organization the central stack covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationInfo>,
+}
+
+/// The offline organization (organization mode): its accounts and where they sit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationInfo {
+    pub id: String,
+    pub root_id: String,
+    pub management_account: String,
+    /// The account the central stack runs in (delegated administrator).
+    pub security_account: String,
+    pub members: Vec<MemberAccount>,
+    /// The central organization event bus the member accounts forward to.
+    pub event_bus_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberAccount {
+    pub id: String,
+    pub name: String,
+    /// Parents from the nearest OU up to the root.
+    pub ancestry: Vec<String>,
+    /// The member stack (`infra/member.yaml`) deployed in it, with its responder role.
+    pub stack_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

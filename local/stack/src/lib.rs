@@ -18,11 +18,12 @@ mod stack;
 mod template;
 
 pub use file::{
-    Endpoints, Principal, STACK_DIR, STACK_FILE, StackFile, execution_arn, execution_name,
+    Endpoints, MemberAccount, OrganizationInfo, Principal, STACK_DIR, STACK_FILE, StackFile,
+    execution_arn, execution_name,
 };
 pub use function_url::{ASSERTED_CALLER_HEADER, FunctionUrl};
 pub use stack::{
-    ATTACKER_USER, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, LOCAL_APPROVER_ARN, Outcome,
-    Routed, RuleMatch, Stack, StackError, StackOptions, StepFunctions, TEST_ACCESS_KEY_ID,
-    TEST_SECRET_ACCESS_KEY, default_bin_dir, find_root, incident_id,
+    ATTACKER_USER, DEFAULT_BUS, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, LOCAL_APPROVER_ARN,
+    MEMBER_STACK_NAME, Outcome, Routed, RuleMatch, Stack, StackError, StackOptions, StepFunctions,
+    TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, default_bin_dir, find_root, incident_id,
 };

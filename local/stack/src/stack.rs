@@ -92,7 +92,23 @@ pub struct StackOptions {
     pub policy_file: Option<PathBuf>,
     /// A policy document used instead of any file (the demo's override).
     pub policy: Option<Value>,
+    /// Organization mode: an offline AWS organization (`cordon_moto::organization`: a
+    /// management account, this security account, two members in an OU tree), the member
+    /// template `infra/member.yaml` deployed in each member account through moto's
+    /// CloudFormation with that account's credentials, and the central stack with
+    /// `DeploymentMode=organization`.
+    pub organization: bool,
+    /// Organization mode: member accounts where the member template is *not* deployed (to
+    /// see what a missing responder role does).
+    pub skip_member_stacks: Vec<String>,
 }
+
+/// The account's default event bus (where AWS services deliver, and rules without an
+/// `EventBusName` listen).
+pub const DEFAULT_BUS: &str = "default";
+
+/// The member template's stack name in each member account.
+pub const MEMBER_STACK_NAME: &str = "cordon-member";
 
 /// What [`Stack::send`] did with an event.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -228,6 +244,11 @@ impl Stack {
             })??;
         let aws = moto.sdk_config().await;
         let seeded = seed(&aws, &template).await?;
+        let organization = if options.organization {
+            Some(organize(&aws, &root, &mut template, &options.skip_member_stacks).await?)
+        } else {
+            None
+        };
 
         let stack_name = template.stack_name();
         template
@@ -378,8 +399,18 @@ impl Stack {
             .and_then(|m| state_machines.get(&m.logical_id).cloned())
             .ok_or_else(|| StackError::Template("no state machine".into()))?;
 
-        // EventBridge rules, from the same template.
-        let rules = cordon_events::rules_from_template(&template_path)
+        // EventBridge rules, from the same template, with the parameters this stack was
+        // deployed with (organization mode adds the organization bus's rules).
+        let parameters: HashMap<String, Value> = ["DeploymentMode", "OrganizationId"]
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    k.to_string(),
+                    Value::String(template.values.get(*k)?.clone()),
+                ))
+            })
+            .collect();
+        let rules = cordon_events::rules_from_template_with(&template_path, &parameters)
             .map_err(|e| StackError::Template(e.to_string()))?;
 
         let file = StackFile {
@@ -403,6 +434,7 @@ impl Stack {
             access_key_id: TEST_ACCESS_KEY_ID.into(),
             secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
             state_dir: state_dir.clone(),
+            organization,
         };
         tracing::info!(stepfunctions = %file.endpoints.stepfunctions, aws = %file.endpoints.aws, approve = %file.endpoints.approve, "offline stack ready");
         Ok(Stack {
@@ -485,8 +517,14 @@ impl Stack {
     /// An execution that exists already for the incident is reported as a duplicate, not an
     /// error.
     pub async fn send(&self, event: &Value) -> Result<Routed, StackError> {
+        self.send_on(DEFAULT_BUS, event).await
+    }
+
+    /// [`Stack::send`] on the event bus `bus` ([`DEFAULT_BUS`], or the organization bus a
+    /// member account's forwarding rule puts its events on).
+    pub async fn send_on(&self, bus: &str, event: &Value) -> Result<Routed, StackError> {
         EventRouter::new(self.rules.clone(), self.state_machines.clone())
-            .send(&self.engine, event)
+            .send_on(bus, &self.engine, event)
             .await
     }
 
@@ -680,9 +718,23 @@ impl EventRouter {
     /// GuardDuty update is refused by Step Functions' name uniqueness inside the intake and
     /// reported as a duplicate. A target that is not an intake is itself the response.
     pub async fn send(&self, sfn: &dyn StepFunctions, event: &Value) -> Result<Routed, StackError> {
+        self.send_on(DEFAULT_BUS, sfn, event).await
+    }
+
+    /// [`EventRouter::send`] to the event bus named `bus`: only its rules see the event.
+    pub async fn send_on(
+        &self,
+        bus: &str,
+        sfn: &dyn StepFunctions,
+        event: &Value,
+    ) -> Result<Routed, StackError> {
         let incident = incident_id(event);
         let mut matches = Vec::new();
-        for rule in cordon_events::route(&self.rules, event) {
+        let on_bus = |r: &&Rule| r.event_bus_name.as_deref().unwrap_or(DEFAULT_BUS) == bus;
+        for rule in cordon_events::route(&self.rules, event)
+            .into_iter()
+            .filter(on_bus)
+        {
             let Some(sm) = self.machines.get(&rule.state_machine_logical_id) else {
                 continue;
             };
@@ -782,6 +834,119 @@ fn rule_input(rule: &Rule, event: &Value) -> Value {
         return v.clone();
     }
     event.clone()
+}
+
+/// Organization mode: create the offline organization, deploy `infra/member.yaml` in each
+/// member account (as a StackSet instance would, with that account's credentials), and set the
+/// central template's organization parameters.
+async fn organize(
+    aws: &SdkConfig,
+    root: &Path,
+    template: &mut Template,
+    skip: &[String],
+) -> Result<crate::file::OrganizationInfo, StackError> {
+    use cordon_moto::organization as org;
+    let o = org::create(aws)
+        .await
+        .map_err(|e| seed_err("organization", e))?;
+    let stack = template.stack_name();
+    template
+        .values
+        .insert("DeploymentMode".into(), "organization".into());
+    template
+        .values
+        .insert("OrganizationId".into(), o.id.clone());
+    let member_template = std::fs::read_to_string(root.join("infra/member.yaml"))
+        .map_err(io("reading infra/member.yaml"))?;
+    let event_bus_name = format!("{stack}-org");
+    let mut members = Vec::new();
+    for m in &o.members {
+        if !skip.contains(&m.id) {
+            let admin = org::config_in_account(aws, &m.id, org::ACCESS_ROLE)
+                .await
+                .map_err(|e| seed_err("member account access", e))?;
+            deploy_member_stack(
+                &admin,
+                &member_template,
+                &[
+                    ("CentralAccountId", ACCOUNT_ID),
+                    ("CentralRegion", REGION),
+                    ("CentralStackName", &stack),
+                    ("CentralEventBusName", &event_bus_name),
+                    ("OrganizationId", &o.id),
+                ],
+            )
+            .await
+            .map_err(|e| seed_err(&format!("infra/member.yaml in {}", m.id), e))?;
+        }
+        members.push(crate::file::MemberAccount {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            ancestry: m.ancestry.clone(),
+            stack_name: if skip.contains(&m.id) {
+                String::new()
+            } else {
+                MEMBER_STACK_NAME.to_string()
+            },
+        });
+    }
+    Ok(crate::file::OrganizationInfo {
+        id: o.id,
+        root_id: o.root_id,
+        management_account: o.management,
+        security_account: o.security,
+        members,
+        event_bus_name,
+    })
+}
+
+/// Create the member stack and wait for it: its failure reason, if it fails.
+async fn deploy_member_stack(
+    admin: &SdkConfig,
+    body: &str,
+    parameters: &[(&str, &str)],
+) -> Result<(), String> {
+    use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+    let cfn = aws_sdk_cloudformation::Client::new(admin);
+    let mut create = cfn
+        .create_stack()
+        .stack_name(MEMBER_STACK_NAME)
+        .template_body(body)
+        .capabilities(Capability::CapabilityNamedIam);
+    for (k, v) in parameters {
+        create = create.parameters(
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(*v)
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+    for _ in 0..200 {
+        let d = cfn
+            .describe_stacks()
+            .stack_name(MEMBER_STACK_NAME)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+        let stack = d.stacks().first().ok_or("the stack vanished")?;
+        match stack.stack_status() {
+            Some(StackStatus::CreateComplete) => return Ok(()),
+            Some(StackStatus::CreateInProgress) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            other => {
+                return Err(format!(
+                    "{other:?}: {}",
+                    stack.stack_status_reason().unwrap_or("no reason given")
+                ));
+            }
+        }
+    }
+    Err("still CREATE_IN_PROGRESS after 10 s".into())
 }
 
 struct Seeded {

@@ -400,6 +400,28 @@ impl Scenario {
         (status, r.text().await.unwrap_or_default())
     }
 
+    // ------------------------------------------------------------------ accounts
+
+    /// SDK configuration acting in `account`: the stack's own for its account, else the
+    /// account's `OrganizationAccountAccessRole` (organization mode's offline organization).
+    pub async fn config_in(&self, account: &str) -> aws_config::SdkConfig {
+        if account == cordon_moto::ACCOUNT_ID {
+            return self.stack.aws_config().clone();
+        }
+        cordon_moto::organization::config_in_account(
+            self.stack.aws_config(),
+            account,
+            cordon_moto::organization::ACCESS_ROLE,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reaching account {account}: {e}"))
+    }
+
+    /// IAM as seen in `account` (see [`Scenario::config_in`]).
+    pub async fn iam_in(&self, account: &str) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config_in(account).await)
+    }
+
     // ------------------------------------------------------------------ IAM in moto
 
     /// An IAM user with one active access key and a console password; the key id.
