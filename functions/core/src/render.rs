@@ -93,6 +93,29 @@ fn subject_label(subject: &Subject) -> String {
     }
 }
 
+/// The subject with the account it is in: role and user names repeat across an
+/// organization's accounts, and the responder must know where to look.
+fn subject_in_account(i: &Incident) -> String {
+    match &i.subject {
+        Subject::Root { .. } => subject_label(&i.subject),
+        other => format!("{} in {}", subject_label(other), i.account),
+    }
+}
+
+/// The `cordon release` command that undoes this incident's quarantine.
+fn release_command(i: &Incident) -> Option<String> {
+    let (name, role) = match &i.subject {
+        Subject::IamUser { name, .. } => (name, ""),
+        Subject::AssumedRole { role_name, .. } => (role_name, " --role"),
+        Subject::Root { .. } | Subject::Resource { .. } => return None,
+    };
+    Some(format!(
+        "cordon release {}{role} --account {} --reason \"...\"",
+        escape_control(name),
+        i.account
+    ))
+}
+
 /// The finding type without its `ThreatPurpose:ResourceType/` prefix, for short subjects.
 fn short_kind(i: &Incident) -> String {
     escape_control(i.kind.rsplit('/').next().unwrap_or(&i.kind))
@@ -317,7 +340,7 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
     let severity = class.map(|c| c.severity).unwrap_or(Severity::High);
     let verdict = class.map(|c| c.verdict);
     let label = incident
-        .map(|i| subject_label(&i.subject))
+        .map(subject_in_account)
         .unwrap_or_else(|| "unparsed event".into());
     let kind = incident.map(short_kind).unwrap_or_default();
 
@@ -446,7 +469,6 @@ fn next_steps(case: &CaseFile, contained: bool, any_failed: bool) -> Vec<String>
         return steps;
     };
     let class = case.classification.as_ref();
-    let id = &i.id;
     if any_failed {
         steps.push("Some containment actions FAILED: complete them by hand (see the list above), then check the principal's tags and policies.".into());
     }
@@ -495,7 +517,9 @@ fn next_steps(case: &CaseFile, contained: bool, any_failed: bool) -> Vec<String>
             }
             _ => {}
         }
-        steps.push(format!("If it was legitimate: `cordon release {id}` undoes exactly what cordon did (a deleted console password must be reset, it cannot be restored)."));
+        if let Some(command) = release_command(i) {
+            steps.push(format!("If it was legitimate: `{command}` undoes exactly what cordon did (a deleted console password must be reset, it cannot be restored)."));
+        }
     } else if case.containment.as_ref().is_some_and(|c| c.dry_run) {
         steps.push("Dry run: decide whether to contain the subject by hand, or turn dryRun off in the policy.".into());
     } else if case
@@ -548,7 +572,7 @@ fn attributes(case: &CaseFile, severity: Severity, message_type: &str) -> Tags {
 pub fn failure_alert(case: &CaseFile, failure: &Failure, ctx: &RenderContext) -> Rendered {
     let incident = case.incident.as_ref();
     let label = incident
-        .map(|i| subject_label(&i.subject))
+        .map(subject_in_account)
         .unwrap_or_else(|| "unparsed event".into());
     let state = failure.state.as_deref().unwrap_or("an unknown state");
     let severity = case
@@ -642,7 +666,7 @@ pub fn approval_request(
     let incident = case.incident.as_ref();
     let id = incident.map(|i| i.id.as_str()).unwrap_or("unknown");
     let label = incident
-        .map(|i| subject_label(&i.subject))
+        .map(subject_in_account)
         .unwrap_or_else(|| "unparsed event".into());
     let class = case.classification.as_ref();
     let severity = class.map(|c| c.severity).unwrap_or(Severity::High);
@@ -929,10 +953,10 @@ mod tests {
         println!("{}\n{}", r.subject, r.text);
         assert_eq!(
             r.subject,
-            "[cordon] HIGH quarantined: IAM user service-x7k2qa - CreateUser"
+            "[cordon] HIGH quarantined: IAM user service-x7k2qa in 123456789012 - CreateUser"
         );
         for line in [
-            "cordon: quarantined: IAM user service-x7k2qa\n",
+            "cordon: quarantined: IAM user service-x7k2qa in 123456789012\n",
             "  CreateUser in account 123456789012 (us-east-1) at 2026-03-14T02:47:13Z\n",
             "  Subject: IAM user `service-x7k2qa` (arn:aws:iam::123456789012:user/service-x7k2qa)\n",
             "  Actor: arn:aws:iam::123456789012:user/devops-tools (IAMUser)\n",
@@ -942,7 +966,7 @@ mod tests {
             "  - suspicious-user-name (+40): `service-x7k2qa` matches suspicious pattern `^(svc|service)-[a-z0-9]{6}$`\n",
             "  - attach-quarantine-policy service-x7k2qa: done\n",
             "  * Ask the creator (arn:aws:iam::123456789012:user/devops-tools) whether user `service-x7k2qa` was expected.\n",
-            "`cordon release c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406`",
+            "`cordon release service-x7k2qa --account 123456789012 --reason \"...\"`",
             "  IAM user: https://console.aws.amazon.com/iam/home#/users/details/service-x7k2qa\n",
             "  CloudTrail event: https://console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406\n",
             "  Step Functions execution: https://console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/arn:aws:states:us-east-1:123456789012:execution:cordon-incident-response:c1d2e3f4\n",
@@ -979,7 +1003,7 @@ mod tests {
         );
         assert_eq!(
             r.subject,
-            "[cordon] HIGH needs attention: role web-app-role - InstanceCredentialExfiltration.OutsideAWS"
+            "[cordon] HIGH needs attention: role web-app-role in 123456789012 - InstanceCredentialExfiltration.O…"
         );
         assert!(r.text.contains("  Source IP: 198.51.100.77 (Example Hosting Ltd, AS64500, Amsterdam, Netherlands)\n"), "{}", r.text);
         assert!(r.text.contains("  GuardDuty finding: https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=a4c5d6e7f8091a2b3c4d5e6f708192a3\n"));
@@ -1037,7 +1061,7 @@ mod tests {
         let r = failure_alert(&c, &f, &ctx());
         assert_eq!(
             r.subject,
-            "[cordon] FAILED to respond: IAM user service-x7k2qa (Quarantine)"
+            "[cordon] FAILED to respond: IAM user service-x7k2qa in 123456789012 (Quarantine)"
         );
         for line in [
             "cordon FAILED to respond to an incident. A human must take over.\n",
@@ -1075,7 +1099,7 @@ mod tests {
         println!("{}\n{}", r.subject, r.text);
         assert_eq!(
             r.subject,
-            "[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob? - TorIPCaller"
+            "[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob in 123456789012? - TorIPCaller"
         );
         for line in [
             "  cordon approve c6e7f8091a2b3c4d5e6f708192a3b4c5 --reason \"...\"\n",

@@ -65,6 +65,8 @@ pub fn pending_row(t: &Timeline) -> Option<Value> {
     let deadline = timeout.map(|s| attempt.scheduled_at + Duration::seconds(s as i64));
     Some(json!({
         "incidentId": incident.as_ref().map(|i| i.id.clone()),
+        "account": incident.as_ref().map(|i| i.account.clone()),
+        "region": incident.as_ref().map(|i| i.region.clone()),
         "subject": incident.as_ref().map(|i| subject_label(&i.subject)),
         "verdict": classification.as_ref().map(|c| format!("{:?}", c.verdict).to_lowercase()),
         "severity": classification.as_ref().map(|c| format!("{:?}", c.severity).to_lowercase()),
@@ -82,7 +84,13 @@ pub fn pending_text(rows: &[Value], st: &Style) -> String {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
     let mut o = String::new();
     for r in rows {
-        o += &format!("{}  {}\n", st.bold(&s(r, "incidentId")), s(r, "subject"));
+        o += &format!(
+            "{}  {} in account {} ({})\n",
+            st.bold(&s(r, "incidentId")),
+            s(r, "subject"),
+            s(r, "account"),
+            s(r, "region")
+        );
         o += &format!(
             "  severity {}, score {}\n",
             s(r, "severity"),
@@ -257,7 +265,7 @@ mod tests {
         assert_eq!(row["reasons"][1]["rule"], "suspicious-user-name");
         assert_eq!(
             pending_text(&[row], &Style::PLAIN),
-            "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  IAM user service-x7k2qa\n\
+            "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  IAM user service-x7k2qa in account 123456789012 (us-east-1)\n\
              \x20 severity medium, score 65\n\
              \x20  +10  new-iam-user: IAM user service-x7k2qa created by arn:aws:iam::123456789012:user/devops-tools\n\
              \x20  +40  suspicious-user-name: service-x7k2qa matches ^service-[a-z0-9]{6}$\n\

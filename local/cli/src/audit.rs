@@ -163,6 +163,8 @@ pub fn incident_row(t: &Timeline) -> Value {
     json!({
         "incidentId": incident.as_ref().map(|i| i.id.clone()),
         "kind": incident.as_ref().map(|i| i.kind.clone()),
+        "account": incident.as_ref().map(|i| i.account.clone()),
+        "region": incident.as_ref().map(|i| i.region.clone()),
         "subject": incident.as_ref().map(|i| render::subject_label(&i.subject)),
         "verdict": classification.as_ref().map(|c| format!("{:?}", c.verdict).to_lowercase()),
         "severity": classification.as_ref().map(|c| format!("{:?}", c.severity).to_lowercase()),
@@ -181,6 +183,7 @@ pub fn incidents_table(rows: &[Value], st: &Style) -> String {
     let cols = [
         ("INCIDENT", "incidentId"),
         ("VERDICT", "verdict"),
+        ("ACCOUNT", "account"),
         ("SUBJECT", "subject"),
         ("STATUS", "status"),
         ("APPROVER", "approver"),

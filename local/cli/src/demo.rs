@@ -6,7 +6,10 @@
 //!     containment actions and the alert (read back from the alerts queue) are shown;
 //! (b) a GuardDuty credential-exfiltration finding asks for approval; the approval request is
 //!     read from the approvals queue; a listed approver approves through the local function
-//!     URL; the execution completes.
+//!     URL; the execution completes;
+//! (c) organization mode: the same attack in a member account is forwarded to the central
+//!     bus and contained in that account through its `cordon-responder` role, while a user of
+//!     the same name in the security account stays untouched.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +19,9 @@ use cordon_stack::{ASSERTED_CALLER_HEADER, Stack, StackFile, StackOptions};
 use serde_json::{Value, json};
 
 use crate::audit::style::Style;
-use crate::inject::{GdSubject, guardduty_event, runtime, simulate_create_user};
+use crate::inject::{
+    Caller, GdSubject, create_user_as, guardduty_event, runtime, simulate_create_user,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,6 +39,10 @@ pub struct Args {
 const EXFIL_TYPE: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
 const EXFIL_ROLE: &str = "web-app-role";
 const EXFIL_SEVERITY: f64 = 5.0;
+/// Scene (c): the user the attacker creates in the member account, a name a colleague in the
+/// security account has too.
+const MEMBER_USER: &str = "support2";
+const MEMBER_ATTACKER: &str = "contractor-dev";
 
 pub fn run(args: Args) -> ExitCode {
     // Function and stack logs would drown the story: only warnings, unless RUST_LOG says more.
@@ -55,10 +64,13 @@ pub fn run(args: Args) -> ExitCode {
         let st = Style::for_stdout();
         let t = Instant::now();
         println!("{}", st.bold("cordon demo: automated incident response for identity threats, offline"));
-        println!("{}", st.dim("starting moto_server, the local Step Functions engine and the six function binaries..."));
+        println!("{}", st.dim("starting moto_server (with an offline organization), the local Step Functions engine and the six function binaries..."));
         let options = StackOptions {
             policy_file: args.policy.clone(),
             bin_dir: args.bin_dir.clone(),
+            // Scene (c) needs the offline organization; (a) and (b) happen in the security
+            // account, where the stack runs.
+            organization: true,
             ..StackOptions::default()
         };
         let stack = match Stack::start(options).await {
@@ -121,6 +133,9 @@ impl Demo<'_> {
             missing.extend(m);
         }
         if let Err(m) = self.part_b().await {
+            missing.extend(m);
+        }
+        if let Err(m) = self.part_c().await {
             missing.extend(m);
         }
         if missing.is_empty() {
@@ -563,7 +578,225 @@ impl Demo<'_> {
     /// IAM reads: the quarantine policy attached, the tag set, every access key inactive.
     async fn verify_user(&self, user: &str) -> Vec<String> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
-        let policy = &self.file().quarantine_policy_arn;
+        verify_quarantined("(a)", &iam, &self.file().quarantine_policy_arn, user).await
+    }
+
+    /// Scene (c): the same attack in a member account, contained there through its responder
+    /// role, while a same-named user in the security account stays as it was.
+    async fn part_c(&self) -> Result<(), Vec<String>> {
+        use cordon_moto::organization::{ACCESS_ROLE, config_in_account};
+        let st = self.st;
+        let file = self.file();
+        let Some(org) = &file.organization else {
+            return Err(vec!["(c) the stack has no organization".into()]);
+        };
+        let member = &org.members[0];
+        self.step(
+            "(c)",
+            &format!(
+                "the same attack in member account {} ({}), answered from the security account {}",
+                member.id, member.name, file.account_id
+            ),
+        );
+        let fail = |what: &str, e: &dyn std::fmt::Display| vec![format!("(c) {what}: {e}")];
+        // A colleague in the security account has the same user name.
+        let here = aws_sdk_iam::Client::new(self.stack.aws_config());
+        here.create_user()
+            .user_name(MEMBER_USER)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("Team")
+                    .value("platform")
+                    .build()
+                    .map_err(|e| fail("tag", &e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "CreateUser in the security account",
+                    &aws_sdk_iam::error::DisplayErrorContext(e),
+                )
+            })?;
+        // The attacker: a contractor with a long-term key in the member account.
+        let admin = config_in_account(self.stack.aws_config(), &member.id, ACCESS_ROLE)
+            .await
+            .map_err(|e| fail("reaching the member account", &e))?;
+        let member_iam = aws_sdk_iam::Client::new(&admin);
+        let created = member_iam
+            .create_user()
+            .user_name(MEMBER_ATTACKER)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "CreateUser contractor",
+                    &aws_sdk_iam::error::DisplayErrorContext(e),
+                )
+            })?;
+        let created = created
+            .user()
+            .ok_or_else(|| fail("CreateUser", &"no user"))?;
+        let key = member_iam
+            .create_access_key()
+            .user_name(MEMBER_ATTACKER)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "CreateAccessKey",
+                    &aws_sdk_iam::error::DisplayErrorContext(e),
+                )
+            })?;
+        let key = key
+            .access_key()
+            .ok_or_else(|| fail("CreateAccessKey", &"no key"))?;
+        let creds = aws_credential_types::Credentials::from_keys(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+        );
+        let caller = Caller {
+            config: admin
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+                )
+                .build(),
+            account: member.id.clone(),
+            region: file.region.clone(),
+            user: cordon_stack::Principal {
+                user_name: MEMBER_ATTACKER.into(),
+                arn: created.arn().to_string(),
+                access_key_id: key.access_key_id().to_string(),
+                secret_access_key: key.secret_access_key().to_string(),
+            },
+            principal_id: created.user_id().to_string(),
+        };
+        println!(
+            "{} (long-term key, account {}) creates {} with AdministratorAccess and a key;",
+            MEMBER_ATTACKER,
+            member.id,
+            st.bold(MEMBER_USER)
+        );
+        println!(
+            "a colleague in the security account {} is also called {MEMBER_USER}.",
+            file.account_id
+        );
+        let event = create_user_as(&caller, MEMBER_USER, true)
+            .await
+            .map_err(|e| fail("CreateUser in the member account", &e))?;
+        println!(
+            "the member's us-east-1 rule (infra/member.yaml) forwards the CloudTrail event to the bus {}",
+            st.bold(&org.event_bus_name)
+        );
+        let sent = Instant::now();
+        let routed = self
+            .stack
+            .send_on(&org.event_bus_name, &event)
+            .await
+            .map_err(|e| fail("routing", &e))?;
+        let Some(m) = routed.matches.first() else {
+            return Err(vec![
+                "(c) the forwarded event matched no rule on the organization bus".into(),
+            ]);
+        };
+        println!(
+            "EventBridge rule {} matched → execution {}",
+            st.bold(&m.rule),
+            st.dim(&m.execution_arn)
+        );
+        let (done, contained_at) = self.follow(&m.execution_arn, sent, None).await?;
+        let output = output_of(&done);
+        let scope = &output["enrichment"]["scope"];
+        println!(
+            "{} incident in account {}, reached through {} ({})",
+            st.bold("scope:"),
+            output["incident"]["account"].as_str().unwrap_or("?"),
+            scope["access"].as_str().unwrap_or("?"),
+            scope["detail"].as_str().unwrap_or("")
+        );
+        self.show_verdict(&output);
+        self.show_containment(&output);
+        let mut missing = Vec::new();
+        match self.read_queue(&file.alerts_queue_url, "alert").await {
+            Some((subject, message)) => {
+                println!("{} {}", st.bold("alert:"), subject);
+                println!("{}", indent(&message_summary(&message)));
+            }
+            None => missing.push("(c) no alert reached the alerts queue".to_string()),
+        }
+        if let Some(at) = contained_at {
+            println!(
+                "{} {:.2} s",
+                st.bold("time from event to containment:"),
+                at.as_secs_f64()
+            );
+        }
+        if done["status"] != "SUCCEEDED" {
+            missing.push(format!(
+                "(c) the execution ended {}",
+                done["status"].as_str().unwrap_or("?")
+            ));
+        }
+        let member_policy = format!(
+            "arn:aws:iam::{}:policy/cordon-quarantine-deny-all",
+            member.id
+        );
+        missing.extend(verify_quarantined("(c)", &member_iam, &member_policy, MEMBER_USER).await);
+        // The security account's same-named user: exactly as it was.
+        let untouched = async {
+            let policies = here
+                .list_attached_user_policies()
+                .user_name(MEMBER_USER)
+                .send()
+                .await
+                .ok()?;
+            let tags = here
+                .list_user_tags()
+                .user_name(MEMBER_USER)
+                .send()
+                .await
+                .ok()?;
+            let tags: Vec<(String, String)> = tags
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            Some(
+                policies.attached_policies().is_empty()
+                    && tags == [("Team".to_string(), "platform".to_string())],
+            )
+        };
+        if untouched.await != Some(true) {
+            missing.push(format!(
+                "(c) {MEMBER_USER} in the security account {} was changed",
+                file.account_id
+            ));
+        }
+        if missing.is_empty() {
+            println!(
+                "{}",
+                st.green(&format!(
+                    "verified in IAM: {MEMBER_USER} is quarantined in {} (through cordon-responder); {MEMBER_USER} in {} is untouched",
+                    member.id, file.account_id
+                ))
+            );
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    }
+}
+
+/// IAM reads: `policy` attached to `user`, the quarantine tag, every key inactive.
+async fn verify_quarantined(
+    scene: &str,
+    iam: &aws_sdk_iam::Client,
+    policy: &str,
+    user: &str,
+) -> Vec<String> {
+    {
         let mut missing = Vec::new();
         match iam
             .list_attached_user_policies()
@@ -574,34 +807,38 @@ impl Demo<'_> {
             Ok(p)
                 if p.attached_policies()
                     .iter()
-                    .any(|a| a.policy_arn() == Some(policy.as_str())) => {}
-            Ok(_) => missing.push(format!("(a) {policy} is not attached to {user}")),
-            Err(e) => missing.push(format!("(a) ListAttachedUserPolicies {user}: {e}")),
+                    .any(|a| a.policy_arn() == Some(policy)) => {}
+            Ok(_) => missing.push(format!("{scene} {policy} is not attached to {user}")),
+            Err(e) => missing.push(format!("{scene} ListAttachedUserPolicies {user}: {e}")),
         }
         match iam.list_user_tags().user_name(user).send().await {
             Ok(t)
                 if t.tags()
                     .iter()
                     .any(|t| t.key() == "SecurityStatus" && t.value() == "Quarantined") => {}
-            Ok(_) => missing.push(format!("(a) {user} has no SecurityStatus=Quarantined tag")),
-            Err(e) => missing.push(format!("(a) ListUserTags {user}: {e}")),
+            Ok(_) => missing.push(format!(
+                "{scene} {user} has no SecurityStatus=Quarantined tag"
+            )),
+            Err(e) => missing.push(format!("{scene} ListUserTags {user}: {e}")),
         }
         match iam.list_access_keys().user_name(user).send().await {
             Ok(k) if k.access_key_metadata().is_empty() => {
-                missing.push(format!("(a) {user} has no access key to deactivate (the simulation should have created one)"))
+                missing.push(format!("{scene} {user} has no access key to deactivate (the simulation should have created one)"))
             }
             Ok(k) => {
                 for key in k.access_key_metadata() {
                     if key.status().map(|s| s.as_str()) != Some("Inactive") {
-                        missing.push(format!("(a) access key {} of {user} is still active", key.access_key_id().unwrap_or("?")));
+                        missing.push(format!("{scene} access key {} of {user} is still active", key.access_key_id().unwrap_or("?")));
                     }
                 }
             }
-            Err(e) => missing.push(format!("(a) ListAccessKeys {user}: {e}")),
+            Err(e) => missing.push(format!("{scene} ListAccessKeys {user}: {e}")),
         }
         missing
     }
+}
 
+impl Demo<'_> {
     /// IAM reads: an inline policy on the role denies sessions issued before the approval.
     async fn verify_role(&self, output: &Value) -> Vec<String> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());

@@ -317,8 +317,45 @@ pub(crate) async fn simulate_create_user(
     user: &str,
     persist: bool,
 ) -> Result<Value, String> {
-    let cfg = attacker_config(file).await;
-    let iam = aws_sdk_iam::Client::new(&cfg);
+    // The attacker's user id, as CloudTrail's principalId.
+    let admin = aws_sdk_iam::Client::new(&crate::inject::admin_config(file).await);
+    let principal_id = admin
+        .get_user()
+        .user_name(&file.attacker.user_name)
+        .send()
+        .await
+        .ok()
+        .and_then(|u| u.user().map(|u| u.user_id().to_string()))
+        .unwrap_or_default();
+    let caller = Caller {
+        config: attacker_config(file).await,
+        account: file.account_id.clone(),
+        region: file.region.clone(),
+        user: file.attacker.clone(),
+        principal_id,
+    };
+    create_user_as(&caller, user, persist).await
+}
+
+/// An IAM user with a long-term access key who calls the IAM API (the simulated attacker).
+pub(crate) struct Caller {
+    /// Signs with the user's own key (moto maps it to the user's account).
+    pub config: SdkConfig,
+    pub account: String,
+    pub region: String,
+    pub user: cordon_stack::Principal,
+    pub principal_id: String,
+}
+
+/// `caller` creates `user` through the IAM API (with `persist`: attaches AdministratorAccess
+/// and creates an access key), and the CloudTrail event of that call as EventBridge delivers
+/// it in the caller's account.
+pub(crate) async fn create_user_as(
+    caller: &Caller,
+    user: &str,
+    persist: bool,
+) -> Result<Value, String> {
+    let iam = aws_sdk_iam::Client::new(&caller.config);
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
     let out = iam
         .create_user()
@@ -343,10 +380,7 @@ pub(crate) async fn simulate_create_user(
         if attached.is_err() {
             // moto_server loads AWS managed policies only when asked to at start-up; without
             // them the attacker brings its own copy (same name, same document).
-            let own = format!(
-                "arn:aws:iam::{}:policy/AdministratorAccess",
-                file.account_id
-            );
+            let own = format!("arn:aws:iam::{}:policy/AdministratorAccess", caller.account);
             if iam.get_policy().policy_arn(&own).send().await.is_err() {
                 iam.create_policy()
                     .policy_name("AdministratorAccess")
@@ -378,16 +412,6 @@ pub(crate) async fn simulate_create_user(
                 )
             })?;
     }
-    // The attacker's user id, as CloudTrail's principalId.
-    let admin = aws_sdk_iam::Client::new(&crate::inject::admin_config(file).await);
-    let principal_id = admin
-        .get_user()
-        .user_name(&file.attacker.user_name)
-        .send()
-        .await
-        .ok()
-        .and_then(|u| u.user().map(|u| u.user_id().to_string()))
-        .unwrap_or_default();
     let create_date =
         chrono::DateTime::from_timestamp(created.create_date().secs(), 0).unwrap_or(now);
     let event_time = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -400,24 +424,24 @@ pub(crate) async fn simulate_create_user(
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": "AWS API Call via CloudTrail",
         "source": "aws.iam",
-        "account": file.account_id,
+        "account": caller.account,
         "time": event_time,
-        "region": file.region,
+        "region": caller.region,
         "resources": [],
         "detail": {
             "eventVersion": "1.09",
             "userIdentity": {
                 "type": "IAMUser",
-                "principalId": principal_id,
-                "arn": file.attacker.arn,
-                "accountId": file.account_id,
-                "accessKeyId": file.attacker.access_key_id,
-                "userName": file.attacker.user_name,
+                "principalId": caller.principal_id,
+                "arn": caller.user.arn,
+                "accountId": caller.account,
+                "accessKeyId": caller.user.access_key_id,
+                "userName": caller.user.user_name,
             },
             "eventTime": event_time,
             "eventSource": "iam.amazonaws.com",
             "eventName": "CreateUser",
-            "awsRegion": file.region,
+            "awsRegion": caller.region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": user_agent,
             "requestParameters": { "userName": user },
@@ -435,7 +459,7 @@ pub(crate) async fn simulate_create_user(
             "readOnly": false,
             "eventType": "AwsApiCall",
             "managementEvent": true,
-            "recipientAccountId": file.account_id,
+            "recipientAccountId": caller.account,
             "eventCategory": "Management",
             "tlsDetails": {
                 "tlsVersion": "TLSv1.3",

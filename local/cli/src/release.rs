@@ -4,7 +4,9 @@
 
 use std::process::ExitCode;
 
-use cordon_aws::{AwsCompute, AwsIam, AwsNotifier};
+use cordon_aws::{AwsAccounts, AwsCompute, AwsIam, AwsNotifier};
+use cordon_core::Deployment;
+use cordon_core::ports::Accounts;
 use cordon_core::ports::{Change, Compute, IamRead, IamWrite, Notifier, OutgoingMessage};
 use cordon_core::{KeyStatus, PrincipalRef, QuarantineRecord, ReleaseAction, release_plan};
 use serde_json::json;
@@ -14,12 +16,22 @@ use crate::audit::{TargetArgs, block_on};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The quarantined IAM user's name.
+    /// The quarantined IAM user's name (or, with --role, the role's).
     #[arg(value_name = "USER")]
     pub user: String,
+    /// The name is a role's (an instance role whose sessions cordon revoked).
+    #[arg(long)]
+    pub role: bool,
     /// Why the user is released (sent to the alerts topic).
     #[arg(long)]
     pub reason: String,
+    /// The account the user is in (default: the account the stack runs in). For a member
+    /// account of an organization deployment, release acts through its responder role.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub account: Option<String>,
+    /// The member accounts' responder role (organization mode).
+    #[arg(long, default_value = "cordon-responder", value_name = "ROLE_NAME")]
+    pub member_role: String,
     /// List the calls release would make, and make none.
     #[arg(long)]
     pub dry_run: bool,
@@ -190,16 +202,53 @@ async fn execute(
 pub fn run(args: Args) -> ExitCode {
     block_on("release", async move {
         let target = args.target.resolve().await?;
-        let iam = AwsIam::from_conf(&target.aws);
-        let user = &args.user;
-        if iam.user(user).await.map_err(|e| e.to_string())?.is_none() {
-            return Err(format!("there is no IAM user named {user}"));
-        }
-        let tags = iam.user_tags(user).await.map_err(|e| e.to_string())?;
-        let Some(record) = QuarantineRecord::from_tags(PrincipalRef::User(user.clone()), &tags)
-        else {
+        let (home, region) = stack_account_and_region(&target.state_machine_arn)?;
+        let account = args.account.clone().unwrap_or_else(|| home.clone());
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
-                "{user} has no cordon quarantine record (tags SecurityStatus=Quarantined, QuarantineIncident, QuarantineTime): nothing to release"
+                "--account {account:?} is not a 12-digit AWS account id"
+            ));
+        }
+        let user = &args.user;
+        let kind = if args.role { "role" } else { "user" };
+        // The same account-aware clients the functions use: the stack's own credentials in
+        // its account, the member's responder role elsewhere; never the wrong account.
+        let accounts = AwsAccounts::new(
+            Deployment::Organization {
+                home,
+                member_role: args.member_role.clone(),
+            },
+            &target.aws,
+        );
+        let clients = accounts
+            .open(&account, &region, &format!("release-{user}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (iam, compute) = (&clients.iam, &clients.compute);
+        let exists = if args.role {
+            iam.role(user).await.map_err(|e| e.to_string())?.is_some()
+        } else {
+            iam.user(user).await.map_err(|e| e.to_string())?.is_some()
+        };
+        if !exists {
+            return Err(format!(
+                "there is no IAM {kind} named {user} in account {account}{}",
+                if args.account.is_none() {
+                    " (for a member account of an organization deployment, add --account)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let (principal, tags) = if args.role {
+            (PrincipalRef::Role(user.clone()), iam.role_tags(user).await)
+        } else {
+            (PrincipalRef::User(user.clone()), iam.user_tags(user).await)
+        };
+        let tags = tags.map_err(|e| e.to_string())?;
+        let Some(record) = QuarantineRecord::from_tags(principal, &tags) else {
+            return Err(format!(
+                "{kind} {user} in account {account} has no cordon quarantine record (tags SecurityStatus=Quarantined, QuarantineIncident, QuarantineTime): nothing to release"
             ));
         };
         let plan = release_plan(&record);
@@ -209,12 +258,12 @@ pub fn run(args: Args) -> ExitCode {
             println!("{}", st.dim("dry run: nothing was changed"));
             return Ok(ExitCode::SUCCESS);
         }
-        let compute = AwsCompute::from_conf(&target.aws);
+        println!("account {account}: releasing {kind} {user}");
         let mut outcomes = Vec::new();
         let mut failed = None;
         for a in &plan {
             let call = release_call(a);
-            match execute(&iam, &compute, a).await {
+            match execute(iam, compute, a).await {
                 Ok(status) => {
                     println!("{}  {call}", st.status(&format!("{status:<7}")));
                     outcomes.push((call, status.to_string()));
@@ -251,12 +300,29 @@ pub fn run(args: Args) -> ExitCode {
         }
         if let Some(e) = failed {
             return Err(format!(
-                "release of {user} stopped at a failed call ({e}); the quarantine record is still on the user, run the release again once fixed"
+                "release of {kind} {user} stopped at a failed call ({e}); the quarantine record is still on the {kind}, run the release again once fixed"
             ));
         }
-        println!("{user} released (incident {})", record.incident_id);
+        println!(
+            "{user} released in account {account} (incident {})",
+            record.incident_id
+        );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The account and region of the stack, from its state machine's ARN
+/// (`arn:aws:states:REGION:ACCOUNT:stateMachine:NAME`).
+fn stack_account_and_region(state_machine_arn: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = state_machine_arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, _, region, account, ..] if !region.is_empty() && account.len() == 12 => {
+            Ok((account.to_string(), region.to_string()))
+        }
+        _ => Err(format!(
+            "cannot tell the stack's account from its state machine ARN {state_machine_arn:?}"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -323,3 +323,109 @@ async fn an_excluded_ou_and_an_unreadable_organization_are_notify_only() {
     );
     s.stop().await;
 }
+
+/// Policies, tags and key statuses of `name` in `account`: what a release must restore.
+async fn state_in(
+    s: &Scenario,
+    account: &str,
+    name: &str,
+) -> (Vec<String>, BTreeMap<String, String>, Vec<String>) {
+    let (policies, tags) = user_in(s, account, name).await;
+    let keys = s
+        .iam_in(account)
+        .await
+        .list_access_keys()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}={}",
+                k.access_key_id().unwrap_or_default(),
+                k.status().unwrap().as_str()
+            )
+        })
+        .collect();
+    (policies, tags, keys)
+}
+
+async fn cordon_release(s: &Scenario, args: &[&str]) -> std::process::Output {
+    let cli = cordon_stack::default_bin_dir().join("cordon");
+    assert!(
+        cli.is_file(),
+        "the cordon CLI is not built: cargo build -p cordon"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    s.stack
+        .info()
+        .write(&dir.path().join(".cordon/stack.json"))
+        .unwrap();
+    let run = tokio::process::Command::new(&cli)
+        .arg("release")
+        .args(args)
+        .current_dir(dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output();
+    tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("cordon release did not finish")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releasing_a_member_accounts_quarantine_restores_it_exactly_and_only_there() {
+    let s = org_stack(example_policy(), &[]).await;
+    admin_user(&s, PROD, NEW_USER).await;
+    admin_user(&s, SECURITY, NEW_USER).await;
+    let before = state_in(&s, PROD, NEW_USER).await;
+    let here = state_in(&s, SECURITY, NEW_USER).await;
+
+    let routed = s
+        .stack
+        .send_on(&bus(&s), &about(CREATE_USER, PROD, PROD))
+        .await
+        .unwrap();
+    let out = s.wait_succeeded(&routed.matches[0].execution_arn).await;
+    assert_eq!(out["classification"]["verdict"], "quarantine");
+    assert_ne!(state_in(&s, PROD, NEW_USER).await, before);
+
+    // Without --account, the name means the security account's user, which has no record.
+    let wrong = cordon_release(&s, &[NEW_USER, "--reason", "false positive"]).await;
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("no cordon quarantine record"), "{stderr}");
+    assert_eq!(state_in(&s, SECURITY, NEW_USER).await, here);
+
+    let run = cordon_release(
+        &s,
+        &[
+            NEW_USER,
+            "--account",
+            PROD,
+            "--reason",
+            "confirmed with the payments team",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "cordon release failed: {stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("released in account {PROD}")),
+        "{stdout}"
+    );
+    assert_eq!(
+        state_in(&s, PROD, NEW_USER).await,
+        before,
+        "release must restore exactly what the quarantine changed, in the member account"
+    );
+    assert_eq!(state_in(&s, SECURITY, NEW_USER).await, here);
+    s.stop().await;
+}

@@ -236,7 +236,7 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
     let alert = the_one(&alerts, "alert");
     assert_eq!(
         alert.subject,
-        "[cordon] HIGH quarantined: IAM user service-x7k2qa - CreateUser"
+        "[cordon] HIGH quarantined: IAM user service-x7k2qa in 123456789012 - CreateUser"
     );
     assert_eq!(
         alert.attributes,
@@ -395,7 +395,7 @@ fn assert_approval_request(request: &SnsMessage, token: &str, arn: &str) {
     assert!(
         request
             .subject
-            .starts_with("[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob?"),
+            .starts_with("[cordon] APPROVAL NEEDED: quarantine IAM user dev-bob in 123456789012?"),
         "{}",
         request.subject
     );
@@ -942,7 +942,7 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
     let alert = the_one(&alerts, "failure alert");
     assert_eq!(
         alert.subject,
-        "[cordon] FAILED to respond: IAM user service-x7k2qa (Quarantine)"
+        "[cordon] FAILED to respond: IAM user service-x7k2qa in 123456789012 (Quarantine)"
     );
     assert_eq!(alert.attributes["messageType"], "failure");
     assert_eq!(alert.attributes["incidentId"], SUSPICIOUS_EVENT_ID);

@@ -156,7 +156,7 @@ async fn a_quarantined_user_is_announced_and_imported_into_security_hub() {
     )
     .await
     .unwrap();
-    let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} - CreateUser");
+    let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
     assert_eq!(out.message_id, "msg-1");
     assert_eq!(out.subject, subject);
     let sent = sns.sent.lock().unwrap();
@@ -268,7 +268,7 @@ async fn the_failure_path_sends_the_failure_alert_and_leaves_security_hub_alone(
         cause: "1 of 4 containment actions failed".into(),
     });
     let out = handle(&sns, &hub, &settings(), &input(c)).await.unwrap();
-    let subject = format!("[cordon] FAILED to respond: IAM user {USER} (Quarantine)");
+    let subject = format!("[cordon] FAILED to respond: IAM user {USER} in 123456789012 (Quarantine)");
     assert_eq!(out.subject, subject);
     let sent = sns.sent.lock().unwrap();
     let m = &sent[0];
@@ -400,7 +400,7 @@ mod moto {
         )
         .await
         .unwrap();
-        let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} - CreateUser");
+        let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
         assert_eq!(out.subject, subject);
         let id = format!("cordon/123456789012/us-east-1/{CREATE_USER_ID}");
         assert_eq!(

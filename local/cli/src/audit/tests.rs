@@ -247,10 +247,12 @@ fn incidents_rows_and_table() {
     assert_eq!(rows[0]["decision"], "approved");
     assert_eq!(rows[0]["approvalVerified"], false);
     assert_eq!(rows[1]["status"], "WAITING_FOR_APPROVAL");
+    assert_eq!(rows[0]["account"], "123456789012");
+    assert_eq!(rows[0]["region"], "us-east-1");
     same(
         &super::incidents_table(&rows, &Style::PLAIN),
-        "INCIDENT                              VERDICT  SUBJECT                  STATUS                APPROVER                                                                            STARTED                   STOPPED\n\
-         c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  approve  IAM user service-x7k2qa  SUCCEEDED             arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_0123/alice  2026-03-14T02:47:20.000Z  2026-03-14T02:49:21.404Z\n\
-         c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  approve  IAM user service-x7k2qa  WAITING_FOR_APPROVAL  -                                                                                   2026-03-14T02:47:20.000Z  -\n",
+        "INCIDENT                              VERDICT  ACCOUNT       SUBJECT                  STATUS                APPROVER                                                                            STARTED                   STOPPED\n\
+         c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  approve  123456789012  IAM user service-x7k2qa  SUCCEEDED             arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SecurityResponder_0123/alice  2026-03-14T02:47:20.000Z  2026-03-14T02:49:21.404Z\n\
+         c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406  approve  123456789012  IAM user service-x7k2qa  WAITING_FOR_APPROVAL  -                                                                                   2026-03-14T02:47:20.000Z  -\n",
     );
 }
