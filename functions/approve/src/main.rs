@@ -8,14 +8,14 @@ use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = cordon_aws::Config::from_env();
+    let sdk = cordon_aws::sdk_config().await;
+    let config = cordon_aws::Config::load(&sdk).await;
     let state_machine_arn = config.state_machine_arn()?.to_string();
     // Fail closed: without a readable policy every decision is refused (500 PolicyInvalid).
     let policy = config.policy().map_err(|e| e.to_string());
     if let Err(e) = &policy {
         tracing::error!(error = %e, "response policy unusable; every decision will be refused");
     }
-    let sdk = cordon_aws::sdk_config().await;
     let executions = AwsExecutions::from_conf(&sdk);
     let identity = handler::IdentitySource::from_env();
     if identity == handler::IdentitySource::Asserted {

@@ -3,6 +3,8 @@
 use cordon_core::{Deployment, Policy, PolicyError};
 
 pub const POLICY: &str = "CORDON_POLICY";
+/// The name of an SSM parameter holding the policy; when set, [`POLICY`] is not used.
+pub const POLICY_PARAMETER: &str = "CORDON_POLICY_PARAMETER";
 pub const ALERTS_TOPIC_ARN: &str = "CORDON_ALERTS_TOPIC_ARN";
 pub const APPROVALS_TOPIC_ARN: &str = "CORDON_APPROVALS_TOPIC_ARN";
 pub const QUARANTINE_POLICY_ARN: &str = "CORDON_QUARANTINE_POLICY_ARN";
@@ -31,6 +33,12 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("{var} {name:?}: the parameter cannot be read: {message}")]
+    PolicyParameter {
+        var: &'static str,
+        name: String,
+        message: String,
+    },
     #[error("{var}: {source}")]
     Policy {
         var: &'static str,
@@ -43,6 +51,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     policy: Result<Policy, ConfigError>,
+    /// Which version of the policy was read (see [`Config::policy_version`]).
+    policy_version: Option<String>,
+    policy_parameter: Option<String>,
     alerts_topic_arn: Option<String>,
     approvals_topic_arn: Option<String>,
     quarantine_policy_arn: Option<String>,
@@ -66,15 +77,18 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let policy = match get(POLICY) {
+        let policy_text = get(POLICY);
+        let policy = match &policy_text {
             None => Err(ConfigError::Missing(POLICY)),
-            Some(text) => Policy::from_json(&text).map_err(|source| ConfigError::Policy {
+            Some(text) => Policy::from_json(text).map_err(|source| ConfigError::Policy {
                 var: POLICY,
                 source,
             }),
         };
         Config {
             policy,
+            policy_version: policy_text.map(|t| format!("inline:sha256:{}", short_hash(&t))),
+            policy_parameter: get(POLICY_PARAMETER),
             alerts_topic_arn: get(ALERTS_TOPIC_ARN),
             approvals_topic_arn: get(APPROVALS_TOPIC_ARN),
             quarantine_policy_arn: get(QUARANTINE_POLICY_ARN),
@@ -84,6 +98,46 @@ impl Config {
             member_role_name: get(MEMBER_ROLE_NAME),
             member_quarantine_policy_name: get(MEMBER_QUARANTINE_POLICY_NAME),
         }
+    }
+
+    /// Read the environment, then, when [`POLICY_PARAMETER`] names one, the policy from SSM
+    /// Parameter Store (once, at init). A parameter that cannot be read or does not hold a
+    /// valid policy is kept as the policy's error: the functions fail closed.
+    pub async fn load(sdk: &aws_config::SdkConfig) -> Config {
+        let mut config = Self::from_env();
+        if let Some(name) = config.policy_parameter.clone() {
+            let read = crate::parameters::AwsParameters::from_conf(sdk)
+                .get(&name)
+                .await;
+            config.use_parameter(&name, read);
+        }
+        config
+    }
+
+    /// The policy from the parameter `name` (its text and version, or why it was not read).
+    pub fn use_parameter(&mut self, name: &str, read: Result<(String, i64), String>) {
+        match read {
+            Ok((text, version)) => {
+                self.policy = Policy::from_json(&text).map_err(|source| ConfigError::Policy {
+                    var: POLICY_PARAMETER,
+                    source,
+                });
+                self.policy_version = Some(format!("ssm:{name}:{version}"));
+            }
+            Err(message) => {
+                self.policy = Err(ConfigError::PolicyParameter {
+                    var: POLICY_PARAMETER,
+                    name: name.to_string(),
+                    message,
+                });
+                self.policy_version = None;
+            }
+        }
+    }
+
+    /// `ssm:<name>:<version>` or `inline:sha256:<12 hex>`: recorded with each decision.
+    pub fn policy_version(&self) -> Option<&str> {
+        self.policy_version.as_deref()
     }
 
     /// The validated response policy, or why it could not be read. Functions that need it
@@ -155,6 +209,12 @@ impl Config {
             .as_deref()
             .unwrap_or(DEFAULT_MEMBER_QUARANTINE_POLICY_NAME)
     }
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn arn<'a>(var: &'static str, value: &'a Option<String>) -> Result<&'a str, ConfigError> {
@@ -252,6 +312,36 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("CORDON_HOME_ACCOUNT is \"12345\"")
+        );
+    }
+
+    #[test]
+    fn a_policy_parameter_replaces_the_inline_policy_and_names_its_version() {
+        let inline = r#"{"approval":{"timeoutSeconds":600,"default":"notify","approvers":["arn:aws:iam::123456789012:role/responder"]}}"#;
+        let mut c = config(&[(POLICY, inline), (POLICY_PARAMETER, "cordon/policy")]);
+        assert!(c.policy_version().unwrap().starts_with("inline:sha256:"));
+        assert_eq!(
+            c.policy_version().unwrap().len(),
+            "inline:sha256:".len() + 12
+        );
+        let stored = inline.replace("600", "900");
+        c.use_parameter("cordon/policy", Ok((stored, 7)));
+        assert_eq!(c.policy().unwrap().approval.timeout_seconds, 900);
+        assert_eq!(c.policy_version(), Some("ssm:cordon/policy:7"));
+
+        c.use_parameter("cordon/policy", Err("ParameterNotFound".into()));
+        assert_eq!(
+            c.policy().unwrap_err().to_string(),
+            "CORDON_POLICY_PARAMETER \"cordon/policy\": the parameter cannot be read: ParameterNotFound"
+        );
+        assert_eq!(c.policy_version(), None);
+        c.use_parameter("cordon/policy", Ok(("{}".into(), 8)));
+        assert!(
+            c.policy()
+                .unwrap_err()
+                .to_string()
+                .starts_with("CORDON_POLICY_PARAMETER: "),
+            "an invalid stored policy names where it came from"
         );
     }
 

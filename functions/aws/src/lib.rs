@@ -1,7 +1,7 @@
 //! cordon's ports ([`cordon_core::ports`]) implemented with the AWS SDK for Rust.
 //!
 //! Every adapter holds its SDK client in a field named for the service (`iam`, `ec2`, `sns`,
-//! `securityhub`, `sfn`, `sts`, `organizations`) and calls it as `self.<client>.<operation>()`; the infra test relies
+//! `securityhub`, `sfn`, `sts`, `organizations`, `ssm`) and calls it as `self.<client>.<operation>()`; the infra test relies
 //! on that to check [`permissions::actions_for`] against the code. SDK errors become
 //! [`cordon_core::PortError`]s with a deliberate kind ([`error::port_error`]).
 
@@ -10,6 +10,7 @@ pub mod config;
 pub mod ec2;
 pub mod error;
 pub mod iam;
+pub mod parameters;
 pub mod permissions;
 pub mod securityhub;
 pub mod sfn;

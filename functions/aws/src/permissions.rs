@@ -33,14 +33,20 @@ const ENRICH: &[&str] = &[
     // account's `cordon-responder` role for the lookups above
     "organizations:ListParents",
     "sts:AssumeRole",
+    // the response policy, when it is kept in Parameter Store
+    "ssm:GetParameter",
 ];
 
-/// Pure: no AWS call at all.
-const CLASSIFY: &[&str] = &[];
+/// No AWS call but reading the response policy, when it is kept in Parameter Store.
+const CLASSIFY: &[&str] = &["ssm:GetParameter"];
 
 const REQUEST_APPROVAL: &[&str] = &["sns:Publish"];
 
-const APPROVE: &[&str] = &["states:GetExecutionHistory", "states:SendTaskSuccess"];
+const APPROVE: &[&str] = &[
+    "states:GetExecutionHistory",
+    "states:SendTaskSuccess",
+    "ssm:GetParameter",
+];
 
 const QUARANTINE: &[&str] = &[
     // re-reading the subject right before acting (an approval may have waited an hour)
@@ -69,6 +75,8 @@ const QUARANTINE: &[&str] = &[
     "ec2:CreateNetworkAclEntry",
     // organization mode: the member account's `cordon-responder` role
     "sts:AssumeRole",
+    // the response policy, when it is kept in Parameter Store
+    "ssm:GetParameter",
 ];
 
 const NOTIFY: &[&str] = &[
@@ -152,7 +160,8 @@ mod tests {
                         "securityhub",
                         "states",
                         "sts",
-                        "organizations"
+                        "organizations",
+                        "ssm"
                     ]
                     .contains(&service),
                     "{a}"
@@ -161,16 +170,20 @@ mod tests {
                 assert!(seen.insert(a), "{f}: {a} twice");
             }
         }
-        assert!(actions_for("classify").is_empty());
+        assert_eq!(actions_for("classify"), &["ssm:GetParameter"]);
         assert_eq!(
             actions_for("approve"),
-            &["states:GetExecutionHistory", "states:SendTaskSuccess"]
+            &[
+                "states:GetExecutionHistory",
+                "states:SendTaskSuccess",
+                "ssm:GetParameter"
+            ]
         );
         assert!(actions_for("quarantine").contains(&"iam:AttachUserPolicy"));
         // enrich only reads (assuming the member role is how it reads there)
         for a in actions_for("enrich")
             .iter()
-            .filter(|a| **a != "sts:AssumeRole")
+            .filter(|a| !["sts:AssumeRole", "ssm:GetParameter"].contains(a))
         {
             let op = a.split_once(':').unwrap().1;
             assert!(

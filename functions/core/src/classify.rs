@@ -110,6 +110,7 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
         approval_timeout_seconds: policy.approval.timeout_seconds,
         approval_default: policy.approval.default,
         dry_run: policy.dry_run,
+        policy_version: None,
     };
     let add = |c: &mut Classification, rule: &str, points: i32, detail: String| {
         c.reasons.push(Reason {

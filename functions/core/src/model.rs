@@ -427,6 +427,10 @@ pub struct Classification {
     /// The policy asks for a plan only, with no change.
     #[serde(default)]
     pub dry_run: bool,
+    /// Which version of the response policy decided: `ssm:<name>:<version>` (Parameter
+    /// Store) or `inline:sha256:<12 hex>` (the template parameter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

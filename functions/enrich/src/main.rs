@@ -21,7 +21,8 @@ impl From<EnrichError> for Diagnostic {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env();
+    let sdk = cordon_aws::sdk_config().await;
+    let config = Config::load(&sdk).await;
     // Without knowing its own account, no incident's account can be told apart: fail at init.
     let deployment = config.deployment().map_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
@@ -35,7 +36,6 @@ async fn main() -> Result<(), Error> {
         }
     };
     let settings = Settings { deployment, policy };
-    let sdk = cordon_aws::sdk_config().await;
     // IAM and EC2 clients exist only for an account: `accounts.open(account, ...)`.
     let accounts = AwsAccounts::new(settings.deployment.clone(), &sdk);
     let organization = AwsOrganization::from_conf(&sdk);

@@ -29,7 +29,8 @@ fn config_error(e: cordon_aws::ConfigError) -> Error {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env();
+    let sdk = cordon_aws::sdk_config().await;
+    let config = Config::load(&sdk).await;
     let settings = Settings {
         // Without the deny policy's ARN there is no quarantine to apply: fail at init.
         quarantine_policy_arn: config
@@ -47,7 +48,6 @@ async fn main() -> Result<(), Error> {
         member_quarantine_policy_name: config.member_quarantine_policy_name().to_string(),
         home: settings,
     };
-    let sdk = cordon_aws::sdk_config().await;
     // IAM and EC2 clients exist only for an account: `accounts.open(account, ...)`.
     let accounts = AwsAccounts::new(deployed.deployment.clone(), &sdk);
     let (accounts, deployed) = (&accounts, &deployed);

@@ -101,6 +101,9 @@ pub struct StackOptions {
     /// Organization mode: member accounts where the member template is *not* deployed (to
     /// see what a missing responder role does).
     pub skip_member_stacks: Vec<String>,
+    /// Keep the policy in SSM Parameter Store under this name (the template's
+    /// `ResponsePolicyParameterName`) instead of the `ResponsePolicy` parameter.
+    pub policy_parameter: Option<String>,
 }
 
 /// The account's default event bus (where AWS services deliver, and rules without an
@@ -244,6 +247,25 @@ impl Stack {
             })??;
         let aws = moto.sdk_config().await;
         let seeded = seed(&aws, &template).await?;
+        if let Some(name) = &options.policy_parameter {
+            aws_sdk_ssm::Client::new(&aws)
+                .put_parameter()
+                .name(name)
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+                .value(&policy_json)
+                .send()
+                .await
+                .map_err(|e| {
+                    seed_err(
+                        "ssm:PutParameter policy",
+                        aws_sdk_ssm::error::DisplayErrorContext(e),
+                    )
+                })?;
+            template
+                .values
+                .insert("ResponsePolicyParameterName".into(), name.clone());
+        }
         let organization = if options.organization {
             Some(organize(&aws, &root, &mut template, &options.skip_member_stacks).await?)
         } else {

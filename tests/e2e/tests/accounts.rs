@@ -21,6 +21,7 @@ const NEW_USER: &str = "service-x7k2qa";
 const EXFILTRATION: &str = "guardduty-instance-credential-exfiltration-outside-aws.json";
 const ROLE: &str = "web-app-role";
 const OUTSIDE: &str = "999988887777";
+const POLICY_PARAMETER: &str = "cordon/policy";
 
 /// `fixture` as it is about `account` (every account id in it replaced), delivered with the
 /// envelope naming `envelope` (a member's forwarded event keeps its own account; a GuardDuty
@@ -37,6 +38,8 @@ async fn org_stack(policy: Value, skip: &[&str]) -> Scenario {
         policy: Some(policy),
         organization: true,
         skip_member_stacks: skip.iter().map(|s| s.to_string()).collect(),
+        // An organization's policy outgrows a template parameter: Parameter Store.
+        policy_parameter: Some(POLICY_PARAMETER.into()),
         ..StackOptions::default()
     })
     .await
@@ -163,6 +166,13 @@ async fn another_accounts_finding_in_a_single_account_deployment_changes_nothing
     let out = s.wait_succeeded(&arn).await;
 
     assert_eq!(out["incident"]["account"], OUTSIDE);
+    assert!(
+        out["classification"]["policyVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("inline:sha256:")),
+        "{}",
+        out["classification"]
+    );
     assert_eq!(out["classification"]["verdict"], "notify");
     assert_eq!(rule_names(&out), vec!["other-account"]);
     assert_eq!(out["enrichment"]["scope"]["covered"], false);
@@ -203,6 +213,11 @@ async fn a_member_accounts_create_user_is_contained_there_and_the_same_name_here
 
     assert_eq!(out["incident"]["account"], PROD);
     assert_eq!(out["enrichment"]["scope"]["access"], "member-role");
+    assert_eq!(
+        out["classification"]["policyVersion"],
+        format!("ssm:{POLICY_PARAMETER}:1"),
+        "the decision names the policy version that made it"
+    );
     assert_eq!(
         out["enrichment"]["user"]["arn"],
         format!("arn:aws:iam::{PROD}:user/{NEW_USER}")

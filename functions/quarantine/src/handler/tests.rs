@@ -50,6 +50,7 @@ fn settings(policy: Policy) -> Settings {
 
 fn classification(verdict: Verdict) -> Classification {
     Classification {
+        policy_version: None,
         verdict,
         severity: Severity::High,
         score: 90,
