@@ -23,6 +23,10 @@ pub const MAX_SUBJECT_CHARS: usize = 100;
 #[serde(rename_all = "camelCase")]
 pub struct RenderContext {
     pub execution_arn: Option<String>,
+    /// The account cordon runs in (`CORDON_HOME_ACCOUNT`): findings cordon imports into
+    /// Security Hub are reported by it, whichever account they are about, because
+    /// BatchImportFindings accepts the default product only for the calling account.
+    pub home_account: Option<String>,
     pub region: String,
     /// `https://console.aws.amazon.com`
     pub console_base: String,
@@ -821,6 +825,7 @@ pub fn security_hub_update(case: &CaseFile, ctx: &RenderContext) -> Option<Secur
                 return None;
             };
             let account = &incident.account;
+            let reporter = ctx.home_account.as_deref().unwrap_or(account);
             let region = &incident.region;
             let user_arn = arn
                 .clone()
@@ -838,9 +843,9 @@ pub fn security_hub_update(case: &CaseFile, ctx: &RenderContext) -> Option<Secur
             let mut finding = json!({
                 "SchemaVersion": "2018-10-08",
                 "Id": format!("cordon/{account}/{region}/{}", incident.id),
-                "ProductArn": format!("arn:aws:securityhub:{region}:{account}:product/{account}/default"),
+                "ProductArn": format!("arn:aws:securityhub:{region}:{reporter}:product/{reporter}/default"),
                 "GeneratorId": "cordon",
-                "AwsAccountId": account,
+                "AwsAccountId": reporter,
                 "Region": region,
                 "Types": ["TTPs/Persistence/IAM.CreateUser", "Unusual Behaviors/User"],
                 "FirstObservedAt": time(&incident.observed_at),
@@ -891,6 +896,7 @@ mod tests {
 
     fn ctx() -> RenderContext {
         RenderContext {
+            home_account: None,
             execution_arn: Some(EXEC.into()),
             region: "us-east-1".into(),
             console_base: "https://console.aws.amazon.com".into(),
@@ -1261,6 +1267,35 @@ mod tests {
         ] {
             assert!(finding.get(key).is_some(), "ASFF requires {key}");
         }
+    }
+
+    #[test]
+    fn a_member_accounts_finding_is_imported_by_the_account_cordon_runs_in() {
+        let text = serde_json::to_string(&quarantined_case())
+            .unwrap()
+            .replace("123456789012", "210987654321");
+        let c: CaseFile = serde_json::from_str(&text).unwrap();
+        let mut central = ctx();
+        central.home_account = Some("123456789012".into());
+        let Some(SecurityHubUpdate::ImportFinding { finding }) = security_hub_update(&c, &central)
+        else {
+            panic!()
+        };
+        // BatchImportFindings takes the default product only from the calling account.
+        assert_eq!(
+            finding["ProductArn"],
+            "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+        );
+        assert_eq!(finding["AwsAccountId"], "123456789012");
+        // What it is about stays the member's.
+        assert_eq!(
+            finding["Id"],
+            "cordon/210987654321/us-east-1/c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e406"
+        );
+        assert_eq!(
+            finding["Resources"][0]["Id"],
+            "arn:aws:iam::210987654321:user/service-x7k2qa"
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Input {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub alerts_topic_arn: String,
+    /// The account cordon runs in, when known (see `RenderContext::home_account`).
+    pub home_account: Option<String>,
     pub region: String,
     pub console_base: String,
 }
@@ -79,6 +81,7 @@ pub async fn handle<N: Notifier, H: SecurityHub>(
 ) -> Result<Notification, NotifyError> {
     let case = &input.case;
     let ctx = RenderContext {
+        home_account: settings.home_account.clone(),
         execution_arn: input.execution_arn.clone(),
         region: settings.region.clone(),
         console_base: settings.console_base.clone(),

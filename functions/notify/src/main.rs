@@ -33,6 +33,7 @@ async fn main() -> Result<(), Error> {
     let alerts_topic_arn = config.alerts_topic_arn().map_err(config_error)?.to_string();
     let sdk = cordon_aws::sdk_config().await;
     let settings = Settings {
+        home_account: config.deployment().ok().map(|d| d.home().to_string()),
         alerts_topic_arn,
         region: sdk
             .region()

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
     let topic_arn = config.approvals_topic_arn()?.to_string();
     let sdk = cordon_aws::sdk_config().await;
     let ctx = RenderContext {
+        home_account: None,
         execution_arn: None,
         region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         console_base: "https://console.aws.amazon.com".into(),

@@ -98,6 +98,7 @@ fn input(case: CaseFile) -> Input {
 
 fn settings() -> Settings {
     Settings {
+        home_account: None,
         alerts_topic_arn: TOPIC.into(),
         region: "us-east-1".into(),
         console_base: "https://console.aws.amazon.com".into(),
@@ -156,7 +157,8 @@ async fn a_quarantined_user_is_announced_and_imported_into_security_hub() {
     )
     .await
     .unwrap();
-    let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
+    let subject =
+        format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
     assert_eq!(out.message_id, "msg-1");
     assert_eq!(out.subject, subject);
     let sent = sns.sent.lock().unwrap();
@@ -175,7 +177,7 @@ async fn a_quarantined_user_is_announced_and_imported_into_security_hub() {
         ])
     );
     for line in [
-        format!("cordon: quarantined: IAM user {USER}\n"),
+        format!("cordon: quarantined: IAM user {USER} in 123456789012\n"),
         "Severity: MEDIUM\n".to_string(),
         "  CreateUser in account 123456789012 (us-east-1) at 2026-03-14T02:47:13Z\n".to_string(),
         format!("  - attach-quarantine-policy {USER}: done\n"),
@@ -268,7 +270,8 @@ async fn the_failure_path_sends_the_failure_alert_and_leaves_security_hub_alone(
         cause: "1 of 4 containment actions failed".into(),
     });
     let out = handle(&sns, &hub, &settings(), &input(c)).await.unwrap();
-    let subject = format!("[cordon] FAILED to respond: IAM user {USER} in 123456789012 (Quarantine)");
+    let subject =
+        format!("[cordon] FAILED to respond: IAM user {USER} in 123456789012 (Quarantine)");
     assert_eq!(out.subject, subject);
     let sent = sns.sent.lock().unwrap();
     let m = &sent[0];
@@ -400,7 +403,8 @@ mod moto {
         )
         .await
         .unwrap();
-        let subject = format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
+        let subject =
+            format!("[cordon] MEDIUM quarantined: IAM user {USER} in 123456789012 - CreateUser");
         assert_eq!(out.subject, subject);
         let id = format!("cordon/123456789012/us-east-1/{CREATE_USER_ID}");
         assert_eq!(
@@ -453,6 +457,7 @@ mod moto {
         let expected = render::alert(
             &quarantined(case(CREATE_USER)),
             &RenderContext {
+                home_account: None,
                 execution_arn: None,
                 region: "us-east-1".into(),
                 console_base: "https://console.aws.amazon.com".into(),
@@ -462,7 +467,7 @@ mod moto {
         assert_eq!(machine["messageType"], "alert");
         assert_eq!(
             machine["headline"],
-            format!("quarantined: IAM user {USER}").as_str()
+            format!("quarantined: IAM user {USER} in 123456789012").as_str()
         );
 
         // GuardDuty: moto lacks BatchUpdateFindings; the alert still goes out.

@@ -90,6 +90,7 @@ async fn the_approval_request_names_the_commands_and_never_the_token() {
     let sdk = moto.sdk_config().await;
     let (topic, sqs, queue_url) = topic_with_queue(&sdk, "cordon-approvals").await;
     let ctx = RenderContext {
+        home_account: None,
         execution_arn: None,
         region: "us-east-1".into(),
         console_base: "https://console.aws.amazon.com".into(),
@@ -168,6 +169,7 @@ async fn a_state_without_classification_is_invalid_and_nothing_is_published() {
     let mut state = case();
     state.classification = None;
     let ctx = RenderContext {
+        home_account: None,
         execution_arn: None,
         region: "us-east-1".into(),
         console_base: "https://console.aws.amazon.com".into(),
