@@ -148,13 +148,21 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionResource> {
         .collect()
 }
 
-/// The `Allow` actions of one inline policy (by name) of a role; empty if the role has none.
-pub fn role_policy_actions(template: &Value, role: &str, policy_name: &str) -> BTreeSet<String> {
-    let policies = template["Resources"][role]["Properties"]["Policies"]
+/// A role's inline policies. A policy under `Fn::If` counts with both branches (what the role
+/// may have in some deployment); an `AWS::NoValue` branch is no policy.
+pub fn role_policies(template: &Value, role: &str) -> Vec<Value> {
+    template["Resources"][role]["Properties"]["Policies"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
-    policies
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(if_branches)
+        .collect()
+}
+
+/// The `Allow` actions of one inline policy (by name) of a role; empty if the role has none.
+pub fn role_policy_actions(template: &Value, role: &str, policy_name: &str) -> BTreeSet<String> {
+    role_policies(template, role)
         .iter()
         .filter(|p| p["PolicyName"] == policy_name)
         .flat_map(|p| statements(&p["PolicyDocument"]))
@@ -163,16 +171,12 @@ pub fn role_policy_actions(template: &Value, role: &str, policy_name: &str) -> B
         .collect()
 }
 
-/// The names of a role's inline policies.
+/// The names of a role's inline policies (conditional ones included).
 pub fn role_policy_names(template: &Value, role: &str) -> Vec<String> {
-    template["Resources"][role]["Properties"]["Policies"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p["PolicyName"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    role_policies(template, role)
+        .iter()
+        .filter_map(|p| p["PolicyName"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// A policy document's statements. A statement under `Fn::If` counts with both branches (what
@@ -186,7 +190,7 @@ pub fn statements(doc: &Value) -> Vec<Value> {
     listed.into_iter().flat_map(if_branches).collect()
 }
 
-/// The statements a (possibly `Fn::If`) statement can be.
+/// The values a (possibly `Fn::If`) statement or policy can be.
 fn if_branches(s: Value) -> Vec<Value> {
     match s.get("Fn::If").and_then(Value::as_array) {
         Some(a) if a.len() == 3 => a[1..]
@@ -304,6 +308,69 @@ pub fn substitute_parameters(template: &Value, text: &str) -> String {
     .into_owned()
 }
 
+/// A template value as CloudFormation computes it for the given parameter and pseudo-parameter
+/// values (`"AWS::Region"` -> `"us-east-1"`, ...): `Ref`, `Fn::Sub` (string form),
+/// `Fn::Join`, `Fn::Split` and `Fn::Select`, enough to check the ARNs the policies build.
+/// Panics on anything else, or on a name it is not given.
+pub fn evaluate(v: &Value, values: &BTreeMap<&str, &str>) -> Value {
+    let name = |n: &str| -> String {
+        values
+            .get(n)
+            .unwrap_or_else(|| panic!("no value given for {n}"))
+            .to_string()
+    };
+    let Some((f, arg)) = v
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.iter().next())
+    else {
+        return match v {
+            Value::Array(a) => Value::Array(a.iter().map(|x| evaluate(x, values)).collect()),
+            other => other.clone(),
+        };
+    };
+    let list = |x: &Value| -> Vec<Value> {
+        match evaluate(x, values) {
+            Value::Array(a) => a,
+            other => panic!("{f}: not a list: {other}"),
+        }
+    };
+    let text = |x: &Value| -> String {
+        match evaluate(x, values) {
+            Value::String(s) => s,
+            other => panic!("{f}: not a string: {other}"),
+        }
+    };
+    match (f.as_str(), arg) {
+        ("Ref", Value::String(n)) => Value::String(name(n)),
+        ("Fn::Sub", Value::String(s)) => {
+            let re = regex::Regex::new(r"\$\{([A-Za-z0-9:]+)\}").unwrap();
+            Value::String(
+                re.replace_all(s, |c: &regex::Captures| name(&c[1]))
+                    .into_owned(),
+            )
+        }
+        ("Fn::Join", Value::Array(a)) if a.len() == 2 => {
+            let sep = a[0].as_str().expect("Fn::Join: a literal delimiter");
+            let parts: Vec<String> = list(&a[1]).iter().map(&text).collect();
+            Value::String(parts.join(sep))
+        }
+        ("Fn::Split", Value::Array(a)) if a.len() == 2 => {
+            let sep = a[0].as_str().expect("Fn::Split: a literal delimiter");
+            Value::Array(text(&a[1]).split(sep).map(|p| json!(p)).collect())
+        }
+        ("Fn::Select", Value::Array(a)) if a.len() == 2 => {
+            let i: usize = match &a[0] {
+                Value::Number(n) => n.as_u64().unwrap() as usize,
+                Value::String(s) => s.parse().unwrap(),
+                other => panic!("Fn::Select index {other}"),
+            };
+            list(&a[1])[i].clone()
+        }
+        _ => panic!("cannot evaluate {v}"),
+    }
+}
+
 /// Every `${Name}` definition substitution the ASL uses.
 pub fn asl_substitutions(asl_text: &str) -> BTreeSet<String> {
     let re = regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}").unwrap();
@@ -331,6 +398,7 @@ pub const CLIENT_PREFIXES: &[(&str, &str)] = &[
     ("sfn", "states"),
     ("sts", "sts"),
     ("organizations", "organizations"),
+    ("ssm", "ssm"),
 ];
 
 /// Scans Rust sources for `self.<client>.<operation>(` with a known client field name.
