@@ -130,6 +130,7 @@ fn every_function_crate_has_a_function_resource_and_vice_versa() {
     let vars = globals["Environment"]["Variables"].as_object().unwrap();
     for v in [
         "CORDON_POLICY",
+        "CORDON_POLICY_PARAMETER",
         "CORDON_ALERTS_TOPIC_ARN",
         "CORDON_APPROVALS_TOPIC_ARN",
         "CORDON_QUARANTINE_POLICY_ARN",
@@ -141,6 +142,11 @@ fn every_function_crate_has_a_function_resource_and_vice_versa() {
     ] {
         assert!(vars.contains_key(v), "functions need {v}");
     }
+    // The policy from Parameter Store, when the parameter names one.
+    assert_eq!(
+        vars["CORDON_POLICY_PARAMETER"]["Ref"],
+        "ResponsePolicyParameterName"
+    );
     // Organization mode, as functions/aws reads it.
     assert_eq!(vars["CORDON_DEPLOYMENT"]["Ref"], "DeploymentMode");
     assert_eq!(vars["CORDON_HOME_ACCOUNT"]["Ref"], "AWS::AccountId");
@@ -280,7 +286,8 @@ fn the_sdk_call_scanner_finds_calls_and_names_their_actions() {
     std::fs::write(
         dir.path().join("a.rs"),
         "async fn f(&self) { self.iam.attach_user_policy().send().await; self.sfn\n  .send_task_success()\n  .send(); \
-         self.securityhub.batch_import_findings(); self.other.put_object(); }",
+         self.securityhub.batch_import_findings(); self.other.put_object(); \
+         let op = self.ssm.get_parameter(); }",
     )
     .unwrap();
     let actions: Vec<String> = sdk_calls(dir.path())
@@ -292,7 +299,8 @@ fn the_sdk_call_scanner_finds_calls_and_names_their_actions() {
         [
             "iam:AttachUserPolicy",
             "securityhub:BatchImportFindings",
-            "states:SendTaskSuccess"
+            "states:SendTaskSuccess",
+            "ssm:GetParameter"
         ]
     );
     assert_eq!(
@@ -342,6 +350,129 @@ fn the_policy_parameter_default_is_the_example_policy_file() {
             "dryRun"
         ])
     );
+}
+
+/// The condition under which the functions may read the policy from Parameter Store.
+const POLICY_PARAMETER_CONDITION: &str = "HasPolicyParameter";
+
+/// The functions that read the response policy (once, at init): when it is kept in Parameter
+/// Store, they call `ssm:GetParameter`.
+const POLICY_READERS: &[&str] = &["approve", "classify", "enrich", "quarantine"];
+
+/// `(condition, policy name, statement)` of each statement of `role` that grants an `ssm:`
+/// action, the condition being the statement's own `Fn::If` or its policy's.
+fn ssm_statements(template: &Value, role: &str) -> Vec<(Option<String>, String, Value)> {
+    let mut out = Vec::new();
+    for p in template["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let (policy_cond, p) = match conditional_statement(&p) {
+            Some((c, p)) => (Some(c.to_string()), p.clone()),
+            None => (None, p),
+        };
+        let name = p["PolicyName"].as_str().unwrap_or_default().to_string();
+        for s in raw_statements(&p["PolicyDocument"]) {
+            let (cond, s) = match conditional_statement(&s) {
+                Some((c, s)) => (Some(c.to_string()), s.clone()),
+                None => (policy_cond.clone(), s),
+            };
+            if string_or_list(&s["Action"])
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("ssm:"))
+            {
+                out.push((cond, name.clone(), s));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_policy_readers_may_read_the_policy_parameter_only_when_it_is_named_and_only_it() {
+    let t = template();
+    let param = &t["Parameters"]["ResponsePolicyParameterName"];
+    assert_eq!(param["Type"], "String");
+    assert_eq!(param["Default"], "", "the inline policy by default");
+    assert!(param["MaxLength"].as_u64().is_some_and(|n| n <= 1011));
+    assert_eq!(
+        t["Conditions"][POLICY_PARAMETER_CONDITION],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ResponsePolicyParameterName"}, ""]}]})
+    );
+    // Names SSM accepts: one without a slash, or a hierarchical one with its leading slash
+    // (SSM refuses `cordon/policy`: "Parameter name must be a fully qualified name"). No ARN,
+    // no wildcard.
+    let pattern = regex::Regex::new(param["AllowedPattern"].as_str().unwrap()).unwrap();
+    let names = [
+        "cordon-policy",
+        "/cordon/policy",
+        "/cordon-policy",
+        "/org/security/cordon/response_policy.v2",
+    ];
+    for ok in std::iter::once("").chain(names) {
+        assert!(pattern.is_match(ok), "{ok:?} refused");
+    }
+    for bad in [
+        "cordon/policy",
+        "/cordon/",
+        "//cordon",
+        "/cordon//policy",
+        "cordon policy",
+        "/cordon/*",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/cordon/policy",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?} allowed");
+    }
+    let readers: BTreeSet<String> = function_crates()
+        .into_iter()
+        .filter(|f| cordon_aws::permissions::actions_for(f).contains(&"ssm:GetParameter"))
+        .collect();
+    assert_eq!(
+        readers,
+        POLICY_READERS.iter().map(|f| f.to_string()).collect(),
+        "the functions declaring ssm:GetParameter in cordon_aws::permissions"
+    );
+    for (binary, f) in functions(&t) {
+        let found = ssm_statements(&t, &f.role_logical_id);
+        if !POLICY_READERS.contains(&binary.as_str()) {
+            assert!(found.is_empty(), "{binary}: {found:?}");
+            continue;
+        }
+        assert_eq!(found.len(), 1, "{binary}: {found:?}");
+        let (cond, policy, s) = &found[0];
+        assert_eq!(
+            cond.as_deref(),
+            Some(POLICY_PARAMETER_CONDITION),
+            "{binary}"
+        );
+        assert_eq!(policy, "aws-api", "{binary}");
+        assert_eq!(s["Effect"], "Allow", "{binary}");
+        assert_eq!(
+            string_or_list(&s["Action"]),
+            ["ssm:GetParameter"],
+            "{binary}"
+        );
+        assert!(s["Condition"].is_null(), "{binary}");
+        // Exactly the named parameter's ARN, which names it without its leading slash.
+        for name in names {
+            let values = BTreeMap::from([
+                ("AWS::Partition", "aws"),
+                ("AWS::Region", "eu-west-1"),
+                ("AWS::AccountId", "123456789012"),
+                ("ResponsePolicyParameterName", name),
+            ]);
+            let arn = format!(
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/{}",
+                name.trim_start_matches('/')
+            );
+            assert_eq!(
+                evaluate(&s["Resource"], &values),
+                Value::String(arn),
+                "{binary}: for {name}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -640,6 +771,10 @@ fn the_central_roles_assume_only_the_member_role_of_the_organization_in_organiza
         // The organization's statements exist in organization mode only.
         let mut org_actions = Vec::new();
         for s in raw_statements(&policy["PolicyDocument"]) {
+            // (Reading the policy from Parameter Store has its own condition and test.)
+            if conditional_statement(&s).is_some_and(|(c, _)| c == POLICY_PARAMETER_CONDITION) {
+                continue;
+            }
             let Some((cond, s)) = conditional_statement(&s) else {
                 let actions = string_or_list(&s["Action"]);
                 assert!(
