@@ -213,10 +213,19 @@ pub fn session_name(incident_id: &str) -> String {
 
 /// [`Organization`] with `aws-sdk-organizations` (from the central account: it needs the
 /// management account or an Organizations delegated administrator).
-#[derive(Debug, Clone)]
+///
+/// An account's ancestry is remembered for [`ANCESTRY_TTL`] by a warm function: accounts
+/// rarely move between OUs, and walking the tree costs one call per level on every incident.
+/// A failed lookup is never remembered.
+#[derive(Debug)]
 pub struct AwsOrganization {
     organizations: aws_sdk_organizations::Client,
+    remembered: Mutex<HashMap<String, (std::time::Instant, Option<Vec<String>>)>>,
 }
+
+/// How long a looked-up ancestry is reused: an account moved into an excluded OU is
+/// treated as excluded at most this long after the move.
+pub const ANCESTRY_TTL: Duration = Duration::from_secs(300);
 
 /// Deeper than Organizations allows (five levels of OUs below the root): a loop guard.
 const MAX_DEPTH: usize = 8;
@@ -225,13 +234,11 @@ impl AwsOrganization {
     pub fn from_conf(config: &SdkConfig) -> Self {
         Self {
             organizations: aws_sdk_organizations::Client::new(config),
+            remembered: Mutex::new(HashMap::new()),
         }
     }
-}
 
-#[async_trait]
-impl Organization for AwsOrganization {
-    async fn ancestry(&self, account: &str) -> PortResult<Option<Vec<String>>> {
+    async fn walk(&self, account: &str) -> PortResult<Option<Vec<String>>> {
         let mut chain = Vec::new();
         let mut child = account.to_string();
         for _ in 0..MAX_DEPTH {
@@ -270,6 +277,23 @@ impl Organization for AwsOrganization {
             "organizations:ListParents",
             format!("no root within {MAX_DEPTH} levels above {account}"),
         ))
+    }
+}
+
+#[async_trait]
+impl Organization for AwsOrganization {
+    async fn ancestry(&self, account: &str) -> PortResult<Option<Vec<String>>> {
+        if let Some((at, ancestry)) = self.remembered.lock().unwrap().get(account)
+            && at.elapsed() < ANCESTRY_TTL
+        {
+            return Ok(ancestry.clone());
+        }
+        let ancestry = self.walk(account).await?;
+        self.remembered.lock().unwrap().insert(
+            account.to_string(),
+            (std::time::Instant::now(), ancestry.clone()),
+        );
+        Ok(ancestry)
     }
 }
 

@@ -154,7 +154,16 @@ async fn ancestry_is_read_up_to_the_root_and_unreadable_without_delegation() {
     assert_eq!(organization.ancestry("555555555555").await.unwrap(), None);
 
     org::revoke_delegation(&home).await.unwrap();
-    let err = organization
+    // A warm function remembers what it read (for ANCESTRY_TTL)...
+    assert!(
+        organization
+            .ancestry(PRODUCTION_ACCOUNT)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // ...a fresh one finds Organizations unreadable.
+    let err = AwsOrganization::from_conf(&home)
         .ancestry(PRODUCTION_ACCOUNT)
         .await
         .expect_err("no longer a delegated administrator");

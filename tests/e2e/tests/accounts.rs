@@ -21,7 +21,7 @@ const NEW_USER: &str = "service-x7k2qa";
 const EXFILTRATION: &str = "guardduty-instance-credential-exfiltration-outside-aws.json";
 const ROLE: &str = "web-app-role";
 const OUTSIDE: &str = "999988887777";
-const POLICY_PARAMETER: &str = "cordon/policy";
+const POLICY_PARAMETER: &str = "/cordon/policy";
 
 /// `fixture` as it is about `account` (every account id in it replaced), delivered with the
 /// envelope naming `envelope` (a member's forwarded event keeps its own account; a GuardDuty

@@ -1,6 +1,8 @@
 //! Response benchmarks of the whole offline stack, printed as a Markdown table:
 //! - time to contain (event in → quarantine policy attached in moto), p50/p95 over
-//!   `BENCH_CONTAIN` (100) events sent one after another;
+//!   `BENCH_CONTAIN` (100) events sent one after another, for the stack's own account and,
+//!   alternating with it, for a member account of an organization-mode stack (contained
+//!   through its responder role), with the ratio;
 //! - a burst of `BENCH_BURST` (1,000) CreateUser events delivered at once (concurrently, as
 //!   EventBridge does): throughput, statuses, contained users, events lost; every failed
 //!   execution by error, every failed attempt on the way (throttling retried by the ASL) by
@@ -90,7 +92,40 @@ async fn main() {
     );
 
     // ---------------------------------------------------------------- time to contain
+    // Beside this single-account stack, an organization-mode stack: its member-account
+    // incidents are looked up in Organizations and contained through the member's responder
+    // role (one AssumeRole per incident). The two alternate, event by event, so both see the
+    // same machine.
+    let org = Scenario::start_with(cordon_stack::StackOptions {
+        organization: true,
+        ..cordon_stack::StackOptions::default()
+    })
+    .await;
+    let member = cordon_moto::organization::PRODUCTION_ACCOUNT;
+    let member_iam = org.iam_in(member).await;
+    let member_admin = member_iam
+        .create_policy()
+        .policy_name("AdministratorAccess")
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let member_deny = format!("arn:aws:iam::{member}:policy/cordon-quarantine-deny-all");
+    let org_bus = org
+        .stack
+        .info()
+        .organization
+        .as_ref()
+        .unwrap()
+        .event_bus_name
+        .clone();
     let mut contain = Vec::new();
+    let mut contain_member = Vec::new();
     let mut first_arn = None;
     for i in 0..n_contain {
         let user = format!("tmp-admin-c{i}");
@@ -111,15 +146,74 @@ async fn main() {
         contain.push(t0.elapsed());
         s.wait_terminal(&arn).await;
         first_arn.get_or_insert(arn);
+
+        // The same incident in the member account, forwarded to the organization bus.
+        member_iam
+            .create_user()
+            .user_name(&user)
+            .send()
+            .await
+            .unwrap();
+        member_iam
+            .attach_user_policy()
+            .user_name(&user)
+            .policy_arn(&member_admin)
+            .send()
+            .await
+            .unwrap();
+        let text = create_user_event(&user, &format!("00000000-0000-4000-8000-m{i:011}"))
+            .to_string()
+            .replace(cordon_moto::ACCOUNT_ID, member);
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let t0 = Instant::now();
+        let routed = org.stack.send_on(&org_bus, &event).await.unwrap();
+        let arn = routed.matches[0].execution_arn.clone();
+        loop {
+            let attached = member_iam
+                .list_attached_user_policies()
+                .user_name(&user)
+                .send()
+                .await
+                .unwrap();
+            if attached
+                .attached_policies()
+                .iter()
+                .any(|p| p.policy_arn() == Some(member_deny.as_str()))
+            {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(300),
+                "{user} not contained in {member}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        contain_member.push(t0.elapsed());
+        org.wait_terminal(&arn).await;
     }
+    org.stop().await;
     contain.sort();
-    println!("\n## Time to contain ({n_contain} events, one at a time)\n");
-    println!("| p50 | p95 | max |\n|---|---|---|");
+    contain_member.sort();
+    println!("\n## Time to contain ({n_contain} events each, one at a time, alternating)\n");
+    println!("| incident | p50 | p95 | max |\n|---|---|---|---|");
+    for (label, d) in [
+        ("single-account (its own account)", &contain),
+        (
+            "organization: member account via cordon-responder",
+            &contain_member,
+        ),
+    ] {
+        println!(
+            "| {label} | {} | {} | {} |",
+            ms(pct(d, 0.5)),
+            ms(pct(d, 0.95)),
+            ms(*d.last().unwrap_or(&Duration::ZERO))
+        );
+    }
     println!(
-        "| {} | {} | {} |",
-        ms(pct(&contain, 0.5)),
-        ms(pct(&contain, 0.95)),
-        ms(*contain.last().unwrap_or(&Duration::ZERO))
+        "\nmember / single-account, p50: {:.2}x; p95: {:.2}x",
+        pct(&contain_member, 0.5).as_secs_f64() / pct(&contain, 0.5).as_secs_f64().max(1e-9),
+        pct(&contain_member, 0.95).as_secs_f64() / pct(&contain, 0.95).as_secs_f64().max(1e-9)
     );
 
     // ---------------------------------------------------------------- warm latency, payloads
