@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use cordon_stack::{ASSERTED_CALLER_HEADER, Stack, StackFile, StackOptions};
+use cordon_stack::{ASSERTED_CALLER_HEADER, DEFAULT_BUS, Stack, StackFile, StackOptions};
 use serde_json::{Value, json};
 
 use crate::audit::style::Style;
@@ -180,53 +180,23 @@ impl Demo<'_> {
             "{}",
             indent(&serde_json::to_string_pretty(&summary).unwrap_or_default())
         );
-        let sent = Instant::now();
-        let routed = self
-            .stack
-            .send(&event)
-            .await
-            .map_err(|e| vec![format!("routing: {e}")])?;
-        let Some(m) = routed.matches.first() else {
-            return Err(vec![
-                "the CreateUser event matched no EventBridge rule".into(),
-            ]);
-        };
-        println!(
-            "EventBridge rule {} matched → execution {}",
-            st.bold(&m.rule),
-            st.dim(&m.execution_arn)
-        );
+        let (sent, m, _) = self
+            .deliver(DEFAULT_BUS, &event, "the CreateUser event")
+            .await?;
         let (done, contained_at) = self.follow(&m.execution_arn, sent, None).await?;
         let output = output_of(&done);
         self.show_verdict(&output);
         self.show_containment(&output);
-        let alert = self.read_queue(&file.alerts_queue_url, "alert").await;
-        let mut missing = Vec::new();
-        match &alert {
-            Some((subject, message)) => {
-                println!(
-                    "{} {}",
-                    st.bold("alert (read back from the alerts queue):"),
-                    subject
-                );
-                println!("{}", indent(&message_summary(message)));
-            }
-            None => missing.push("(a) no alert reached the alerts queue".to_string()),
-        }
-        if let Some(at) = contained_at {
-            println!(
-                "{} {:.2} s",
-                st.bold("time from event to containment:"),
-                at.as_secs_f64()
-            );
-        }
+        let mut missing = self
+            .conclude(
+                "(a)",
+                &done,
+                contained_at,
+                "alert (read back from the alerts queue):",
+                "",
+            )
+            .await;
         missing.extend(self.verify_user(user).await);
-        if done["status"] != "SUCCEEDED" {
-            missing.push(format!(
-                "(a) the execution ended {}",
-                done["status"].as_str().unwrap_or("?")
-            ));
-        }
         if missing.is_empty() {
             println!("{}", st.green(&format!("verified in IAM: {user} is quarantined (policy attached, tagged, keys inactive)")));
             Ok(())
@@ -271,24 +241,10 @@ impl Demo<'_> {
             EXFIL_ROLE,
             event["detail"]["id"].as_str().unwrap_or("")
         );
-        let sent = Instant::now();
-        let routed = self
-            .stack
-            .send(&event)
-            .await
-            .map_err(|e| vec![format!("routing: {e}")])?;
-        let Some(m) = routed.matches.first() else {
-            return Err(vec![
-                "the GuardDuty finding matched no EventBridge rule".into(),
-            ]);
-        };
-        println!(
-            "EventBridge rule {} matched → execution {}",
-            st.bold(&m.rule),
-            st.dim(&m.execution_arn)
-        );
+        let (sent, m, incident_id) = self
+            .deliver(DEFAULT_BUS, &event, "the GuardDuty finding")
+            .await?;
         let execution_arn = m.execution_arn.clone();
-        let incident_id = routed.incident_id.clone();
         let (done, contained_at) = self
             .follow(&execution_arn, sent, Some(&incident_id))
             .await?;
@@ -308,27 +264,15 @@ impl Demo<'_> {
             );
         }
         self.show_containment(&output);
-        let mut missing = Vec::new();
-        match self.read_queue(&file.alerts_queue_url, "alert").await {
-            Some((subject, message)) => {
-                println!("{} {}", st.bold("alert:"), subject);
-                println!("{}", indent(&message_summary(&message)));
-            }
-            None => missing.push("(b) no alert reached the alerts queue".to_string()),
-        }
-        if let Some(at) = contained_at {
-            println!(
-                "{} {:.2} s (including the human decision)",
-                st.bold("time from event to containment:"),
-                at.as_secs_f64()
-            );
-        }
-        if done["status"] != "SUCCEEDED" {
-            missing.push(format!(
-                "(b) the execution ended {}",
-                done["status"].as_str().unwrap_or("?")
-            ));
-        }
+        let mut missing = self
+            .conclude(
+                "(b)",
+                &done,
+                contained_at,
+                "alert:",
+                " (including the human decision)",
+            )
+            .await;
         missing.extend(self.verify_role(&output).await);
         if missing.is_empty() {
             println!(
@@ -576,6 +520,71 @@ impl Demo<'_> {
     }
 
     /// IAM reads: the quarantine policy attached, the tag set, every access key inactive.
+    /// Deliver `event` on `bus` as EventBridge would; when it was sent, the rule that matched
+    /// and the incident id.
+    async fn deliver(
+        &self,
+        bus: &str,
+        event: &Value,
+        what: &str,
+    ) -> Result<(Instant, cordon_stack::RuleMatch, String), Vec<String>> {
+        let sent = Instant::now();
+        let routed = self
+            .stack
+            .send_on(bus, event)
+            .await
+            .map_err(|e| vec![format!("routing: {e}")])?;
+        let Some(m) = routed.matches.first().cloned() else {
+            return Err(vec![format!(
+                "{what} matched no EventBridge rule on bus {bus}"
+            )]);
+        };
+        println!(
+            "EventBridge rule {} matched → execution {}",
+            self.st.bold(&m.rule),
+            self.st.dim(&m.execution_arn)
+        );
+        Ok((sent, m, routed.incident_id))
+    }
+
+    /// The alert read back, the time to containment, and what is missing: no alert, or an
+    /// execution that did not succeed.
+    async fn conclude(
+        &self,
+        scene: &str,
+        done: &Value,
+        contained_at: Option<Duration>,
+        alert_label: &str,
+        time_note: &str,
+    ) -> Vec<String> {
+        let st = self.st;
+        let mut missing = Vec::new();
+        match self
+            .read_queue(&self.file().alerts_queue_url, "alert")
+            .await
+        {
+            Some((subject, message)) => {
+                println!("{} {}", st.bold(alert_label), subject);
+                println!("{}", indent(&message_summary(&message)));
+            }
+            None => missing.push(format!("{scene} no alert reached the alerts queue")),
+        }
+        if let Some(at) = contained_at {
+            println!(
+                "{} {:.2} s{time_note}",
+                st.bold("time from event to containment:"),
+                at.as_secs_f64()
+            );
+        }
+        if done["status"] != "SUCCEEDED" {
+            missing.push(format!(
+                "{scene} the execution ended {}",
+                done["status"].as_str().unwrap_or("?")
+            ));
+        }
+        missing
+    }
+
     async fn verify_user(&self, user: &str) -> Vec<String> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
         verify_quarantined("(a)", &iam, &self.file().quarantine_policy_arn, user).await
@@ -690,22 +699,9 @@ impl Demo<'_> {
             "the member's us-east-1 rule (infra/member.yaml) forwards the CloudTrail event to the bus {}",
             st.bold(&org.event_bus_name)
         );
-        let sent = Instant::now();
-        let routed = self
-            .stack
-            .send_on(&org.event_bus_name, &event)
-            .await
-            .map_err(|e| fail("routing", &e))?;
-        let Some(m) = routed.matches.first() else {
-            return Err(vec![
-                "(c) the forwarded event matched no rule on the organization bus".into(),
-            ]);
-        };
-        println!(
-            "EventBridge rule {} matched → execution {}",
-            st.bold(&m.rule),
-            st.dim(&m.execution_arn)
-        );
+        let (sent, m, _) = self
+            .deliver(&org.event_bus_name, &event, "(c) the forwarded event")
+            .await?;
         let (done, contained_at) = self.follow(&m.execution_arn, sent, None).await?;
         let output = output_of(&done);
         let scope = &output["enrichment"]["scope"];
@@ -718,27 +714,9 @@ impl Demo<'_> {
         );
         self.show_verdict(&output);
         self.show_containment(&output);
-        let mut missing = Vec::new();
-        match self.read_queue(&file.alerts_queue_url, "alert").await {
-            Some((subject, message)) => {
-                println!("{} {}", st.bold("alert:"), subject);
-                println!("{}", indent(&message_summary(&message)));
-            }
-            None => missing.push("(c) no alert reached the alerts queue".to_string()),
-        }
-        if let Some(at) = contained_at {
-            println!(
-                "{} {:.2} s",
-                st.bold("time from event to containment:"),
-                at.as_secs_f64()
-            );
-        }
-        if done["status"] != "SUCCEEDED" {
-            missing.push(format!(
-                "(c) the execution ended {}",
-                done["status"].as_str().unwrap_or("?")
-            ));
-        }
+        let mut missing = self
+            .conclude("(c)", &done, contained_at, "alert:", "")
+            .await;
         let member_policy = format!(
             "arn:aws:iam::{}:policy/cordon-quarantine-deny-all",
             member.id

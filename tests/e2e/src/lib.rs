@@ -400,6 +400,33 @@ impl Scenario {
         (status, r.text().await.unwrap_or_default())
     }
 
+    // ------------------------------------------------------------------ the CLI
+
+    /// Run the `cordon` CLI against this stack, as an engineer does (the stack file in the
+    /// current directory); its output.
+    pub async fn cordon(&self, args: &[&str]) -> std::process::Output {
+        let cli = cordon_stack::default_bin_dir().join("cordon");
+        assert!(
+            cli.is_file(),
+            "the cordon CLI is not built: cargo build -p cordon"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        self.stack
+            .info()
+            .write(&dir.path().join(".cordon/stack.json"))
+            .unwrap();
+        let run = tokio::process::Command::new(&cli)
+            .args(args)
+            .current_dir(dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .output();
+        tokio::time::timeout(Duration::from_secs(180), run)
+            .await
+            .expect("cordon did not finish")
+            .unwrap()
+    }
+
     // ------------------------------------------------------------------ accounts
 
     /// SDK configuration acting in `account`: the stack's own for its account, else the

@@ -367,30 +367,6 @@ async fn state_in(
     (policies, tags, keys)
 }
 
-async fn cordon_release(s: &Scenario, args: &[&str]) -> std::process::Output {
-    let cli = cordon_stack::default_bin_dir().join("cordon");
-    assert!(
-        cli.is_file(),
-        "the cordon CLI is not built: cargo build -p cordon"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    s.stack
-        .info()
-        .write(&dir.path().join(".cordon/stack.json"))
-        .unwrap();
-    let run = tokio::process::Command::new(&cli)
-        .arg("release")
-        .args(args)
-        .current_dir(dir.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output();
-    tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("cordon release did not finish")
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn releasing_a_member_accounts_quarantine_restores_it_exactly_and_only_there() {
     let s = org_stack(example_policy(), &[]).await;
@@ -409,23 +385,24 @@ async fn releasing_a_member_accounts_quarantine_restores_it_exactly_and_only_the
     assert_ne!(state_in(&s, PROD, NEW_USER).await, before);
 
     // Without --account, the name means the security account's user, which has no record.
-    let wrong = cordon_release(&s, &[NEW_USER, "--reason", "false positive"]).await;
+    let wrong = s
+        .cordon(&["release", NEW_USER, "--reason", "false positive"])
+        .await;
     assert!(!wrong.status.success());
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("no cordon quarantine record"), "{stderr}");
     assert_eq!(state_in(&s, SECURITY, NEW_USER).await, here);
 
-    let run = cordon_release(
-        &s,
-        &[
+    let run = s
+        .cordon(&[
+            "release",
             NEW_USER,
             "--account",
             PROD,
             "--reason",
             "confirmed with the payments team",
-        ],
-    )
-    .await;
+        ])
+        .await;
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),

@@ -493,7 +493,7 @@ async fn guardduty_high_on_a_user_is_quarantined_once_a_listed_approver_approves
     assert!(
         alert
             .subject
-            .contains("quarantined: IAM user dev-bob - TorIPCaller"),
+            .contains("quarantined: IAM user dev-bob in 123456789012 - TorIPCaller"),
         "{}",
         alert.subject
     );
@@ -959,11 +959,6 @@ async fn permanent_iam_failure_sends_a_failure_alert_and_fails_the_execution_wit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn release_after_quarantine_restores_keys_policies_and_tags_exactly() {
-    let cli = cordon_stack::default_bin_dir().join("cordon");
-    assert!(
-        cli.is_file(),
-        "the cordon CLI is not built: cargo build -p cordon"
-    );
     let s = Scenario::start().await;
     admin_policy(&s).await;
     let active = attacker_made_user(&s, SUSPICIOUS_USER).await;
@@ -1015,26 +1010,14 @@ async fn release_after_quarantine_restores_keys_policies_and_tags_exactly() {
     );
 
     // `cordon release`, as an engineer runs it, against this stack's file.
-    let dir = tempfile::tempdir().unwrap();
-    s.stack
-        .info()
-        .write(&dir.path().join(".cordon/stack.json"))
-        .unwrap();
-    let run = tokio::process::Command::new(&cli)
-        .args([
+    let run = s
+        .cordon(&[
             "release",
             SUSPICIOUS_USER,
             "--reason",
             "confirmed with the data team",
         ])
-        .current_dir(dir.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output();
-    let run = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("cordon release did not finish")
-        .unwrap();
+        .await;
     assert!(
         run.status.success(),
         "cordon release failed: {}\n{}",
