@@ -14,7 +14,57 @@ use crate::model::{
     Subject, UserFacts,
 };
 use crate::plan::REVOCATION_POLICY_NAME;
-use crate::ports::{Compute, IamRead, PortError, PortResult};
+use crate::policy::Policy;
+use crate::ports::{AccountError, Accounts, Compute, IamRead, Organization, PortError, PortResult};
+use crate::scope::{Deployment, assess};
+
+/// Why [`gather_in_scope`] could not answer: retry, or the account could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopedError {
+    #[error("transient AWS failure: {0}")]
+    Transient(PortError),
+    #[error("{0}")]
+    Account(AccountError),
+}
+
+impl From<AccountError> for ScopedError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Transient { source, .. } => ScopedError::Transient(source),
+            other => ScopedError::Account(other),
+        }
+    }
+}
+
+/// Decide whether the incident's account is in scope ([`crate::scope::assess`]) and only
+/// then gather, with clients for that very account. An out-of-scope incident is looked up
+/// nowhere: its enrichment holds only the scope. Shared by the enrich function and
+/// `cordon replay`.
+pub async fn gather_in_scope<A: Accounts, O: Organization>(
+    accounts: &A,
+    organization: &O,
+    deployment: &Deployment,
+    policy: Option<&Policy>,
+    incident: &Incident,
+) -> Result<Enrichment, ScopedError> {
+    let scope = assess(deployment, policy, &incident.account, organization)
+        .await
+        .map_err(ScopedError::Transient)?;
+    if !scope.covered {
+        return Ok(Enrichment {
+            scope: Some(scope),
+            ..Enrichment::default()
+        });
+    }
+    let clients = accounts
+        .open(&incident.account, &incident.region, &incident.id)
+        .await?;
+    let mut enrichment = gather(&clients.iam, &clients.compute, incident)
+        .await
+        .map_err(ScopedError::Transient)?;
+    enrichment.scope = Some(scope);
+    Ok(enrichment)
+}
 
 /// Lookup results are folded here: a transient failure aborts (retry the whole step); any
 /// other failure (access denied, ...) is recorded and the lookup's value is left empty, so

@@ -24,6 +24,8 @@ pub enum PlanError {
     NotAnIdentity(String),
     #[error("the subject no longer exists")]
     SubjectMissing,
+    #[error("the account is out of scope: {0}")]
+    OutOfScope(String),
     #[error("enrichment lacks the facts needed to plan: {0}")]
     MissingFacts(String),
 }
@@ -44,6 +46,9 @@ pub fn plan_quarantine(
     quarantine_policy_arn: &str,
     now: DateTime<Utc>,
 ) -> Result<QuarantinePlan, PlanError> {
+    if let Some(scope) = enrichment.scope.as_ref().filter(|s| !s.covered) {
+        return Err(PlanError::OutOfScope(scope.detail.clone()));
+    }
     match &incident.subject {
         Subject::Root { .. } => return Err(PlanError::Root),
         Subject::Resource { resource_type, id } => {
@@ -982,6 +987,22 @@ mod tests {
         assert_eq!(
             plan_quarantine(&i, &e, &p, QARN, now),
             Err(PlanError::SubjectMissing)
+        );
+        // An account out of scope is refused first, whatever else the enrichment says.
+        let (i, mut e) = suspicious();
+        e.scope = Some(crate::scope::Scope {
+            account: "999988887777".into(),
+            home_account: "123456789012".into(),
+            deployment: "single-account".into(),
+            covered: false,
+            access: None,
+            rule: Some(crate::scope::OTHER_ACCOUNT.into()),
+            detail: "covers only 123456789012".into(),
+            ancestry: vec![],
+        });
+        assert_eq!(
+            plan_quarantine(&i, &e, &p, QARN, now),
+            Err(PlanError::OutOfScope("covers only 123456789012".into()))
         );
         let (i, mut e) = exfil();
         e.role = None;

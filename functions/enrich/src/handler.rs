@@ -1,7 +1,10 @@
 //! enrich: parse the EventBridge event into an incident and gather what AWS says about its
 //! subject right now (`cordon_core::enrich`: every independent lookup runs concurrently).
 
-use cordon_core::ports::{AccountError, Accounts, Compute, IamRead, Organization};
+use cordon_core::enrich::ScopedError;
+use cordon_core::ports::{AccountError, Accounts, Organization};
+#[cfg(test)]
+use cordon_core::ports::{Compute, IamRead};
 use cordon_core::{
     CaseFile, Deployment, Enrichment, Incident, ParseError, Policy, PortError, parse_event,
 };
@@ -30,15 +33,6 @@ pub enum EnrichError {
     /// not trust cordon): a named failure that ends in a failure alert, never a fall-back.
     #[error("{0}")]
     Account(AccountError),
-}
-
-impl From<AccountError> for EnrichError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Transient { source, .. } => EnrichError::Transient(source),
-            other => EnrichError::Account(other),
-        }
-    }
 }
 
 /// Read once at init.
@@ -73,31 +67,27 @@ pub async fn respond<A: Accounts, O: Organization>(
     case: &CaseFile,
 ) -> Result<Output, EnrichError> {
     let incident = parse_event(&case.event)?;
-    let scope = cordon_core::scope::assess(
+    tracing::info!(incident_id = %incident.id, kind = %incident.kind, account = %incident.account, region = %incident.region, "parsed event");
+    let enrichment = cordon_core::enrich::gather_in_scope(
+        accounts,
+        organization,
         &settings.deployment,
         settings.policy.as_ref(),
-        &incident.account,
-        organization,
+        &incident,
     )
     .await
-    .map_err(EnrichError::Transient)?;
-    tracing::info!(incident_id = %incident.id, kind = %incident.kind, account = %incident.account, region = %incident.region, covered = scope.covered, "parsed event");
-    if !scope.covered {
-        tracing::warn!(incident_id = %incident.id, account = %incident.account, rule = scope.rule.as_deref().unwrap_or(""), "account out of scope: nothing looked up");
-        return Ok(Output {
-            incident,
-            enrichment: Enrichment {
-                scope: Some(scope),
-                ..Enrichment::default()
-            },
-        });
+    .map_err(|e| match e {
+        ScopedError::Transient(e) => EnrichError::Transient(e),
+        ScopedError::Account(e) => EnrichError::Account(e),
+    })?;
+    match &enrichment.scope {
+        Some(scope) if !scope.covered => {
+            tracing::warn!(incident_id = %incident.id, account = %incident.account, rule = scope.rule.as_deref().unwrap_or(""), "account out of scope: nothing looked up")
+        }
+        _ => {
+            tracing::info!(incident_id = %incident.id, account = %incident.account, exists = enrichment.exists, lookup_errors = enrichment.lookup_errors.len(), "enriched")
+        }
     }
-    let clients = accounts
-        .open(&incident.account, &incident.region, &incident.id)
-        .await?;
-    let mut enrichment = enrich(&clients.iam, &clients.compute, &incident).await?;
-    enrichment.scope = Some(scope);
-    tracing::info!(incident_id = %incident.id, account = %clients.account, exists = enrichment.exists, lookup_errors = enrichment.lookup_errors.len(), "enriched");
     Ok(Output {
         incident,
         enrichment,
@@ -122,6 +112,7 @@ pub async fn handle<I: IamRead, C: Compute>(
 }
 
 /// The enrichment for `incident` (see `cordon_core::enrich::gather`).
+#[cfg(test)]
 pub async fn enrich<I: IamRead, C: Compute>(
     iam: &I,
     compute: &C,

@@ -112,6 +112,7 @@ impl From<PlanError> for QuarantineError {
             PlanError::Root => QuarantineError::RootSubject,
             PlanError::NotAnIdentity(what) => QuarantineError::NotAnIdentity(what),
             PlanError::SubjectMissing => QuarantineError::SubjectNotFound,
+            PlanError::OutOfScope(why) => QuarantineError::OutOfScope(why),
             PlanError::MissingFacts(what) => QuarantineError::MissingFacts(what),
         }
     }

@@ -207,7 +207,6 @@ impl Demo<'_> {
 
     async fn part_b(&self) -> Result<(), Vec<String>> {
         let st = self.st;
-        let file = self.file();
         self.step(
             "(b)",
             "a GuardDuty credential-exfiltration finding that needs approval",

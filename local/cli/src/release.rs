@@ -313,7 +313,9 @@ pub fn run(args: Args) -> ExitCode {
 
 /// The account and region of the stack, from its state machine's ARN
 /// (`arn:aws:states:REGION:ACCOUNT:stateMachine:NAME`).
-fn stack_account_and_region(state_machine_arn: &str) -> Result<(String, String), String> {
+pub(crate) fn stack_account_and_region(
+    state_machine_arn: &str,
+) -> Result<(String, String), String> {
     let parts: Vec<&str> = state_machine_arn.split(':').collect();
     match parts.as_slice() {
         [_, _, _, region, account, ..] if !region.is_empty() && account.len() == 12 => {

@@ -133,8 +133,15 @@ pub fn render(r: &Replay, st: &Style) -> String {
         r.incident.kind,
         subject_label(&r.incident.subject)
     );
-    if !r.enrichment.exists {
-        o += "  the subject does not exist (now)\n";
+    match r.enrichment.scope.as_ref().filter(|s| !s.covered) {
+        Some(scope) => {
+            o += &format!(
+                "  account {} is out of scope: nothing was looked up\n",
+                scope.account
+            )
+        }
+        None if !r.enrichment.exists => o += "  the subject does not exist (now)\n",
+        None => {}
     }
     for e in &r.enrichment.lookup_errors {
         o += &format!("  lookup {} failed: {}\n", e.lookup, e.error);
@@ -231,10 +238,16 @@ pub fn run(args: Args) -> ExitCode {
         let policy = Policy::from_json(&policy_text)
             .map_err(|e| format!("{}: {e}", policy_path.display()))?;
         let target = args.target.resolve().await?;
-        let enrichment = enrich(&target, &incident).await?;
-        let qp = target.quarantine_policy_arn.clone().unwrap_or_else(|| {
-            format!("arn:aws:iam::{}:policy/cordon-quarantine", incident.account)
-        });
+        let (home, region) = crate::release::stack_account_and_region(&target.state_machine_arn)?;
+        let enrichment = enrich(&target, &home, &policy, &incident).await?;
+        let qp = match &target.quarantine_policy_arn {
+            Some(arn) if incident.account == home => arn.clone(),
+            _ => cordon_aws::accounts::policy_arn(
+                &region,
+                &incident.account,
+                cordon_aws::config::DEFAULT_MEMBER_QUARANTINE_POLICY_NAME,
+            ),
+        };
         let r = decide(incident, enrichment, &policy, &qp, Utc::now());
         if args.json {
             println!(
@@ -248,17 +261,46 @@ pub fn run(args: Args) -> ExitCode {
     })
 }
 
+/// The enrichment the enrich function would make: the incident's account in scope or not
+/// (an offline stack with an organization is an organization deployment; any other target
+/// is treated as single-account), and lookups only in that account.
 #[cfg(not(test))]
-async fn enrich(target: &crate::target::Target, incident: &Incident) -> Result<Enrichment, String> {
-    let iam = cordon_aws::AwsIam::from_conf(&target.aws);
-    let compute = cordon_aws::AwsCompute::from_conf(&target.aws);
-    cordon_core::enrich::gather(&iam, &compute, incident)
-        .await
-        .map_err(|e| format!("enrichment failed: {e}"))
+async fn enrich(
+    target: &crate::target::Target,
+    home: &str,
+    policy: &Policy,
+    incident: &Incident,
+) -> Result<Enrichment, String> {
+    use cordon_core::Deployment;
+    let deployment = match target.stack.as_ref().and_then(|f| f.organization.as_ref()) {
+        Some(_) => Deployment::Organization {
+            home: home.to_string(),
+            member_role: cordon_aws::config::DEFAULT_MEMBER_ROLE_NAME.to_string(),
+        },
+        None => Deployment::SingleAccount {
+            home: home.to_string(),
+        },
+    };
+    let accounts = cordon_aws::AwsAccounts::new(deployment.clone(), &target.aws);
+    let organization = cordon_aws::AwsOrganization::from_conf(&target.aws);
+    cordon_core::enrich::gather_in_scope(
+        &accounts,
+        &organization,
+        &deployment,
+        Some(policy),
+        incident,
+    )
+    .await
+    .map_err(|e| format!("enrichment failed: {e}"))
 }
 
 #[cfg(test)]
-async fn enrich(_: &crate::target::Target, _: &Incident) -> Result<Enrichment, String> {
+async fn enrich(
+    _: &crate::target::Target,
+    _: &str,
+    _: &Policy,
+    _: &Incident,
+) -> Result<Enrichment, String> {
     unreachable!("tests do not run replay against a stack")
 }
 
