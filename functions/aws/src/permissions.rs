@@ -40,7 +40,12 @@ const ENRICH: &[&str] = &[
 /// No AWS call but reading the response policy, when it is kept in Parameter Store.
 const CLASSIFY: &[&str] = &["ssm:GetParameter"];
 
-const REQUEST_APPROVAL: &[&str] = &["sns:Publish"];
+const REQUEST_APPROVAL: &[&str] = &[
+    "sns:Publish",
+    // a Security Hub finding the incident came from is marked NOTIFIED (Workflow.Status)
+    // when a human is asked
+    "securityhub:BatchUpdateFindings",
+];
 
 const APPROVE: &[&str] = &[
     "states:GetExecutionHistory",
