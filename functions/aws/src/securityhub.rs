@@ -7,7 +7,7 @@ use cordon_core::ports::{PortResult, SecurityHub, SecurityHubUpdate};
 use cordon_core::{PortError, PortErrorKind};
 use serde_json::Value;
 
-use crate::error::port_error;
+use crate::error::{one_line, port_error};
 
 #[derive(Debug, Clone)]
 pub struct AwsSecurityHub {
@@ -205,11 +205,11 @@ impl SecurityHub for AwsSecurityHub {
                 if let Some(u) = out.unprocessed_findings().first() {
                     return Err(invalid(
                         UPDATE,
-                        format!(
+                        one_line(&format!(
                             "finding {finding_id} not updated: {}: {}",
                             u.error_code().unwrap_or("unknown"),
                             u.error_message().unwrap_or_default()
-                        ),
+                        )),
                     ));
                 }
                 tracing::info!(
@@ -232,11 +232,11 @@ impl SecurityHub for AwsSecurityHub {
                     let f = out.failed_findings().first();
                     return Err(invalid(
                         IMPORT,
-                        format!(
+                        one_line(&format!(
                             "finding {id} not imported: {}: {}",
                             f.and_then(|f| f.error_code()).unwrap_or("unknown"),
                             f.and_then(|f| f.error_message()).unwrap_or_default()
-                        ),
+                        )),
                     ));
                 }
                 tracing::info!(finding_id = %id, "imported Security Hub finding");
