@@ -38,6 +38,11 @@ pub const DUPLICATE: &str = "duplicate";
 pub const PREVIOUSLY_QUARANTINED: &str = "previously-quarantined";
 pub const TRUSTED_CREATOR: &str = "trusted-creator";
 pub const INCOMPLETE_ENRICHMENT: &str = "incomplete-enrichment";
+pub const SAMPLE_FINDING: &str = "sample-finding";
+pub const PRINCIPAL_NOT_CONTAINABLE: &str = "principal-not-containable";
+pub const NOT_A_GUARDDUTY_FINDING: &str = "not-a-guardduty-finding";
+pub const ATTACK_SEQUENCE: &str = "attack-sequence";
+pub const CONTAINMENT_REQUESTED: &str = "containment-requested";
 
 // Scoring rules.
 pub const NEW_IAM_USER: &str = "new-iam-user";
@@ -121,6 +126,33 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
     };
 
     // 1. Gates.
+    if incident.is_sample() {
+        // `aws guardduty create-sample-findings`: placeholders, nothing real. Said plainly so
+        // whoever tests a new deployment sees it arrived, and nobody hunts a phantom.
+        add(
+            &mut c,
+            SAMPLE_FINDING,
+            0,
+            format!(
+                "GuardDuty sample finding ({}): its principal is a placeholder; cordon received it and contained nothing",
+                incident.kind
+            ),
+        );
+        c.verdict = Verdict::Notify;
+        return c;
+    }
+    if incident.source == IncidentSource::SecurityHub {
+        add(
+            &mut c,
+            NOT_A_GUARDDUTY_FINDING,
+            0,
+            format!(
+                "{}: cordon responds to GuardDuty's identity findings only",
+                subject_detail(&incident.subject)
+            ),
+        );
+        return c;
+    }
     if let Some(f) = &incident.failed_call {
         add(
             &mut c,
@@ -159,7 +191,38 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
         );
         return c;
     }
-    if incident.finding.as_ref().is_some_and(|f| f.archived) {
+    if let Subject::Principal {
+        principal_type,
+        name,
+        ..
+    } = &incident.subject
+    {
+        let sequence = incident.finding.as_ref().and_then(|f| f.sequence.as_ref());
+        let (rule, detail) = match (principal_type.as_str(), sequence) {
+            ("AttackSequence", seq) => (
+                ATTACK_SEQUENCE,
+                format!(
+                    "GuardDuty attack sequence naming no single principal cordon could contain; principals: {}; signals: {}. A human must review the sequence",
+                    seq.map_or("none named".into(), |s| named(&s.principals)),
+                    seq.map_or("none named".into(), |s| named(&s.signals)),
+                ),
+            ),
+            (t, _) => (
+                PRINCIPAL_NOT_CONTAINABLE,
+                not_containable(t, name.as_deref()),
+            ),
+        };
+        add(&mut c, rule, 0, detail);
+        c.verdict = Verdict::Notify;
+        c.severity = incident.finding.as_ref().map_or(Severity::Medium, |f| {
+            guardduty_label(f.severity).max(Severity::Medium)
+        });
+        if rule == ATTACK_SEQUENCE {
+            c.severity = Severity::Critical;
+        }
+        return c;
+    }
+    if incident.finding.as_ref().is_some_and(|f| f.archived) && !incident.is_containment_request() {
         add(
             &mut c,
             ARCHIVED_FINDING,
@@ -278,6 +341,20 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
             format!("GuardDuty severity {} {band}", f.severity),
         );
         floor = floor.max(guardduty_label(f.severity));
+        if let Some(seq) = &f.sequence {
+            // The sequence names exactly one principal (else the gate above decided).
+            add(
+                &mut c,
+                ATTACK_SEQUENCE,
+                0,
+                format!(
+                    "GuardDuty attack sequence; principals: {}; signals: {}",
+                    named(&seq.principals),
+                    named(&seq.signals)
+                ),
+            );
+            floor = Severity::Critical;
+        }
         if let Some((points, family)) = finding_family(&f.finding_type) {
             add(
                 &mut c,
@@ -408,9 +485,62 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
             ),
         );
     }
+    if let Some(via) = incident
+        .via
+        .as_ref()
+        .filter(|_| incident.is_containment_request())
+    {
+        // An analyst asked: a reason to ask for approval, never an approval. What a cap
+        // decided (root, protected, gone, already quarantined) still stands.
+        const HARD: &[&str] = &[ROOT_SUBJECT, SUBJECT_MISSING, PROTECTED, DUPLICATE];
+        let capped = c.reasons.iter().any(|r| HARD.contains(&r.rule.as_str()));
+        c.reasons.push(Reason {
+            rule: CONTAINMENT_REQUESTED.into(),
+            points: 0,
+            detail: format!(
+                "an analyst sent the finding to the Security Hub action `{}`: containment needs an approver's decision",
+                via.action_name.as_deref().unwrap_or("unknown")
+            ),
+        });
+        if !capped {
+            verdict = Verdict::Approve;
+        }
+    }
     c.verdict = verdict;
     c.severity = score_severity.max(floor);
     c
+}
+
+/// A list of names for a reason, or "none named".
+fn named(items: &[String]) -> String {
+    if items.is_empty() {
+        "none named".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn subject_detail(subject: &Subject) -> String {
+    match subject {
+        Subject::Resource { resource_type, id } => format!("{resource_type} {id}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Why a principal type cannot be contained, and what a human should look at instead.
+fn not_containable(principal_type: &str, name: Option<&str>) -> String {
+    let who = name.map(|n| format!(" `{n}`")).unwrap_or_default();
+    match principal_type {
+        "AWSService" => format!(
+            "the calls were made by an AWS service{who} on the account's behalf: there is no user or role of the attacker's to quarantine; look at what configured the service to act (its role, the resource policy, the pipeline) in CloudTrail"
+        ),
+        "Federated" | "FederatedUser" => format!(
+            "a federated user session{who} (GetFederationToken): cordon cannot quarantine a federated session; find the IAM user that issued it (the identity broker) and revoke its sessions, or deny the session name"
+        ),
+        other => format!(
+            "a principal of type `{other}`{who} that cordon does not know how to contain: a human must identify the credentials (access key, principal id) in the finding and act"
+        ),
+    }
 }
 
 fn actor_label(actor: &Actor) -> String {
@@ -461,6 +591,11 @@ fn user_agent_points(actor: &Actor) -> Option<(i32, String)> {
         }
         return Some((20, "no user agent recorded".into()));
     };
+    if ua.chars().count() > crate::parse::USER_AGENT_CHARS {
+        // Cut by the parser (`…(N bytes)`): no client sends a user agent this long; an
+        // attacker padding it must not look like a known tool.
+        return Some((20, format!("an oversized user agent (cut here): `{ua}`")));
+    }
     let l = ua.to_ascii_lowercase();
     if ["kali", "parrot", "pentoo"].iter().any(|d| l.contains(d)) {
         return Some((

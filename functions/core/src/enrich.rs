@@ -50,7 +50,8 @@ pub async fn gather_in_scope<A: Accounts, O: Organization>(
     let scope = assess(deployment, policy, &incident.account, organization)
         .await
         .map_err(ScopedError::Transient)?;
-    if !scope.covered {
+    if !scope.covered || incident.is_sample() {
+        // A sample finding names placeholders: nothing real to look up anywhere.
         return Ok(Enrichment {
             scope: Some(scope),
             ..Enrichment::default()
@@ -196,6 +197,9 @@ pub async fn gather<I: IamRead, C: Compute>(
         Subject::Root { .. } => {
             // Root always exists and is never touched: nothing to look up.
             e.exists = true;
+        }
+        Subject::Principal { .. } => {
+            // Nothing cordon could look up or change (an AWS service, a federated session).
         }
         Subject::Resource { resource_type, id } => {
             if resource_type == "Instance" {

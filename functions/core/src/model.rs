@@ -17,7 +17,11 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseFile {
-    /// The EventBridge event exactly as delivered.
+    /// The EventBridge event as delivered, bounded: an event over
+    /// [`crate::parse::KEEP_EVENT_BYTES`] keeps its shape with its long strings cut
+    /// ([`crate::parse::bounded_event`]). The event exactly as delivered is the execution's
+    /// input (`ExecutionStarted` in its history).
+    #[serde(default)]
     pub event: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
@@ -77,6 +81,44 @@ pub struct Incident {
     /// Set when the API call failed (CloudTrail `errorCode`): nothing was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_call: Option<FailedCall>,
+    /// How the incident reached cordon when not straight from its source: a Security Hub
+    /// import of the finding, or an analyst's Security Hub custom action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Delivery>,
+}
+
+impl Incident {
+    /// A GuardDuty sample finding: nothing real happened.
+    pub fn is_sample(&self) -> bool {
+        self.finding.as_ref().is_some_and(|f| f.sample)
+    }
+
+    /// An analyst asked for containment (Security Hub custom action).
+    pub fn is_containment_request(&self) -> bool {
+        self.via
+            .as_ref()
+            .is_some_and(|v| v.channel == Channel::SecurityHubCustomAction)
+    }
+}
+
+/// A finding that reached cordon through Security Hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub channel: Channel,
+    /// For a custom action: its name as Security Hub sends it (`detail.actionName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// `Security Hub Findings - Imported`: the same finding as GuardDuty's own event.
+    SecurityHubImport,
+    /// `Security Hub Findings - Custom Action`: an analyst asked cordon to contain. A request
+    /// is a reason to ask for approval, never an approval.
+    SecurityHubCustomAction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +126,9 @@ pub struct Incident {
 pub enum IncidentSource {
     Cloudtrail,
     Guardduty,
+    /// A Security Hub finding from another product (cordon ignores it, saying so).
+    #[serde(rename = "securityhub")]
+    SecurityHub,
 }
 
 /// The principal (or resource) an incident is about.
@@ -122,6 +167,20 @@ pub enum Subject {
     /// Not an identity (e.g. an EC2 instance in a port-probe finding): nothing to contain.
     #[serde(rename_all = "camelCase")]
     Resource { resource_type: String, id: String },
+    /// A principal cordon cannot contain: an AWS service acting for the account, a federated
+    /// session, a type it does not know, or an attack sequence that names no single principal.
+    /// An incident (a human is told what to look at), never an error.
+    #[serde(rename_all = "camelCase")]
+    Principal {
+        /// As the finding says: `AWSService`, `Federated`, `AttackSequence`, ...
+        principal_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        principal_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_key_id: Option<String>,
+    },
 }
 
 /// Who performed the action, from CloudTrail `userIdentity` (or GuardDuty's key details).
@@ -185,6 +244,40 @@ pub struct Finding {
     /// Set when GuardDuty marked the finding archived.
     #[serde(default)]
     pub archived: bool,
+    /// A sample finding (`aws guardduty create-sample-findings`: `service.additionalInfo.sample`
+    /// or `GeneratedFinding*` placeholders): nothing real happened.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample: bool,
+    /// The finding as Security Hub identifies it (for the write-back): the GuardDuty finding
+    /// ARN and GuardDuty's product ARN in the finding's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<SecurityHubRef>,
+    /// GuardDuty Extended Threat Detection: what the attack sequence names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<AttackSequence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityHubRef {
+    pub id: String,
+    pub product_arn: String,
+}
+
+/// The principals and signals an attack sequence finding carries (bounded lists of bounded
+/// names: the finding's own text, which an attacker's activity shapes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttackSequence {
+    /// IAM principals (users and roles) the sequence names, as ARNs or names.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    /// The signals (findings, API activity) the sequence correlates, by title or id.
+    #[serde(default)]
+    pub signals: Vec<String>,
+    /// The sequence's own description.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
 }
 
 /// Where the activity came from.

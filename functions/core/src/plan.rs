@@ -54,7 +54,17 @@ pub fn plan_quarantine(
         Subject::Resource { resource_type, id } => {
             return Err(PlanError::NotAnIdentity(format!("{resource_type} {id}")));
         }
+        Subject::Principal { principal_type, .. } => {
+            return Err(PlanError::NotAnIdentity(format!(
+                "a principal of type {principal_type}"
+            )));
+        }
         _ => {}
+    }
+    if incident.is_sample() {
+        return Err(PlanError::NotAnIdentity(
+            "a GuardDuty sample finding's placeholder principal".into(),
+        ));
     }
     if let Some(reason) =
         policy.protection_in(&incident.account, &incident.subject, Some(enrichment))
@@ -295,7 +305,9 @@ pub fn plan_quarantine(
             b.actions.extend(imds);
             b.actions.extend(nacl);
         }
-        Subject::Root { .. } | Subject::Resource { .. } => unreachable!("handled above"),
+        Subject::Root { .. } | Subject::Resource { .. } | Subject::Principal { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(QuarantinePlan {
         incident_id: incident.id.clone(),

@@ -377,7 +377,7 @@ impl Policy {
                     "the root user of account {account} is never quarantined"
                 ));
             }
-            Subject::Resource { .. } | Subject::IamUser { .. } => {}
+            Subject::Resource { .. } | Subject::Principal { .. } | Subject::IamUser { .. } => {}
             Subject::AssumedRole { role_name, .. } => {
                 let arns = subject_arns(subject, enrichment);
                 let path = enrichment
@@ -463,7 +463,7 @@ fn subject_arns(
                     .filter(|a| !a.is_empty()),
             );
         }
-        Subject::Root { .. } | Subject::Resource { .. } => {}
+        Subject::Root { .. } | Subject::Resource { .. } | Subject::Principal { .. } => {}
     }
     arns
 }
@@ -492,7 +492,7 @@ fn protected_by(
                 ));
             }
         }
-        Subject::Root { .. } | Subject::Resource { .. } => return None,
+        Subject::Root { .. } | Subject::Resource { .. } | Subject::Principal { .. } => return None,
     }
     for arn in subject_arns(subject, enrichment) {
         if let Some(p) = list.arns.iter().find(|p| matches(p, &arn)) {

@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::model::Channel;
 use crate::model::{
     ActionStatus, CaseFile, Decision, Failure, Incident, IncidentSource, Severity, Subject, Tags,
     Verdict,
@@ -93,7 +94,17 @@ fn subject_label(subject: &Subject) -> String {
         Subject::IamUser { name, .. } => format!("IAM user {}", escape_control(name)),
         Subject::AssumedRole { role_name, .. } => format!("role {}", escape_control(role_name)),
         Subject::Root { account } => format!("ROOT user of {account}"),
-        Subject::Resource { resource_type, id } => format!("{resource_type} {id}"),
+        Subject::Resource { resource_type, id } => {
+            format!("{} {}", escape_control(resource_type), escape_control(id))
+        }
+        Subject::Principal {
+            principal_type,
+            name,
+            ..
+        } => match name {
+            Some(n) => format!("{} {}", escape_control(principal_type), escape_control(n)),
+            None => escape_control(principal_type),
+        },
     }
 }
 
@@ -111,7 +122,7 @@ fn release_command(i: &Incident) -> Option<String> {
     let (name, role) = match &i.subject {
         Subject::IamUser { name, .. } => (name, ""),
         Subject::AssumedRole { role_name, .. } => (role_name, " --role"),
-        Subject::Root { .. } | Subject::Resource { .. } => return None,
+        Subject::Root { .. } | Subject::Resource { .. } | Subject::Principal { .. } => return None,
     };
     Some(format!(
         "cordon release {}{role} --account {} --reason \"...\"",
@@ -169,6 +180,10 @@ fn links(
             _ => {}
         }
         match i.source {
+            IncidentSource::SecurityHub => out.push((
+                "Security Hub findings".into(),
+                format!("{base}/securityhub/home?region={region}#/findings"),
+            )),
             IncidentSource::Guardduty => out.push((
                 "GuardDuty finding".into(),
                 format!(
@@ -242,8 +257,47 @@ fn what_happened(i: &Incident, out: &mut String) {
             out.push_str(&format!("  Subject: the ROOT user of account {account}\n"))
         }
         Subject::Resource { resource_type, id } => out.push_str(&format!(
-            "  Subject: {resource_type} {id} (not an identity)\n"
+            "  Subject: {} {} (not an identity)\n",
+            escape_control(resource_type),
+            escape_control(id)
         )),
+        Subject::Principal {
+            principal_type,
+            name,
+            principal_id,
+            access_key_id,
+        } => {
+            out.push_str(&format!(
+                "  Subject: a principal of type {} cordon cannot contain",
+                escape_control(principal_type)
+            ));
+            for (what, v) in [
+                ("name", name),
+                ("principal id", principal_id),
+                ("access key", access_key_id),
+            ] {
+                if let Some(v) = v {
+                    out.push_str(&format!(", {what} `{}`", escape_control(v)));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    if let Some(via) = &i.via {
+        out.push_str(&match via.channel {
+            Channel::SecurityHubImport => "  Received from Security Hub (imported finding)\n".into(),
+            Channel::SecurityHubCustomAction => format!(
+                "  An analyst sent it to the Security Hub action `{}`: a request to contain, which still needs an approval\n",
+                escape_control(via.action_name.as_deref().unwrap_or("unknown"))
+            ),
+        });
+    }
+    if let Some(seq) = i.finding.as_ref().and_then(|f| f.sequence.as_ref()) {
+        out.push_str(&format!(
+            "  Attack sequence principals: {}\n  Signals: {}\n",
+            list_or_none(&seq.principals),
+            list_or_none(&seq.signals)
+        ));
     }
     if let Some(f) = &i.finding {
         out.push_str(&format!(
@@ -317,6 +371,18 @@ fn what_happened(i: &Incident, out: &mut String) {
     }
 }
 
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none named".into()
+    } else {
+        items
+            .iter()
+            .map(|s| escape_control(s))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 fn reasons(case: &CaseFile, out: &mut String) {
     if let Some(c) = &case.classification {
         out.push_str(&format!(
@@ -365,7 +431,12 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         (_, _, Some(Verdict::Ignore)) => "ignored".to_string(),
         _ => "needs attention".to_string(),
     };
-    let headline = format!("{}: {label}", outcome);
+    let sample = incident.is_some_and(Incident::is_sample);
+    let headline = if sample {
+        "GuardDuty sample finding: cordon received it; nothing was contained".to_string()
+    } else {
+        format!("{}: {label}", outcome)
+    };
     let subject = subject_line(&format!(
         "[cordon] {} {headline} - {kind}",
         sev(severity).to_uppercase()
@@ -564,6 +635,7 @@ fn attributes(case: &CaseFile, severity: Severity, message_type: &str) -> Tags {
         match case.incident.as_ref().map(|i| i.source) {
             Some(IncidentSource::Cloudtrail) => "cloudtrail",
             Some(IncidentSource::Guardduty) => "guardduty",
+            Some(IncidentSource::SecurityHub) => "securityhub",
             None => "unknown",
         }
         .into(),
@@ -748,71 +820,112 @@ fn latest_time(case: &CaseFile, incident: &Incident) -> DateTime<Utc> {
     t
 }
 
-/// What to tell Security Hub, if anything: a note on the GuardDuty finding, or a new ASFF
-/// finding for a CreateUser incident. Nothing for ignored incidents.
+/// Where the response stands, in one word, for Security Hub's `UserDefinedFields` and the
+/// finding's note.
+pub fn containment_status(case: &CaseFile) -> &'static str {
+    let class = case.classification.as_ref();
+    match (&case.containment, &case.approval) {
+        (Some(c), _) if c.dry_run => "dry-run",
+        (Some(c), _) if c.actions.iter().any(|a| a.status == ActionStatus::Failed) => "incomplete",
+        (Some(c), _)
+            if c.actions
+                .iter()
+                .any(|a| matches!(a.status, ActionStatus::Done | ActionStatus::Already)) =>
+        {
+            "contained"
+        }
+        (Some(_), _) => "not-contained",
+        (None, Some(a)) if a.decision == Decision::Rejected => "rejected",
+        (None, Some(a)) if a.decision == Decision::TimedOut => "approval-timed-out",
+        (None, None) if class.is_some_and(|c| c.verdict == Verdict::Approve) => "awaiting-approval",
+        _ => "not-contained",
+    }
+}
+
+/// What to tell Security Hub, if anything: on a GuardDuty finding (however it reached cordon),
+/// a note, `UserDefinedFields` and the workflow status (`NOTIFIED` when a human is asked or
+/// alerted, `RESOLVED` only when containment succeeded, never `SUPPRESSED`); for a CreateUser
+/// incident, a cordon finding of its own. Nothing for ignored incidents.
+///
+/// Called twice per response: when approval is requested (the finding shows that a human is
+/// asked) and at the end.
 pub fn security_hub_update(case: &CaseFile, ctx: &RenderContext) -> Option<SecurityHubUpdate> {
     let incident = case.incident.as_ref()?;
     let class = case.classification.as_ref()?;
     if class.verdict == Verdict::Ignore {
         return None;
     }
-    let contained = case.containment.as_ref().is_some_and(|c| {
-        !c.dry_run
-            && c.actions
-                .iter()
-                .any(|a| matches!(a.status, ActionStatus::Done | ActionStatus::Already))
-            && c.actions.iter().all(|a| a.status != ActionStatus::Failed)
-    });
+    let status = containment_status(case);
+    let contained = status == "contained";
     let summary = {
-        let did = if contained {
-            "quarantined the subject".to_string()
-        } else if case.containment.as_ref().is_some_and(|c| c.dry_run) {
-            "planned a quarantine (dry run, nothing changed)".to_string()
-        } else {
-            format!(
+        let did = match status {
+            "contained" => "quarantined the subject".to_string(),
+            "dry-run" => "planned a quarantine (dry run, nothing changed)".to_string(),
+            "incomplete" => "started a quarantine that is INCOMPLETE (see the alert)".to_string(),
+            "awaiting-approval" => "asked a human to approve a quarantine".to_string(),
+            "rejected" => "was refused the quarantine by an approver; responders notified".into(),
+            "approval-timed-out" => "got no approval in time; responders notified".into(),
+            _ => format!(
                 "notified responders (verdict {})",
                 verdict_str(class.verdict)
-            )
+            ),
         };
+        let top: Vec<String> = class
+            .reasons
+            .iter()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.rule,
+                    crate::parse::bounded(&escape_control(&r.detail), 90)
+                )
+            })
+            .collect();
         format!(
-            "cordon {did}; severity {}, score {}; rules: {}",
+            "cordon {did}; verdict {}, severity {}, score {}. {}",
+            verdict_str(class.verdict),
             sev(class.severity),
             class.score,
-            class
-                .reasons
-                .iter()
-                .map(|r| r.rule.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            top.join("; ")
         )
     };
     let mut fields = Tags::new();
     fields.insert("cordonIncident".into(), incident.id.clone());
     fields.insert("cordonVerdict".into(), verdict_str(class.verdict).into());
+    fields.insert("cordonContainment".into(), status.into());
     if let Some(arn) = &ctx.execution_arn {
         fields.insert("cordonExecution".into(), arn.clone());
     }
     match incident.source {
+        IncidentSource::SecurityHub => None,
         IncidentSource::Guardduty => {
-            // Security Hub ids GuardDuty findings by the finding ARN, carried in the event.
-            let finding_arn = case
-                .event
-                .pointer("/detail/arn")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    format!(
-                        "arn:aws:guardduty:{}:{}:detector/unknown/finding/{}",
-                        incident.region, incident.account, incident.id
-                    )
-                });
+            let target = incident.finding.as_ref()?.security_hub.as_ref()?;
+            // Security Hub's note is at most 512 characters: the execution link goes first
+            // into UserDefinedFields, and the note ends with it when it fits.
+            let link = ctx.execution_arn.as_ref().map(|arn| {
+                format!(
+                    " Execution: {}/states/home?region={}#/v2/executions/details/{arn}",
+                    ctx.console_base.trim_end_matches('/'),
+                    ctx.region
+                )
+            });
+            let mut note = summary;
+            if let Some(link) = link {
+                let room = 512usize.saturating_sub(link.chars().count());
+                if note.chars().count() > room {
+                    note = note
+                        .chars()
+                        .take(room.saturating_sub(1))
+                        .collect::<String>()
+                        + "…";
+                }
+                note.push_str(&link);
+            }
             Some(SecurityHubUpdate::AnnotateFinding {
-                finding_id: finding_arn,
-                product_arn: format!(
-                    "arn:aws:securityhub:{}::product/aws/guardduty",
-                    incident.region
-                ),
-                note: summary.chars().take(512).collect(),
+                finding_id: target.id.clone(),
+                product_arn: target.product_arn.clone(),
+                note: note.chars().take(512).collect(),
                 workflow_status: if contained { "RESOLVED" } else { "NOTIFIED" }.into(),
                 user_defined_fields: fields,
             })
@@ -1181,9 +1294,20 @@ mod tests {
             "arn:aws:securityhub:us-east-1::product/aws/guardduty"
         );
         assert_eq!(workflow_status, "NOTIFIED");
+        // Approval asked, not yet decided (the request-approval write-back): the note gives
+        // the verdict, the top reasons and the execution link, within Security Hub's 512.
+        assert!(
+            note.starts_with("cordon asked a human to approve a quarantine; verdict approve, severity medium, score 50. guardduty-severity: GuardDuty severity 5"),
+            "{note}"
+        );
+        assert!(
+            note.ends_with(&format!("#/v2/executions/details/{EXEC}")),
+            "{note}"
+        );
+        assert!(note.chars().count() <= 512);
         assert_eq!(
-            note,
-            "cordon notified responders (verdict approve); severity medium, score 50; rules: guardduty-severity, finding-family"
+            user_defined_fields["cordonContainment"],
+            "awaiting-approval"
         );
         assert_eq!(
             user_defined_fields["cordonIncident"],

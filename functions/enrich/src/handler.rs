@@ -10,12 +10,31 @@ use cordon_core::{
 };
 use serde::Serialize;
 
-/// What enrich adds to the state document.
+/// What enrich opens the case file with: the event as the case file keeps it (bounded, see
+/// `cordon_core::parse::bounded_event`), the incident, and the enrichment. The state machine
+/// adds `executionArn`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
+    pub event: serde_json::Value,
     pub incident: Incident,
     pub enrichment: Enrichment,
+}
+
+/// The enrich step's input: the event as delivered (the execution's input, passed untouched so
+/// nothing grows before it is bounded), or a case file holding it under `event`.
+pub fn case_from_input(input: serde_json::Value) -> Result<CaseFile, EnrichError> {
+    let is_case_file = input.as_object().is_some_and(|m| {
+        m.contains_key("event") && !m.contains_key("detail-type") && !m.contains_key("detail")
+    });
+    if is_case_file {
+        Ok(serde_json::from_value(input)?)
+    } else {
+        Ok(CaseFile {
+            event: input,
+            ..CaseFile::default()
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +108,7 @@ pub async fn respond<A: Accounts, O: Organization>(
         }
     }
     Ok(Output {
+        event: cordon_core::parse::bounded_event(&case.event),
         incident,
         enrichment,
     })
@@ -106,6 +126,7 @@ pub async fn handle<I: IamRead, C: Compute>(
     let enrichment = enrich(iam, compute, &incident).await?;
     tracing::info!(incident_id = %incident.id, exists = enrichment.exists, lookup_errors = enrichment.lookup_errors.len(), "enriched");
     Ok(Output {
+        event: cordon_core::parse::bounded_event(&case.event),
         incident,
         enrichment,
     })

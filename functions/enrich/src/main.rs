@@ -3,7 +3,6 @@
 mod handler;
 
 use cordon_aws::{AwsAccounts, AwsOrganization, Config};
-use cordon_core::CaseFile;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -41,7 +40,7 @@ async fn main() -> Result<(), Error> {
     let organization = AwsOrganization::from_conf(&sdk);
     let (accounts, organization, settings) = (&accounts, &organization, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let case: CaseFile = serde_json::from_value(event.payload).map_err(EnrichError::from)?;
+        let case = handler::case_from_input(event.payload)?;
         handler::respond(accounts, organization, settings, &case)
             .await
             .map_err(Diagnostic::from)
