@@ -22,6 +22,27 @@ impl AwsSecurityHub {
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
         Self::new(aws_sdk_securityhub::Client::new(config))
     }
+
+    /// The client for the region a finding ARN (`arn:aws:guardduty:REGION:…`) names, when it
+    /// differs from the function's own.
+    fn in_region_of(&self, finding_arn: &str) -> aws_sdk_securityhub::Client {
+        let region = finding_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        match region {
+            Some(r) if self.securityhub.config().region().map(|c| c.as_ref()) != Some(r) => {
+                let conf = self
+                    .securityhub
+                    .config()
+                    .to_builder()
+                    .region(aws_sdk_securityhub::config::Region::new(r.to_string()))
+                    .build();
+                aws_sdk_securityhub::Client::from_conf(conf)
+            }
+            _ => self.securityhub.clone(),
+        }
+    }
 }
 
 const IMPORT: &str = "securityhub:BatchImportFindings";
@@ -196,7 +217,11 @@ impl SecurityHub for AwsSecurityHub {
                 let workflow = sh::WorkflowUpdate::builder()
                     .status(sh::WorkflowStatus::from(workflow_status.as_str()))
                     .build();
-                let op = self.securityhub.batch_update_findings();
+                // A finding lives in its region's Security Hub (the GuardDuty ARN names it);
+                // the account is the one cordon runs in, which may update it as the finding's
+                // own account or as the Security Hub administrator.
+                let client = self.in_region_of(finding_id);
+                let op = client.batch_update_findings();
                 let mut req = op.finding_identifiers(id).note(note).workflow(workflow);
                 for (k, v) in user_defined_fields {
                     req = req.user_defined_fields(k, v);

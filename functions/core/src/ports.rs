@@ -167,6 +167,44 @@ pub trait SecurityHub: Send + Sync {
     async fn submit(&self, update: &SecurityHubUpdate) -> PortResult<()>;
 }
 
+/// Tell Security Hub, never fatally: the outcome (`updated`, `imported`, `skipped`, `failed`
+/// with the one-line error) is what the case file records. Shared by request-approval (the
+/// finding shows that a human is asked) and notify (the end of the response).
+pub async fn report_to_security_hub<H: SecurityHub>(
+    hub: &H,
+    update: Option<SecurityHubUpdate>,
+) -> crate::model::SecurityHubOutcome {
+    use crate::model::SecurityHubOutcome;
+    let Some(update) = update else {
+        return SecurityHubOutcome {
+            status: "skipped".into(),
+            detail: "nothing to report to Security Hub for this incident".into(),
+        };
+    };
+    let (done, what) = match &update {
+        SecurityHubUpdate::AnnotateFinding { finding_id, .. } => {
+            ("updated", format!("GuardDuty finding {finding_id}"))
+        }
+        SecurityHubUpdate::ImportFinding { finding } => (
+            "imported",
+            format!(
+                "cordon finding {}",
+                finding.get("Id").and_then(|v| v.as_str()).unwrap_or("?")
+            ),
+        ),
+    };
+    match hub.submit(&update).await {
+        Ok(()) => SecurityHubOutcome {
+            status: done.into(),
+            detail: what,
+        },
+        Err(e) => SecurityHubOutcome {
+            status: "failed".into(),
+            detail: format!("{what}: {e}"),
+        },
+    }
+}
+
 /// A Step Functions execution waiting for a human decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingApproval {

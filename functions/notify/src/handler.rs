@@ -6,7 +6,7 @@
 //! retries `Transient`); Security Hub is secondary: its failure is reported in
 //! `notification.securityHub`, never fatal.
 
-use cordon_core::ports::{Notifier, SecurityHub, SecurityHubUpdate};
+use cordon_core::ports::{Notifier, SecurityHub, report_to_security_hub};
 use cordon_core::render::{self, RenderContext};
 use cordon_core::{CaseFile, Notification, PortError, PortErrorKind, SecurityHubOutcome};
 use serde::Deserialize;
@@ -119,7 +119,9 @@ pub async fn handle<N: Notifier, H: SecurityHub>(
                     .into(),
         }
     } else {
-        submit(hub, render::security_hub_update(case, &ctx), incident_id).await
+        let outcome = report_to_security_hub(hub, render::security_hub_update(case, &ctx)).await;
+        log_security_hub(incident_id, &outcome);
+        outcome
     };
     Ok(Notification {
         message_id,
@@ -128,44 +130,12 @@ pub async fn handle<N: Notifier, H: SecurityHub>(
     })
 }
 
-async fn submit<H: SecurityHub>(
-    hub: &H,
-    update: Option<SecurityHubUpdate>,
-    incident_id: &str,
-) -> SecurityHubOutcome {
-    let Some(update) = update else {
-        return SecurityHubOutcome {
-            status: "skipped".into(),
-            detail: "nothing to report to Security Hub for this incident".into(),
-        };
-    };
-    let (done, what) = match &update {
-        SecurityHubUpdate::AnnotateFinding { finding_id, .. } => {
-            ("updated", format!("GuardDuty finding {finding_id}"))
-        }
-        SecurityHubUpdate::ImportFinding { finding } => (
-            "imported",
-            format!(
-                "cordon finding {}",
-                finding.get("Id").and_then(|v| v.as_str()).unwrap_or("?")
-            ),
-        ),
-    };
-    match hub.submit(&update).await {
-        Ok(()) => {
-            tracing::info!(incident_id, status = done, target = %what, "Security Hub updated");
-            SecurityHubOutcome {
-                status: done.into(),
-                detail: what,
-            }
-        }
-        Err(e) => {
-            tracing::warn!(incident_id, target = %what, error = %e, "Security Hub update failed (not fatal)");
-            SecurityHubOutcome {
-                status: "failed".into(),
-                detail: format!("{what}: {e}"),
-            }
-        }
+/// The Security Hub outcome in the function's log (it is also in the case file).
+pub fn log_security_hub(incident_id: &str, outcome: &SecurityHubOutcome) {
+    if outcome.status == "failed" {
+        tracing::warn!(incident_id, detail = %outcome.detail, "Security Hub update failed (not fatal)");
+    } else {
+        tracing::info!(incident_id, status = %outcome.status, detail = %outcome.detail, "Security Hub");
     }
 }
 

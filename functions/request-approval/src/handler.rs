@@ -3,8 +3,8 @@
 //! it back from the execution history); it is never put in the message.
 
 use chrono::{DateTime, Duration, Utc};
-use cordon_core::ports::Notifier;
-use cordon_core::{CaseFile, PortError, PortErrorKind, RenderContext};
+use cordon_core::ports::{Notifier, SecurityHub, report_to_security_hub};
+use cordon_core::{CaseFile, PortError, PortErrorKind, RenderContext, SecurityHubOutcome};
 use serde::{Deserialize, Serialize};
 
 /// `{"taskToken.$": "$$.Task.Token", "executionArn.$": "$$.Execution.Id", "state.$": "$"}`
@@ -21,6 +21,8 @@ pub struct Input {
 pub struct Output {
     pub message_id: String,
     pub deadline: DateTime<Utc>,
+    /// The finding in Security Hub now says a human is asked (`NOTIFIED`); never fatal.
+    pub security_hub: SecurityHubOutcome,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +47,9 @@ impl RequestError {
     }
 }
 
-pub async fn handle<N: Notifier>(
+pub async fn handle<N: Notifier, H: SecurityHub>(
     notifier: &N,
+    hub: &H,
     topic_arn: &str,
     ctx: &RenderContext,
     input: &Input,
@@ -79,9 +82,19 @@ pub async fn handle<N: Notifier>(
         .await
         .map_err(RequestError::Publish)?;
     tracing::info!(execution_arn = %input.execution_arn, %message_id, %deadline, "approval requested");
+    // Only after the request is out: people looking at the finding in Security Hub see that a
+    // human is asked (Workflow NOTIFIED, the note, UserDefinedFields).
+    let security_hub =
+        report_to_security_hub(hub, cordon_core::security_hub_update(&input.state, &ctx)).await;
+    if security_hub.status == "failed" {
+        tracing::warn!(execution_arn = %input.execution_arn, detail = %security_hub.detail, "Security Hub update failed (not fatal)");
+    } else {
+        tracing::info!(execution_arn = %input.execution_arn, status = %security_hub.status, detail = %security_hub.detail, "Security Hub");
+    }
     Ok(Output {
         message_id,
         deadline,
+        security_hub,
     })
 }
 

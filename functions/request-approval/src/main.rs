@@ -2,7 +2,7 @@
 
 mod handler;
 
-use cordon_aws::AwsNotifier;
+use cordon_aws::{AwsNotifier, AwsSecurityHub};
 use cordon_core::RenderContext;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -31,11 +31,12 @@ async fn main() -> Result<(), Error> {
         console_base: "https://console.aws.amazon.com".into(),
     };
     let notifier = AwsNotifier::from_conf(&sdk);
-    let (notifier, topic_arn, ctx) = (&notifier, topic_arn.as_str(), &ctx);
+    let hub = AwsSecurityHub::from_conf(&sdk);
+    let (notifier, hub, topic_arn, ctx) = (&notifier, &hub, topic_arn.as_str(), &ctx);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let input: Input = serde_json::from_value(event.payload)
             .map_err(|e| RequestError::InvalidEvent(e.to_string()))?;
-        handler::handle(notifier, topic_arn, ctx, &input, chrono::Utc::now())
+        handler::handle(notifier, hub, topic_arn, ctx, &input, chrono::Utc::now())
             .await
             .map_err(Diagnostic::from)
     }))

@@ -84,6 +84,119 @@ async fn topic_with_queue(
     (topic, sqs, queue_url)
 }
 
+/// Security Hub that must not be reached (or does not matter to the test).
+struct NoHub;
+
+#[async_trait::async_trait]
+impl SecurityHub for NoHub {
+    async fn submit(
+        &self,
+        _: &cordon_core::ports::SecurityHubUpdate,
+    ) -> cordon_core::ports::PortResult<()> {
+        Ok(())
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/tests/events/{name}", root())).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A GuardDuty finding awaiting approval is marked in Security Hub: Workflow NOTIFIED, cordon's
+/// note and fields, read back from the (offline) Security Hub.
+#[tokio::test]
+async fn asking_for_approval_marks_the_guardduty_finding_notified_in_security_hub() {
+    let moto = cordon_moto::Moto::start().unwrap();
+    let sdk = moto.sdk_config().await;
+    let (topic, _sqs, _queue_url) = topic_with_queue(&sdk, "cordon-approvals").await;
+    let hub = aws_sdk_securityhub::Client::new(&sdk);
+    hub.enable_security_hub().send().await.unwrap();
+    // What GuardDuty's Security Hub integration does: import the finding.
+    let imported = fixture("securityhub-imported-guardduty-tor-ip-caller.json");
+    let asff = cordon_aws::securityhub::asff_from_json(&imported["detail"]["findings"][0]).unwrap();
+    Box::pin(hub.batch_import_findings().findings(asff).send())
+        .await
+        .unwrap();
+
+    let event = fixture("guardduty-tor-ip-caller.json");
+    let policy = Policy::from_json(
+        &std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap(),
+    )
+    .unwrap();
+    let incident = cordon_core::parse_event(&event).unwrap();
+    let enrichment = cordon_core::Enrichment {
+        exists: true,
+        ..Default::default()
+    };
+    let classification = cordon_core::classify(&incident, &enrichment, &policy);
+    assert_eq!(classification.verdict, cordon_core::Verdict::Approve);
+    let input = Input {
+        task_token: TOKEN.into(),
+        execution_arn: EXEC.into(),
+        state: CaseFile {
+            event,
+            incident: Some(incident.clone()),
+            enrichment: Some(enrichment),
+            classification: Some(classification),
+            ..CaseFile::default()
+        },
+    };
+    let ctx = RenderContext {
+        home_account: None,
+        execution_arn: None,
+        region: "us-east-1".into(),
+        console_base: "https://console.aws.amazon.com".into(),
+    };
+    let out = handle(
+        &AwsNotifier::from_conf(&sdk),
+        &cordon_aws::AwsSecurityHub::from_conf(&sdk),
+        &topic,
+        &ctx,
+        &input,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.security_hub.status, "updated", "{:?}", out.security_hub);
+
+    let target = incident.finding.unwrap().security_hub.unwrap();
+    let filters = aws_sdk_securityhub::types::AwsSecurityFindingFilters::builder()
+        .id(aws_sdk_securityhub::types::StringFilter::builder()
+            .value(&target.id)
+            .comparison(aws_sdk_securityhub::types::StringFilterComparison::Equals)
+            .build())
+        .build();
+    let found = Box::pin(hub.get_findings().filters(filters).send())
+        .await
+        .unwrap();
+    let [finding] = found.findings() else {
+        panic!("one finding expected: {:?}", found.findings().len())
+    };
+    assert_eq!(
+        finding
+            .workflow()
+            .and_then(|w| w.status())
+            .map(|s| s.as_str()),
+        Some("NOTIFIED")
+    );
+    let note = finding.note().expect("cordon's note");
+    assert_eq!(note.updated_by(), Some("cordon"));
+    assert!(
+        note.text()
+            .unwrap_or_default()
+            .starts_with("cordon asked a human to approve a quarantine"),
+        "{:?}",
+        note.text()
+    );
+    assert!(note.text().unwrap_or_default().contains(EXEC));
+    let fields = finding.user_defined_fields().unwrap();
+    assert_eq!(fields["cordonContainment"], "awaiting-approval");
+    assert_eq!(fields["cordonVerdict"], "approve");
+    assert_eq!(fields["cordonIncident"], "c6e7f8091a2b3c4d5e6f708192a3b4c5");
+}
+
 #[tokio::test]
 async fn the_approval_request_names_the_commands_and_never_the_token() {
     let moto = cordon_moto::Moto::start().unwrap();
@@ -103,9 +216,16 @@ async fn the_approval_request_names_the_commands_and_never_the_token() {
     let now = DateTime::parse_from_rfc3339("2026-03-14T03:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
-    let out = handle(&AwsNotifier::from_conf(&sdk), &topic, &ctx, &input, now)
-        .await
-        .unwrap();
+    let out = handle(
+        &AwsNotifier::from_conf(&sdk),
+        &NoHub,
+        &topic,
+        &ctx,
+        &input,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         out.deadline,
         DateTime::parse_from_rfc3339("2026-03-14T04:00:00Z")
@@ -181,6 +301,7 @@ async fn a_state_without_classification_is_invalid_and_nothing_is_published() {
     };
     let err = handle(
         &NoPublish,
+        &NoHub,
         "arn:aws:sns:us-east-1:123456789012:t",
         &ctx,
         &input,
