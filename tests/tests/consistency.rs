@@ -897,6 +897,11 @@ fn the_member_template_shares_the_central_names_quarantine_policy_and_defaults()
 const ORG_BUS_RULES: &[(&str, &str)] = &[
     ("CreateUser", "OrgCreateUserRule"),
     ("GuardDutyFinding", "OrgGuardDutyFindingRule"),
+    (
+        "SecurityHubContainRequest",
+        "OrgSecurityHubContainRequestRule",
+    ),
+    ("SecurityHubFinding", "OrgSecurityHubFindingRule"),
 ];
 
 /// (SAM event name of the central template, the member template's forwarding rule).

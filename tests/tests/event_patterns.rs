@@ -5,6 +5,14 @@
 //! Events: `tests/events/*.json` (real-shaped fixtures: `cloudtrail-create-user-*` must start
 //! the CreateUser rule, `guardduty-*` the GuardDuty rule, anything else neither), plus a few
 //! boundary cases built here.
+//!
+//! Two things the deployment resolves are resolved here the same way: a pattern's reference to
+//! the template's Security Hub custom action (`!GetAtt ContainActionTarget.ActionTargetArn`) is
+//! that action's ARN in the test account, and, because moto's matcher does not look into arrays
+//! of objects (EventBridge matches each object of `detail.findings` on its own), a Security Hub
+//! event of one finding reaches moto with that finding as an object rather than a one-element
+//! array, which EventBridge matches the same way. Events of several findings are routed with
+//! the offline matcher (`cordon-events`) in `cordon-stack`'s tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,9 +63,254 @@ fn guardduty(kind: &str, resource_type: &str, severity: f64) -> Value {
     })
 }
 
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+/// A Security Hub event of one ASFF finding.
+fn security_hub(detail_type: &str, product_arn: &str, types: &[&str], resources: &[&str]) -> Value {
+    let mut detail = json!({
+        "findings": [{
+            "SchemaVersion": "2018-10-08",
+            "Id": format!("arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/12abc34d567e8fa901bc2d34e56789f0/finding/a1b2c3d4e5f60718293a4b5c6d7e8f90"),
+            "ProductArn": product_arn,
+            "GeneratorId": "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0",
+            "AwsAccountId": ACCOUNT,
+            "Types": types,
+            "Severity": {"Label": "HIGH", "Normalized": 70, "Product": 8},
+            "Title": "test finding",
+            "Resources": [{"Type": "AwsIamAccessKey", "Id": "AWS::IAM::AccessKey:ASIA0000000000000000"}]
+        }]
+    });
+    if detail_type == "Security Hub Findings - Custom Action" {
+        detail["actionName"] = json!("Contain with cordon");
+        detail["actionDescription"] = json!("request");
+    }
+    json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "source": "aws.securityhub",
+        "detail-type": detail_type,
+        "account": ACCOUNT,
+        "region": REGION,
+        "time": "2026-03-14T02:13:07Z",
+        "resources": resources,
+        "detail": detail
+    })
+}
+
+const IMPORTED: &str = "Security Hub Findings - Imported";
+const CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+const GUARDDUTY_PRODUCT: &str = "arn:aws:securityhub:us-east-1::product/aws/guardduty";
+
+/// The ARN Security Hub gives a custom action of this account and region.
+fn action_target_arn(id: &str) -> String {
+    format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:action/custom/{id}")
+}
+
+/// The `Id` of the template's `ContainActionTarget`.
+fn contain_action_id() -> String {
+    template()["Resources"]["ContainActionTarget"]["Properties"]["Id"]
+        .as_str()
+        .expect("ContainActionTarget.Properties.Id")
+        .to_string()
+}
+
+/// A pattern with its references to the template's Security Hub custom actions (`Ref`, or
+/// `Fn::GetAtt ... ActionTargetArn`) replaced by the ARNs Security Hub gives them.
+fn with_action_target_arns(template: &Value, pattern: &Value) -> Value {
+    let target = |id: &Value| -> Option<String> {
+        let r = &template["Resources"][id.as_str()?];
+        (r["Type"] == "AWS::SecurityHub::ActionTarget")
+            .then(|| action_target_arn(r["Properties"]["Id"].as_str().expect("ActionTarget Id")))
+    };
+    match pattern {
+        Value::Object(m) => {
+            if let Some(arn) = m.get("Ref").and_then(target) {
+                return Value::String(arn);
+            }
+            if let Some(Value::Array(a)) = m.get("Fn::GetAtt")
+                && a.get(1).is_some_and(|x| x == "ActionTargetArn")
+                && let Some(arn) = a.first().and_then(target)
+            {
+                return Value::String(arn);
+            }
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), with_action_target_arns(template, v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| with_action_target_arns(template, v))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The event's `detail` as moto gets it: a one-finding `findings` array as that finding.
+fn detail_for_moto(event: &Value) -> Value {
+    let mut detail = event["detail"].clone();
+    if let Some(Value::Array(findings)) = detail.get("findings")
+        && let [one] = findings.as_slice()
+        && one.is_object()
+    {
+        detail["findings"] = one.clone();
+    }
+    detail
+}
+
 /// Boundary cases: (name, event, the rule it must start or None).
 fn built_in() -> Vec<(String, Value, Option<&'static str>)> {
+    let contain = action_target_arn(&contain_action_id());
+    let other_action = action_target_arn("SendToTicketing");
     vec![
+        // GuardDuty Extended Threat Detection: an attack sequence about an IAM identity.
+        (
+            "builtin-guardduty-attack-sequence-iam".into(),
+            guardduty(
+                "AttackSequence:IAM/CompromisedCredentials",
+                "AttackSequence",
+                9.0,
+            ),
+            Some("GuardDutyFinding"),
+        ),
+        (
+            "builtin-guardduty-attack-sequence-iam-below-threshold".into(),
+            guardduty(
+                "AttackSequence:IAM/CompromisedCredentials",
+                "AttackSequence",
+                3.0,
+            ),
+            None,
+        ),
+        (
+            "builtin-guardduty-attack-sequence-s3".into(),
+            guardduty("AttackSequence:S3/CompromisedData", "AttackSequence", 9.0),
+            None,
+        ),
+        (
+            "builtin-guardduty-attack-sequence-type-on-an-access-key".into(),
+            guardduty(
+                "AttackSequence:IAM/CompromisedCredentials",
+                "AccessKey",
+                9.0,
+            ),
+            None,
+        ),
+        // Security Hub's copy of a GuardDuty finding.
+        (
+            "builtin-securityhub-guardduty-iam-finding".into(),
+            security_hub(
+                IMPORTED,
+                GUARDDUTY_PRODUCT,
+                &[
+                    "TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS",
+                ],
+                &[],
+            ),
+            Some("SecurityHubFinding"),
+        ),
+        (
+            "builtin-securityhub-guardduty-root-credential-usage".into(),
+            security_hub(
+                IMPORTED,
+                GUARDDUTY_PRODUCT,
+                &[
+                    "Software and Configuration Checks/AWS Security Best Practices/Policy:IAMUser-RootCredentialUsage",
+                ],
+                &[],
+            ),
+            Some("SecurityHubFinding"),
+        ),
+        (
+            "builtin-securityhub-guardduty-attack-sequence".into(),
+            security_hub(
+                IMPORTED,
+                GUARDDUTY_PRODUCT,
+                &["AttackSequence:IAM-CompromisedCredentials"],
+                &[],
+            ),
+            Some("SecurityHubFinding"),
+        ),
+        (
+            "builtin-securityhub-guardduty-iam-finding-from-another-region".into(),
+            security_hub(
+                IMPORTED,
+                "arn:aws:securityhub:eu-west-1::product/aws/guardduty",
+                &["TTPs/Discovery/Discovery:IAMUser-AnomalousBehavior"],
+                &[],
+            ),
+            Some("SecurityHubFinding"),
+        ),
+        (
+            "builtin-securityhub-guardduty-ec2-finding".into(),
+            security_hub(
+                IMPORTED,
+                GUARDDUTY_PRODUCT,
+                &["TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort"],
+                &[],
+            ),
+            None,
+        ),
+        (
+            "builtin-securityhub-inspector-finding".into(),
+            security_hub(
+                IMPORTED,
+                "arn:aws:securityhub:us-east-1::product/aws/inspector",
+                &["Software and Configuration Checks/Vulnerabilities/CVE"],
+                &[],
+            ),
+            None,
+        ),
+        (
+            // Not GuardDuty's, whatever its type says.
+            "builtin-securityhub-inspector-finding-with-an-iam-type".into(),
+            security_hub(
+                IMPORTED,
+                "arn:aws:securityhub:us-east-1::product/aws/inspector",
+                &["TTPs/Initial Access/UnauthorizedAccess:IAMUser-ConsoleLoginSuccess.B"],
+                &[],
+            ),
+            None,
+        ),
+        (
+            // cordon's own findings (notify imports them as this account's default product).
+            "builtin-securityhub-cordon-finding".into(),
+            security_hub(
+                IMPORTED,
+                &format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"),
+                &["Unusual Behaviors/User/UnauthorizedAccess:IAMUser-Quarantined"],
+                &[],
+            ),
+            None,
+        ),
+        // An analyst's request through a custom action.
+        (
+            "builtin-securityhub-contain-with-cordon".into(),
+            security_hub(
+                CUSTOM_ACTION,
+                GUARDDUTY_PRODUCT,
+                &[
+                    "TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS",
+                ],
+                &[contain.as_str()],
+            ),
+            Some("SecurityHubContainRequest"),
+        ),
+        (
+            "builtin-securityhub-another-custom-action".into(),
+            security_hub(
+                CUSTOM_ACTION,
+                GUARDDUTY_PRODUCT,
+                &[
+                    "TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS",
+                ],
+                &[other_action.as_str()],
+            ),
+            None,
+        ),
         (
             "builtin-create-user".into(),
             cloudtrail("CreateUser", "aws.iam"),
@@ -160,10 +413,22 @@ fn undeliverable(event: &Value, text_len: usize) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn template_patterns_start_the_response_for_exactly_the_right_events() {
     let template = template();
-    let patterns = event_patterns(&template);
+    let patterns: BTreeMap<String, Value> = event_patterns(&template)
+        .into_iter()
+        .map(|(k, p)| (k, with_action_target_arns(&template, &p)))
+        .collect();
     assert_eq!(
         patterns.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["CreateUser", "GuardDutyFinding"])
+        BTreeSet::from([
+            "CreateUser",
+            "GuardDutyFinding",
+            "SecurityHubContainRequest",
+            "SecurityHubFinding"
+        ])
+    );
+    assert_eq!(
+        patterns["SecurityHubContainRequest"]["resources"],
+        json!([action_target_arn(&contain_action_id())])
     );
     let mut cases: Vec<(String, Value, Option<&str>)> = built_in();
     let mut refused = Vec::new();
@@ -255,7 +520,7 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
             let detail = if event["detail"].is_null() {
                 "{}".to_string()
             } else {
-                event["detail"].to_string()
+                detail_for_moto(event).to_string()
             };
             req = req.entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
@@ -322,8 +587,10 @@ async fn template_patterns_start_the_response_for_exactly_the_right_events() {
         }
     }
     assert!(wrong.is_empty(), "event routing:\n{}", wrong.join("\n"));
-    assert!(
-        cases.iter().any(|c| c.2 == Some("CreateUser"))
-            && cases.iter().any(|c| c.2 == Some("GuardDutyFinding"))
-    );
+    for rule in patterns.keys() {
+        assert!(
+            cases.iter().any(|c| c.2 == Some(rule.as_str())),
+            "no case starts {rule}"
+        );
+    }
 }

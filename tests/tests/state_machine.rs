@@ -1,6 +1,8 @@
 //! The properties the ASL promises, checked on the file itself: every Task retries transient
 //! errors with capped, jittered backoff; every failure path sends a failure alert and then
-//! fails; every state explains itself to an auditor.
+//! fails; every state explains itself to an auditor; no state holds the raw event beside the
+//! enrichment; the intake names each response after its incident. (The definitions are run,
+//! with stand-in functions, by the unit tests of `cordon-stack`: `local/stack/src/asl_tests.rs`.)
 
 use std::collections::BTreeSet;
 
@@ -153,17 +155,40 @@ fn every_failure_path_sends_a_failure_alert_then_fails() {
                     .any(|e| e == "States.ALL")
             })
             .unwrap_or_else(|| panic!("{name} does not catch States.ALL"));
-        assert_eq!(
-            all["ResultPath"], "$.failure",
-            "{name}: the failure goes to $.failure for notify"
-        );
         let target = all["Next"].as_str().unwrap();
         assert!(
             reaches_failure_alert(&asl, target, &mut BTreeSet::new()),
             "{name}: States.ALL -> {target} does not lead to NotifyFailure"
         );
-        // The failed step is named in failure.state for the alert.
         let t = &asl["States"][target];
+        if name == "Enrich" {
+            // Enrich's input is the raw event: its error replaces it, and the failure state
+            // opens the case file with the failure (state, Error, Cause) and no event copy.
+            assert_eq!(
+                all["ResultPath"], "$",
+                "{name}: the raw event is not carried on"
+            );
+            let p = &t["Parameters"];
+            assert_eq!(t["Type"], "Pass", "{target}");
+            assert_eq!(p["failure"]["state"], "Enrich", "{target}");
+            assert_eq!(p["failure"]["Error.$"], "$.Error", "{target}");
+            assert_eq!(p["failure"]["Cause.$"], "$.Cause", "{target}");
+            assert_eq!(p["executionArn.$"], "$$.Execution.Id", "{target}");
+            assert!(
+                p["event"].is_object() && p.get("event.$").is_none(),
+                "{target}: the case file's event is a note, never the raw event"
+            );
+            assert!(
+                !t.to_string().contains("\"$.event"),
+                "{target} reads no event"
+            );
+            continue;
+        }
+        assert_eq!(
+            all["ResultPath"], "$.failure",
+            "{name}: the failure goes to $.failure for notify"
+        );
+        // The failed step is named in failure.state for the alert.
         assert!(
             t["ResultPath"] == "$.failure.state" && t["Result"] == *name,
             "{target} must record state = {name}"
@@ -290,34 +315,34 @@ fn verdicts_and_decisions_route_as_designed() {
 fn each_function_result_lands_under_its_own_key() {
     let asl = asl();
     let s = |n: &str| asl["States"][n].clone();
-    assert_eq!(s("FileEvent")["Parameters"]["event.$"], "$");
+    // Enrich opens the case file: from the event as delivered (the execution input, nothing
+    // added), its result alone becomes the state, with the execution's ARN beside it.
+    assert_eq!(asl["StartAt"], "Enrich");
+    let enrich = s("Enrich");
+    assert_eq!(enrich["Parameters"]["Payload.$"], "$");
+    assert_eq!(enrich["ResultPath"], "$");
     assert_eq!(
-        s("FileEvent")["Parameters"]["executionArn.$"],
-        "$$.Execution.Id"
+        enrich["ResultSelector"],
+        serde_json::json!({
+            "event.$": "$.Payload.event",
+            "executionArn.$": "$$.Execution.Id",
+            "incident.$": "$.Payload.incident",
+            "enrichment.$": "$.Payload.enrichment"
+        })
     );
-    assert_eq!(
-        s("Enrich")["ResultSelector"]["incident.$"],
-        "$.Payload.incident"
-    );
-    assert_eq!(
-        s("Enrich")["ResultSelector"]["enrichment.$"],
-        "$.Payload.enrichment"
-    );
+    assert_eq!(enrich["Next"], "Classify");
     for (task, key) in [
-        ("Enrich", "incident"),
         ("Classify", "classification"),
         ("Quarantine", "containment"),
         ("Notify", "notification"),
     ] {
         let t = s(task);
         assert_eq!(t["ResultPath"], format!("$.{key}"), "{task}");
-        if task != "Enrich" {
-            assert_eq!(
-                t["ResultSelector"][format!("{key}.$")],
-                "$.Payload",
-                "{task}"
-            );
-        }
+        assert_eq!(
+            t["ResultSelector"][format!("{key}.$")],
+            "$.Payload",
+            "{task}"
+        );
         // The Record state spreads the parked result over the document.
         let record = s(t["Next"].as_str().unwrap());
         assert_eq!(record["Type"], "Pass");
@@ -331,14 +356,60 @@ fn each_function_result_lands_under_its_own_key() {
 }
 
 #[test]
+fn no_state_holds_the_raw_event_beside_the_enrichment() {
+    // Step Functions fails an execution whose state exceeds 256 KB (States.DataLimitExceeded),
+    // and EventBridge delivers events of up to 256 KB: only Enrich sees the event as delivered
+    // (its input), and it returns a bounded copy; nothing reads the execution input later.
+    let asl = asl();
+    let text = asl.to_string();
+    assert!(
+        !text.contains("$$.Execution.Input"),
+        "a state reads the raw event again"
+    );
+    let enrich = &asl["States"]["Enrich"];
+    assert_eq!(enrich["Type"], "Task");
+    assert!(enrich.get("InputPath").is_none() && enrich.get("OutputPath").is_none());
+    for c in enrich["Catch"].as_array().unwrap() {
+        assert_eq!(
+            c["ResultPath"], "$",
+            "Enrich's Catch keeps the raw event: {c}"
+        );
+    }
+    assert!(asl["States"].get("FileEvent").is_none());
+    assert!(asl["States"].get("RecordEnrichment").is_none());
+}
+
+/// Every state of a definition, nested ones (Map processors, Parallel branches) included.
+fn all_states(def: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (name, s) in def["States"].as_object().into_iter().flatten() {
+        out.push((name.clone(), s.clone()));
+        for inner in [&s["ItemProcessor"], &s["Iterator"]] {
+            if inner.is_object() {
+                out.extend(all_states(inner));
+            }
+        }
+        for b in s["Branches"].as_array().into_iter().flatten() {
+            out.extend(all_states(b));
+        }
+    }
+    out
+}
+
+fn intake() -> Value {
+    serde_json::from_str(&cordon_tests::read("statemachine/intake.asl.json")).unwrap()
+}
+
+#[test]
 fn the_intake_starts_one_response_per_incident_and_never_drops_an_event() {
-    let intake: Value =
-        serde_json::from_str(&cordon_tests::read("statemachine/intake.asl.json")).unwrap();
-    for (name, s) in states(&intake) {
+    let intake = intake();
+    let mut names = BTreeSet::new();
+    for (name, s) in all_states(&intake) {
         assert!(
             s["Comment"].as_str().is_some_and(|c| c.len() > 20),
             "intake state {name} has no Comment"
         );
+        assert!(names.insert(name.clone()), "state name {name} used twice");
     }
     let st = &intake["States"];
     // The response is named after the incident id: CloudTrail eventID, GuardDuty finding id.
@@ -419,5 +490,168 @@ fn throttling_is_retried_patiently_so_a_burst_is_queued_not_lost() {
                 "{name}: {err} gives up after ~{expected:.0} s of expected waiting"
             );
         }
+    }
+}
+
+/// The Security Hub path of the intake: (Map state, name expression of its responses, the
+/// `detail` keys the per-finding event gets besides `findings`).
+const SECURITY_HUB_MAPS: &[(&str, &str, &[&str])] = &[
+    (
+        "ImportedFindings",
+        "States.ArrayGetItem(States.StringSplit($.detail.findings[0].Id, '/'), 3)",
+        &[],
+    ),
+    (
+        "AnalystRequests",
+        "States.Format('{}-request-{}', States.ArrayGetItem(States.StringSplit($.detail.findings[0].Id, '/'), 3), $.id)",
+        &["actionName", "actionDescription"],
+    ),
+];
+
+#[test]
+fn the_intake_starts_one_response_per_guardduty_finding_of_a_security_hub_event() {
+    let intake = intake();
+    let st = &intake["States"];
+    // A Security Hub event is recognised by its findings, before the CloudTrail and GuardDuty
+    // ids are looked for.
+    let first = &st["NameAfterIncident"]["Choices"][0];
+    assert_eq!(first["Variable"], "$.detail.findings");
+    assert_eq!(first["IsPresent"], true);
+    let hub = &st[first["Next"].as_str().unwrap()];
+    assert_eq!(hub["Type"], "Choice");
+    // A request is told apart by its detail-type, and only with the fields its Map copies.
+    let request = &hub["Choices"][0];
+    let and = request["And"].as_array().unwrap();
+    assert!(and.iter().any(|c| c["Variable"] == "$.detail-type"
+        && c["StringEquals"] == "Security Hub Findings - Custom Action"));
+    for field in ["actionName", "actionDescription"] {
+        assert!(
+            and.iter()
+                .any(|c| c["Variable"] == format!("$.detail.{field}") && c["IsPresent"] == true),
+            "the request's Map reads $.detail.{field}: the Choice must check it"
+        );
+    }
+    assert_eq!(request["Next"], "AnalystRequests");
+    assert_eq!(hub["Default"], "ImportedFindings");
+
+    for (map, name_expr, extra) in SECURITY_HUB_MAPS {
+        let m = &st[*map];
+        assert_eq!(m["Type"], "Map", "{map}");
+        assert_eq!(m["ItemsPath"], "$.detail.findings", "{map}");
+        assert!(
+            m["MaxConcurrency"]
+                .as_u64()
+                .is_some_and(|c| (1..=10).contains(&c)),
+            "{map}: modest MaxConcurrency"
+        );
+        assert_eq!(m["End"], true, "{map}");
+        assert_eq!(
+            m["ResultSelector"],
+            serde_json::json!({"responses.$": "$"}),
+            "{map}"
+        );
+        // The response gets the event's envelope with one finding.
+        let sel = &m["ItemSelector"];
+        for k in [
+            "version",
+            "id",
+            "detail-type",
+            "source",
+            "account",
+            "time",
+            "region",
+            "resources",
+        ] {
+            assert_eq!(
+                sel[format!("{k}.$")],
+                format!("$.{k}"),
+                "{map}.ItemSelector.{k}"
+            );
+        }
+        let mut detail = serde_json::Map::new();
+        detail.insert(
+            "findings.$".into(),
+            "States.Array($$.Map.Item.Value)".into(),
+        );
+        for k in *extra {
+            detail.insert(format!("{k}.$"), format!("$.detail.{k}").into());
+        }
+        assert_eq!(
+            sel["detail"],
+            Value::Object(detail),
+            "{map}.ItemSelector.detail"
+        );
+        assert_eq!(
+            sel.as_object().unwrap().len(),
+            9,
+            "{map}: nothing else in the event"
+        );
+
+        let proc = &m["ItemProcessor"];
+        let ps = &proc["States"];
+        let check = &ps[proc["StartAt"].as_str().unwrap()];
+        assert_eq!(check["Type"], "Choice", "{map}");
+        // GuardDuty's product only; anything else is answered `ignored`, nothing started.
+        let ignored = &ps[check["Default"].as_str().unwrap()];
+        assert_eq!(ignored["Type"], "Pass", "{map}");
+        assert_eq!(ignored["End"], true, "{map}");
+        assert_eq!(ignored["Parameters"]["outcome"], "ignored", "{map}");
+        assert_eq!(
+            ignored["Parameters"]["findingId.$"], "$.detail.findings[0].Id",
+            "{map}"
+        );
+        assert_eq!(
+            ignored["Parameters"]["reason.$"],
+            "States.Format('not a GuardDuty finding: {}', $.detail.findings[0].ProductArn)",
+            "{map}"
+        );
+        let rules = check["Choices"].as_array().unwrap();
+        let product = |r: &Value| {
+            r["Variable"] == "$.detail.findings[0].ProductArn"
+                && r["StringMatches"] == "arn:*:securityhub:*::product/aws/guardduty"
+        };
+        assert!(
+            rules
+                .iter()
+                .all(|r| product(r) || r["And"].as_array().is_some_and(|a| a.iter().any(product)))
+        );
+        let name = &ps[rules[0]["Next"].as_str().unwrap()];
+        assert_eq!(name["Assign"]["responseName.$"], *name_expr, "{map}");
+        let start = &ps[name["Next"].as_str().unwrap()];
+        assert_eq!(
+            start["Resource"], "arn:aws:states:::states:startExecution",
+            "{map}"
+        );
+        assert_eq!(start["Parameters"]["Name.$"], "$responseName", "{map}");
+        assert_eq!(start["Parameters"]["Input.$"], "$", "{map}");
+        assert_eq!(
+            start["Parameters"]["StateMachineArn"],
+            st["StartResponse"]["Parameters"]["StateMachineArn"]
+        );
+        assert_eq!(start["Retry"], st["StartResponse"]["Retry"], "{map}");
+        // Duplicate, and unusable name → generated name, as on the top-level path.
+        let catches = start["Catch"].as_array().unwrap();
+        assert_eq!(
+            catches[0]["ErrorEquals"],
+            serde_json::json!(["StepFunctions.ExecutionAlreadyExistsException"])
+        );
+        assert_eq!(
+            ps[catches[0]["Next"].as_str().unwrap()]["Parameters"]["outcome"],
+            "duplicate"
+        );
+        assert_eq!(catches[1]["ErrorEquals"], serde_json::json!(["States.ALL"]));
+        let unusable = &ps[catches[1]["Next"].as_str().unwrap()];
+        let generated = &ps[unusable["Next"].as_str().unwrap()];
+        assert_eq!(
+            generated["Resource"], "arn:aws:states:::states:startExecution",
+            "{map}"
+        );
+        assert_eq!(generated["Parameters"]["Input.$"], "$", "{map}");
+        assert_eq!(
+            generated["Retry"], st["StartResponseUnderGeneratedName"]["Retry"],
+            "{map}"
+        );
+        // A GuardDuty finding whose Id is no finding ARN gets a generated name too.
+        assert_eq!(rules[1]["Next"], catches[1]["Next"], "{map}");
     }
 }

@@ -12,6 +12,8 @@
 //! The stack reads the very files that get deployed: the template (functions, environment,
 //! rules, quarantine policy document), the ASL definition and the policy file.
 
+#[cfg(test)]
+mod asl_tests;
 mod file;
 mod function_url;
 mod stack;
@@ -23,7 +25,8 @@ pub use file::{
 };
 pub use function_url::{ASSERTED_CALLER_HEADER, FunctionUrl};
 pub use stack::{
-    ATTACKER_USER, DEFAULT_BUS, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, LOCAL_APPROVER_ARN,
-    MEMBER_STACK_NAME, Outcome, Routed, RuleMatch, Stack, StackError, StackOptions, StepFunctions,
-    TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, default_bin_dir, find_root, incident_id,
+    ATTACKER_USER, DEFAULT_BUS, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, IgnoredFinding,
+    LOCAL_APPROVER_ARN, MEMBER_STACK_NAME, Outcome, Routed, RuleMatch, Stack, StackError,
+    StackOptions, StepFunctions, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, default_bin_dir,
+    find_root, incident_id,
 };

@@ -117,9 +117,15 @@ pub const MEMBER_STACK_NAME: &str = "cordon-member";
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Routed {
-    /// The incident id the execution is named after.
+    /// The incident id of the first response in `matches` (the name the intake gave its
+    /// execution); when no rule matched, the id the event itself names ([`incident_id`]).
     pub incident_id: String,
+    /// One entry per incident response a delivery started or found: a Security Hub event of
+    /// several GuardDuty findings starts several through one delivery.
     pub matches: Vec<RuleMatch>,
+    /// Findings of the event the intake started nothing for (not GuardDuty's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<IgnoredFinding>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -131,6 +137,9 @@ pub struct RuleMatch {
     pub state_machine_arn: String,
     /// The target's execution for this delivery (fresh name, as EventBridge starts it).
     pub target_execution_arn: String,
+    /// The incident id: the name the intake gave the response execution (for a target that
+    /// is not an intake, the id the event names).
+    pub incident_id: String,
     /// The incident-response execution (named after the incident).
     pub execution_arn: String,
     /// `started`, or `duplicate` (an execution for this incident exists already).
@@ -145,6 +154,20 @@ pub struct RuleMatch {
 pub enum Outcome {
     Started,
     Duplicate,
+}
+
+/// A finding the intake answered `ignored`: no response was started for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IgnoredFinding {
+    /// The rule whose delivery carried it.
+    pub rule: String,
+    /// The intake execution that ignored it.
+    pub target_execution_arn: String,
+    /// The finding's ASFF `Id`.
+    pub finding_id: String,
+    /// Why, in the intake's words (`not a GuardDuty finding: <ProductArn>`).
+    pub reason: String,
 }
 
 impl Routed {
@@ -247,6 +270,7 @@ impl Stack {
             })??;
         let aws = moto.sdk_config().await;
         let seeded = seed(&aws, &template).await?;
+        create_action_targets(&aws, &mut template).await?;
         if let Some(name) = &options.policy_parameter {
             aws_sdk_ssm::Client::new(&aws)
                 .put_parameter()
@@ -432,8 +456,7 @@ impl Stack {
                 ))
             })
             .collect();
-        let rules = cordon_events::rules_from_template_with(&template_path, &parameters)
-            .map_err(|e| StackError::Template(e.to_string()))?;
+        let rules = template.rules(&parameters)?;
 
         let file = StackFile {
             pid: std::process::id(),
@@ -579,8 +602,10 @@ impl Drop for Stack {
     }
 }
 
-/// The incident id of an event: CloudTrail `detail.eventID`, GuardDuty `detail.id`, else the
-/// EventBridge event `id`.
+/// The incident id an event names: CloudTrail `detail.eventID`, GuardDuty `detail.id`, else the
+/// EventBridge event `id`. Routing takes the incident id from the intake's answer (the name it
+/// gave the response); this is only what it reports for a target that is not an intake, or
+/// for an event no rule matched.
 pub fn incident_id(event: &Value) -> String {
     let detail = &event["detail"];
     let s = |v: &Value| v.as_str().map(str::to_string);
@@ -717,14 +742,17 @@ impl EventRouter {
         Self { rules, machines }
     }
 
-    /// The rules of `root/infra/template.yaml`.
+    /// The rules of `root/infra/template.yaml`, as the offline stack deploys them (its
+    /// Security Hub custom actions in the offline account and region).
     pub fn from_template(
         root: &Path,
         machines: HashMap<String, String>,
     ) -> Result<Self, StackError> {
-        let rules = cordon_events::rules_from_template(&root.join("infra/template.yaml"))
-            .map_err(|e| StackError::Template(e.to_string()))?;
-        Ok(Self::new(rules, machines))
+        let mut template = Template::read(&root.join("infra/template.yaml"))?;
+        for target in template.action_targets()? {
+            template.set_action_target_arn(&target, &target.arn(REGION, ACCOUNT_ID));
+        }
+        Ok(Self::new(template.rules(&HashMap::new())?, machines))
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -735,10 +763,14 @@ impl EventRouter {
     /// with the event as input, under a fresh name (EventBridge cannot name executions).
     ///
     /// cordon's target is the intake machine (`statemachine/intake.asl.json`), which starts the
-    /// incident response under the incident id and answers `{executionArn, name, outcome}`;
-    /// routing waits for it and reports that response execution. A redelivered event or a
-    /// GuardDuty update is refused by Step Functions' name uniqueness inside the intake and
-    /// reported as a duplicate. A target that is not an intake is itself the response.
+    /// incident response under the incident id and answers `{executionArn, name, outcome}`, or,
+    /// for a Security Hub event, one response per GuardDuty finding:
+    /// `{responses: [{executionArn, name, outcome} | {outcome: "ignored", findingId, reason}]}`.
+    /// Routing waits for it and reports every response execution it names, each with the
+    /// incident id the intake named it after; ignored findings are listed apart. A redelivered
+    /// event or a GuardDuty update is refused by Step Functions' name uniqueness inside the
+    /// intake and reported as a duplicate. A target that is not an intake is itself the
+    /// response.
     pub async fn send(&self, sfn: &dyn StepFunctions, event: &Value) -> Result<Routed, StackError> {
         self.send_on(DEFAULT_BUS, sfn, event).await
     }
@@ -750,8 +782,8 @@ impl EventRouter {
         sfn: &dyn StepFunctions,
         event: &Value,
     ) -> Result<Routed, StackError> {
-        let incident = incident_id(event);
         let mut matches = Vec::new();
+        let mut ignored = Vec::new();
         let on_bus = |r: &&Rule| r.event_bus_name.as_deref().unwrap_or(DEFAULT_BUS) == bus;
         for rule in cordon_events::route(&self.rules, event)
             .into_iter()
@@ -760,6 +792,7 @@ impl EventRouter {
             let Some(sm) = self.machines.get(&rule.state_machine_logical_id) else {
                 continue;
             };
+            let rule_name = rule.rule_name.clone().unwrap_or_else(|| rule.name.clone());
             let input = rule_input(rule, event).to_string();
             let target_name = uuid::Uuid::new_v4().to_string();
             let target_arn = crate::file::execution_arn(sm, &target_name);
@@ -770,39 +803,140 @@ impl EventRouter {
                 .as_deref()
                 .and_then(|o| serde_json::from_str(o).ok())
                 .unwrap_or(Value::Null);
-            let (execution_arn, outcome, existing_status) = match answer["executionArn"].as_str() {
-                Some(response) => {
-                    let info = sfn.describe(response).await;
-                    // Started before the intake did: this delivery found it running (an
-                    // idempotent start with the same input) or closed.
-                    let earlier = info
-                        .as_ref()
-                        .is_some_and(|i| i.start_date < target.start_date);
-                    if answer["outcome"] == "duplicate" || earlier {
-                        (
-                            response.to_string(),
-                            Outcome::Duplicate,
-                            info.map(|i| i.status),
-                        )
-                    } else {
-                        (response.to_string(), Outcome::Started, None)
+            let started = |m: RuleMatchParts| RuleMatch {
+                rule: rule_name.clone(),
+                state_machine_arn: sm.clone(),
+                target_execution_arn: target_arn.clone(),
+                incident_id: m.incident_id,
+                execution_arn: m.execution_arn,
+                outcome: m.outcome,
+                existing_status: m.existing_status,
+            };
+            match IntakeAnswer::read(&answer) {
+                IntakeAnswer::Responses(responses) => {
+                    for r in responses {
+                        match r {
+                            IntakeResponse::Execution {
+                                arn,
+                                name,
+                                duplicate,
+                            } => {
+                                let m = response(sfn, &target, arn, name, duplicate).await;
+                                matches.push(started(m));
+                            }
+                            IntakeResponse::Ignored { finding_id, reason } => {
+                                ignored.push(IgnoredFinding {
+                                    rule: rule_name.clone(),
+                                    target_execution_arn: target_arn.clone(),
+                                    finding_id,
+                                    reason,
+                                })
+                            }
+                        }
                     }
                 }
-                None => (target_arn.clone(), Outcome::Started, None),
-            };
-            matches.push(RuleMatch {
-                rule: rule.rule_name.clone().unwrap_or_else(|| rule.name.clone()),
-                state_machine_arn: sm.clone(),
-                target_execution_arn: target_arn,
-                execution_arn,
-                outcome,
-                existing_status,
-            });
+                IntakeAnswer::NotAnIntake => matches.push(started(RuleMatchParts {
+                    incident_id: incident_id(event),
+                    execution_arn: target_arn.clone(),
+                    outcome: Outcome::Started,
+                    existing_status: None,
+                })),
+            }
         }
         Ok(Routed {
-            incident_id: incident,
+            incident_id: matches
+                .first()
+                .map(|m| m.incident_id.clone())
+                .unwrap_or_else(|| incident_id(event)),
             matches,
+            ignored,
         })
+    }
+}
+
+/// A response execution as routing reports it.
+struct RuleMatchParts {
+    incident_id: String,
+    execution_arn: String,
+    outcome: Outcome,
+    existing_status: Option<String>,
+}
+
+/// What an intake execution answered.
+enum IntakeAnswer {
+    /// The responses it started, found or ignored (one for a CloudTrail or GuardDuty event).
+    Responses(Vec<IntakeResponse>),
+    /// No `executionArn` or `responses`: the target is not an intake.
+    NotAnIntake,
+}
+
+enum IntakeResponse {
+    Execution {
+        arn: String,
+        /// The execution's name: the incident id.
+        name: String,
+        /// The intake said `duplicate`.
+        duplicate: bool,
+    },
+    Ignored {
+        finding_id: String,
+        reason: String,
+    },
+}
+
+impl IntakeAnswer {
+    fn read(answer: &Value) -> IntakeAnswer {
+        let one = |r: &Value| -> Option<IntakeResponse> {
+            let text = |k: &str| r[k].as_str().map(str::to_string);
+            if r["outcome"] == "ignored" {
+                return Some(IntakeResponse::Ignored {
+                    finding_id: text("findingId").unwrap_or_default(),
+                    reason: text("reason").unwrap_or_default(),
+                });
+            }
+            let arn = text("executionArn")?;
+            Some(IntakeResponse::Execution {
+                // The name is the ARN's last segment when the answer does not say it.
+                name: text("name")
+                    .unwrap_or_else(|| arn.rsplit(':').next().unwrap_or_default().to_string()),
+                duplicate: r["outcome"] == "duplicate",
+                arn,
+            })
+        };
+        if let Some(list) = answer["responses"].as_array() {
+            return IntakeAnswer::Responses(list.iter().filter_map(one).collect());
+        }
+        match answer.get("executionArn").and_then(|_| one(answer)) {
+            Some(r) => IntakeAnswer::Responses(vec![r]),
+            None => IntakeAnswer::NotAnIntake,
+        }
+    }
+}
+
+/// A response execution the intake named: `duplicate` when the intake said so, or when it
+/// was started before the intake ran (this delivery found it running, an idempotent start
+/// with the same input, or closed).
+async fn response(
+    sfn: &dyn StepFunctions,
+    target: &ExecutionInfo,
+    arn: String,
+    name: String,
+    duplicate: bool,
+) -> RuleMatchParts {
+    let info = sfn.describe(&arn).await;
+    let earlier = info
+        .as_ref()
+        .is_some_and(|i| i.start_date < target.start_date);
+    let (outcome, existing_status) = if duplicate || earlier {
+        (Outcome::Duplicate, info.map(|i| i.status))
+    } else {
+        (Outcome::Started, None)
+    };
+    RuleMatchParts {
+        incident_id: name,
+        execution_arn: arn,
+        outcome,
+        existing_status,
     }
 }
 
@@ -969,6 +1103,47 @@ async fn deploy_member_stack(
         }
     }
     Err("still CREATE_IN_PROGRESS after 10 s".into())
+}
+
+/// Create the template's Security Hub custom actions in moto (as CloudFormation does when the
+/// stack is deployed; an action that exists already is fine) and let the template resolve
+/// references to them (the custom-action rule's pattern names the action's ARN).
+async fn create_action_targets(aws: &SdkConfig, template: &mut Template) -> Result<(), StackError> {
+    let hub = aws_sdk_securityhub::Client::new(aws);
+    for target in template.action_targets()? {
+        let arn = match hub
+            .create_action_target()
+            .name(&target.name)
+            .description(&target.description)
+            .id(&target.id)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .action_target_arn()
+                .map(str::to_string)
+                .unwrap_or_else(|| target.arn(REGION, ACCOUNT_ID)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_conflict_exception()) =>
+            {
+                target.arn(REGION, ACCOUNT_ID)
+            }
+            Err(err) => {
+                return Err(seed_err(
+                    &format!("securityhub:CreateActionTarget {}", target.logical_id),
+                    aws_sdk_securityhub::error::DisplayErrorContext(err),
+                ));
+            }
+        };
+        if arn != target.arn(REGION, ACCOUNT_ID) {
+            // `cordon send` routes with the ARN Security Hub gives (EventRouter::from_template).
+            tracing::warn!(%arn, expected = %target.arn(REGION, ACCOUNT_ID), "moto named the custom action unlike Security Hub");
+        }
+        template.set_action_target_arn(&target, &arn);
+    }
+    Ok(())
 }
 
 struct Seeded {

@@ -1,10 +1,13 @@
 //! What the offline stack reads out of the SAM template: the functions (binary, name,
-//! timeout, environment), the state machines (definition file, substitutions) and the
-//! quarantine policy document. One source of truth: the file that gets deployed.
+//! timeout, environment), the state machines (definition file, substitutions), the
+//! quarantine policy document, the Security Hub custom actions and the EventBridge rules.
+//! One source of truth: the file that gets deployed.
 //!
 //! Only the intrinsics these properties use are resolved: `Ref` (parameters, pseudo
 //! parameters and the resources the stack creates), `Fn::Sub` (string form) and
-//! `Fn::GetAtt <Function>.Arn`.
+//! `Fn::GetAtt <Function>.Arn`. The rules are read by `cordon-events`, after this reader has
+//! put in the values of the resources their patterns name (a custom action's ARN), which
+//! only exist once created.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -44,6 +47,26 @@ pub struct StateMachineDef {
     pub definition_path: PathBuf,
     pub kind: String,
     substitutions: BTreeMap<String, Yaml>,
+}
+
+/// An `AWS::SecurityHub::ActionTarget` (a Security Hub custom action) of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionTargetDef {
+    pub logical_id: String,
+    pub name: String,
+    pub description: String,
+    /// `Id`: the last segment of the action's ARN.
+    pub id: String,
+}
+
+impl ActionTargetDef {
+    /// The ARN Security Hub gives this action in `account` and `region`.
+    pub fn arn(&self, region: &str, account: &str) -> String {
+        format!(
+            "arn:aws:securityhub:{region}:{account}:action/custom/{}",
+            self.id
+        )
+    }
 }
 
 /// The parsed template with a resolver for the values the offline stack knows.
@@ -112,6 +135,179 @@ impl Template {
         let json: Value = serde_json::to_value(doc)
             .map_err(|e| StackError::Template(format!("{id}.PolicyDocument: {e}")))?;
         Ok((name, description.trim().to_string(), json.to_string()))
+    }
+
+    /// The Security Hub custom actions (`AWS::SecurityHub::ActionTarget`).
+    pub fn action_targets(&self) -> Result<Vec<ActionTargetDef>, StackError> {
+        let mut out = Vec::new();
+        for (id, res) in self.resources_of("AWS::SecurityHub::ActionTarget") {
+            let prop = |k: &str| -> Result<String, StackError> {
+                let v = res
+                    .get("Properties")
+                    .and_then(|p| p.get(k))
+                    .ok_or_else(|| StackError::Template(format!("{id}: no {k}")))?;
+                Ok(self.resolve(v, &format!("{id}.{k}"))?.trim().to_string())
+            };
+            out.push(ActionTargetDef {
+                name: prop("Name")?,
+                description: prop("Description")?,
+                id: prop("Id")?,
+                logical_id: id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Record that the custom action `target` exists with `arn`: `!Ref` and
+    /// `!GetAtt ...ActionTargetArn` of it resolve to the ARN (in rule patterns too).
+    pub fn set_action_target_arn(&mut self, target: &ActionTargetDef, arn: &str) {
+        self.values
+            .insert(target.logical_id.clone(), arn.to_string());
+        self.values.insert(
+            format!("{}.ActionTargetArn", target.logical_id),
+            arn.to_string(),
+        );
+    }
+
+    /// The EventBridge rules that start the state machines, with `parameters` (parameter and
+    /// pseudo parameter overrides, as `cordon_events::rules_from_template_with` takes them).
+    /// A pattern's `!Ref X`, `!GetAtt X.Attr` or `${X.Attr}` of a resource `X` of the template
+    /// is that resource's value when this reader knows it ([`Template::values`], e.g. a custom
+    /// action's ARN set by [`Template::set_action_target_arn`]); anything else is left to
+    /// `cordon-events`, which refuses what only exists once deployed.
+    pub fn rules(
+        &self,
+        parameters: &HashMap<String, Value>,
+    ) -> Result<Vec<cordon_events::Rule>, StackError> {
+        let mut doc = self.doc.clone();
+        if let Some(Yaml::Mapping(resources)) = doc.get_mut("Resources") {
+            let ids: Vec<String> = resources
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect();
+            for (_, res) in resources.iter_mut() {
+                let ty = res
+                    .get("Type")
+                    .and_then(Yaml::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(props) = res.get_mut("Properties") else {
+                    continue;
+                };
+                match ty.as_str() {
+                    "AWS::Serverless::StateMachine" => {
+                        if let Some(Yaml::Mapping(events)) = props.get_mut("Events") {
+                            for (_, ev) in events.iter_mut() {
+                                if let Some(p) =
+                                    ev.get_mut("Properties").and_then(|p| p.get_mut("Pattern"))
+                                {
+                                    self.put_resource_values(p, &ids);
+                                }
+                            }
+                        }
+                    }
+                    "AWS::Events::Rule" => {
+                        if let Some(p) = props.get_mut("EventPattern") {
+                            self.put_resource_values(p, &ids);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let text = serde_yaml::to_string(&doc)
+            .map_err(|e| StackError::Template(format!("re-reading the template: {e}")))?;
+        cordon_events::rules_from_yaml(&text, parameters)
+            .map_err(|e| StackError::Template(e.to_string()))
+    }
+
+    /// Replaces, in a pattern, the references to resources (of `ids`) whose value is known.
+    fn put_resource_values(&self, y: &mut Yaml, ids: &[String]) {
+        enum Change {
+            /// The node becomes this string.
+            Value(String),
+            /// The `!Sub` text becomes this (it may still name parameters).
+            Sub(String),
+        }
+        let known = |name: &str| -> Option<Change> {
+            let resource = name.split('.').next().unwrap_or(name);
+            if !ids.iter().any(|id| id == resource) {
+                return None;
+            }
+            self.values.get(name).cloned().map(Change::Value)
+        };
+        let joined = |parts: &[Yaml]| -> String {
+            parts
+                .iter()
+                .filter_map(Yaml::as_str)
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let sub = |text: &str| -> Option<Change> {
+            let replaced = self.sub_resource_values(text, ids);
+            (replaced != text).then_some(Change::Sub(replaced))
+        };
+        let intrinsic = |name: &str, arg: &Yaml| -> Option<Change> {
+            match (name, arg) {
+                ("Ref", Yaml::String(n)) | ("GetAtt", Yaml::String(n)) => known(n),
+                ("GetAtt", Yaml::Sequence(parts)) => known(&joined(parts)),
+                ("Sub", Yaml::String(text)) => sub(text),
+                _ => None,
+            }
+        };
+        let change = match &*y {
+            Yaml::Tagged(t) => intrinsic(t.tag.to_string().trim_start_matches('!'), &t.value),
+            Yaml::Mapping(m) if m.len() == 1 => {
+                let (k, v) = m.iter().next().unwrap();
+                k.as_str()
+                    .and_then(|k| intrinsic(k.strip_prefix("Fn::").unwrap_or(k), v))
+            }
+            _ => None,
+        };
+        match change {
+            Some(Change::Value(v)) => *y = Yaml::String(v),
+            Some(Change::Sub(text)) => match y {
+                Yaml::Tagged(t) => t.value = Yaml::String(text),
+                Yaml::Mapping(m) => {
+                    if let Some((_, v)) = m.iter_mut().next() {
+                        *v = Yaml::String(text);
+                    }
+                }
+                _ => {}
+            },
+            None => match y {
+                Yaml::Sequence(items) => items
+                    .iter_mut()
+                    .for_each(|i| self.put_resource_values(i, ids)),
+                Yaml::Mapping(m) => m
+                    .iter_mut()
+                    .for_each(|(_, v)| self.put_resource_values(v, ids)),
+                _ => {}
+            },
+        }
+    }
+
+    /// `${X}` / `${X.Attr}` of a resource of `ids` with a known value, replaced in `!Sub` text.
+    fn sub_resource_values(&self, text: &str, ids: &[String]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(j) = after.find('}') else {
+                out.push_str(&rest[i..]);
+                return out;
+            };
+            let name = &after[..j];
+            let resource = name.split('.').next().unwrap_or(name);
+            match self.values.get(name) {
+                Some(v) if ids.iter().any(|id| id == resource) => out.push_str(v),
+                _ => out.push_str(&rest[i..i + 2 + j + 1]),
+            }
+            rest = &after[j + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 
     pub fn stack_name(&self) -> String {
