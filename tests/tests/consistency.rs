@@ -226,6 +226,9 @@ fn each_role_grants_exactly_the_actions_its_function_declares() {
 /// credentials, never a function role) are declared under `actions_for("release")`.
 const OPERATOR_COMMANDS: &[&str] = &["release"];
 
+/// What `self.<client>.<method>(` can call on an SDK client that is not an AWS operation.
+const CLIENT_METHODS: &[&str] = &["clone", "config"];
+
 #[test]
 fn every_sdk_call_in_the_adapters_has_a_permission() {
     let calls = sdk_calls(&root().join("functions/aws/src"));
@@ -260,6 +263,8 @@ fn every_sdk_call_in_the_adapters_has_a_permission() {
     let missing: Vec<String> = calls
         .iter()
         .filter(|c| c.action != "sts:GetCallerIdentity") // needs no permission
+        // Methods of the SDK client itself, not API operations.
+        .filter(|c| !CLIENT_METHODS.contains(&c.operation.as_str()))
         .filter(|c| {
             let a = action_key(&c.action);
             !operator.contains(&a) && !(declared.contains(&a) && granted.contains(&a))
@@ -1102,5 +1107,66 @@ fn the_function_environment_fits_lambdas_4_kb() {
     assert!(
         total <= 4096,
         "the functions' environment can reach {total} bytes (> 4 KB): lower ResponsePolicy's MaxLength"
+    );
+}
+
+#[test]
+fn request_approval_updates_findings_only_where_notify_does() {
+    // Marking the incident's finding NOTIFIED when a human is asked: the same action on the
+    // same resource (this account's hub) as notify's update, without a condition.
+    let t = template();
+    let functions = functions(&t);
+    let role = |f: &str| functions[f].role_logical_id.clone();
+    let asking = scopings(
+        &t,
+        &role("request-approval"),
+        "aws-api",
+        "securityhub:BatchUpdateFindings",
+    );
+    let notify = scopings(
+        &t,
+        &role("notify"),
+        "aws-api",
+        "securityhub:BatchUpdateFindings",
+    );
+    assert_eq!(asking.len(), 1, "{asking:?}");
+    assert_eq!(asking, notify);
+    assert_eq!(
+        asking[0].0,
+        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"})
+    );
+    assert!(asking[0].1.is_null(), "{:?}", asking[0].1);
+}
+
+#[test]
+fn the_contain_action_is_a_valid_custom_action_that_its_rules_name() {
+    // Security Hub: Id up to 20 alphanumerics, Name up to 20 characters; the request is a
+    // reason to respond, not an approval, and its description says so.
+    let t = template();
+    let target = &t["Resources"]["ContainActionTarget"];
+    assert_eq!(target["Type"], "AWS::SecurityHub::ActionTarget");
+    let p = &target["Properties"];
+    let id = p["Id"].as_str().unwrap();
+    assert!(
+        (1..=20).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{id}"
+    );
+    assert!(
+        p["Name"]
+            .as_str()
+            .is_some_and(|n| (1..=20).contains(&n.chars().count()))
+    );
+    let description = p["Description"].as_str().unwrap();
+    assert!(
+        description.contains("approval") && description.contains("not an approval"),
+        "{description}"
+    );
+    let named = serde_json::json!([{"Fn::GetAtt": ["ContainActionTarget", "ActionTargetArn"]}]);
+    let sam = &t["Resources"]["IntakeStateMachine"]["Properties"]["Events"]["SecurityHubContainRequest"]
+        ["Properties"]["Pattern"];
+    assert_eq!(sam["resources"], named);
+    assert_eq!(
+        t["Resources"]["OrgSecurityHubContainRequestRule"]["Properties"]["EventPattern"]["resources"],
+        named
     );
 }
