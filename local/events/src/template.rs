@@ -17,6 +17,11 @@
 //!   `Fn::FindInMap` and `Fn::Base64` are evaluated.
 //! * `Ref` to an `AWS::Events::EventBus` of the template (and `Fn::GetAtt Bus.Name`) is
 //!   its `Name` (a rule on a custom bus: `EventBusName: !Ref Bus`).
+//! * `Ref` to an `AWS::SecurityHub::ActionTarget` (a Security Hub custom action) of the
+//!   template, `Fn::GetAtt Target.ActionTargetArn` and `${Target}` / `${Target.ActionTargetArn}`
+//!   in `Fn::Sub` are the ARN Security Hub gives it,
+//!   `arn:<partition>:securityhub:<region>:<account>:action/custom/<Id>`, from the pseudo
+//!   parameters (a custom-action rule: `resources: [!GetAtt Target.ActionTargetArn]`).
 //! * Anything else that needs a deployed resource (`Ref` to a resource, `Fn::GetAtt`,
 //!   `Fn::ImportValue`, …) is an error naming it, but only where a rule needs the value.
 //!
@@ -539,6 +544,9 @@ impl<'a> Ctx<'a> {
         if let Some(name_value) = self.event_bus_name(name, at)? {
             return Ok(Some(name_value));
         }
+        if let Some(arn) = self.action_target_arn(name, at)? {
+            return Ok(Some(arn));
+        }
         if self.resources.is_some_and(|r| r.contains_key(name)) {
             return Err(self.unresolvable(
                 at,
@@ -568,6 +576,38 @@ impl<'a> Ctx<'a> {
         self.eval(name, &format!("{at} (Resources.{id}.Properties.Name)"), 1)
     }
 
+    /// `Ref` to an `AWS::SecurityHub::ActionTarget` of the template is the ARN Security Hub
+    /// gives a custom action, known before deployment from its `Id` and the pseudo parameters.
+    fn action_target_arn(&self, id: &str, at: &str) -> Result<Option<Value>, TemplateError> {
+        let Some(res) = self.resources.and_then(|r| r.get(id)) else {
+            return Ok(None);
+        };
+        if res.get("Type").and_then(Yaml::as_str) != Some("AWS::SecurityHub::ActionTarget") {
+            return Ok(None);
+        }
+        let Some(target_id) = res.get("Properties").and_then(|p| p.get("Id")) else {
+            return Err(invalid(
+                format!("Resources.{id}.Properties"),
+                "an ActionTarget needs an Id",
+            ));
+        };
+        let target_id = match self.eval(
+            target_id,
+            &format!("{at} (Resources.{id}.Properties.Id)"),
+            1,
+        )? {
+            Some(v) => param_text(&v),
+            None => return Ok(None),
+        };
+        let pseudo = |k: &str| self.pseudo.get(k).cloned().unwrap_or_default();
+        Ok(Some(Value::String(format!(
+            "arn:{}:securityhub:{}:{}:action/custom/{target_id}",
+            pseudo("AWS::Partition"),
+            pseudo("AWS::Region"),
+            pseudo("AWS::AccountId"),
+        ))))
+    }
+
     fn sub(
         &self,
         template: &str,
@@ -592,8 +632,15 @@ impl<'a> Ctx<'a> {
                 ));
             };
             let var = after[..end].trim();
+            let action_target = var
+                .strip_suffix(".ActionTargetArn")
+                .map(|t| self.action_target_arn(t, at))
+                .transpose()?
+                .flatten();
             if let Some(v) = vars.get(var) {
                 out.push_str(&param_text(v));
+            } else if let Some(arn) = action_target {
+                out.push_str(&param_text(&arn));
             } else if var.contains('.') && !var.starts_with("AWS::") {
                 return Err(self.unresolvable(
                     at,
@@ -800,6 +847,11 @@ impl<'a> Ctx<'a> {
                 {
                     return Ok(Some(name));
                 }
+                if let Some(action) = target.strip_suffix(".ActionTargetArn")
+                    && let Some(arn) = self.action_target_arn(action, at)?
+                {
+                    return Ok(Some(arn));
+                }
                 Err(self.unresolvable(
                     at,
                     format!("!GetAtt {target}"),
@@ -852,4 +904,76 @@ fn check_param(name: &str, ty: &str, decl: &Yaml, v: &Value) -> Result<(), Templ
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Resources:
+  Contain:
+    Type: AWS::SecurityHub::ActionTarget
+    Properties: { Name: Contain, Description: d, Id: CordonContain }
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Events:
+        ByGetAtt:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [aws.securityhub]
+              resources: [!GetAtt Contain.ActionTargetArn]
+        ByRef:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              resources: [!Ref Contain]
+        BySub:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: !Sub '{"resources": ["${Contain.ActionTargetArn}"]}'
+        ByLongForm:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              resources: [{ "Fn::GetAtt": [Contain, ActionTargetArn] }]
+"#;
+
+    #[test]
+    fn a_custom_action_is_named_by_the_arn_security_hub_gives_it() {
+        let rules = rules_from_yaml(TEMPLATE, &HashMap::new()).unwrap();
+        assert_eq!(rules.len(), 4);
+        for r in &rules {
+            assert_eq!(
+                r.pattern_json["resources"],
+                serde_json::json!([
+                    "arn:aws:securityhub:us-east-1:123456789012:action/custom/CordonContain"
+                ]),
+                "{}",
+                r.name
+            );
+        }
+        // In the deployment's account and region.
+        let overrides = HashMap::from([
+            ("AWS::Region".to_string(), Value::from("eu-west-1")),
+            ("AWS::AccountId".to_string(), Value::from("210987654321")),
+        ]);
+        let rules = rules_from_yaml(TEMPLATE, &overrides).unwrap();
+        assert_eq!(
+            rules[0].pattern_json["resources"][0],
+            "arn:aws:securityhub:eu-west-1:210987654321:action/custom/CordonContain"
+        );
+    }
+
+    #[test]
+    fn another_attribute_of_a_custom_action_still_needs_a_deployment() {
+        let text = TEMPLATE.replace("Contain.ActionTargetArn]", "Contain.Name]");
+        let err = rules_from_yaml(&text, &HashMap::new()).unwrap_err();
+        assert!(
+            matches!(&err, TemplateError::Unresolvable { intrinsic, .. } if intrinsic == "!GetAtt Contain.Name"),
+            "{err}"
+        );
+    }
 }
