@@ -103,8 +103,8 @@ fn a_definition_the_engine_refuses_fails_with_the_engine_error() {
     edit(
         dir.path(),
         "statemachine/incident-response.asl.json",
-        "\"Next\": \"RecordEnrichment\"",
-        "\"Next\": \"RecordEnrichmnt\"",
+        "\"Next\": \"RecordClassification\"",
+        "\"Next\": \"RecordClassificatn\"",
     );
     let o = cordon(dir.path(), &["validate"]);
     let (out, _) = text(&o);
@@ -117,7 +117,7 @@ fn a_definition_the_engine_refuses_fails_with_the_engine_error() {
         line.contains("the engine refuses it: InvalidDefinition"),
         "{out}"
     );
-    assert!(line.contains("RecordEnrichmnt"), "{out}");
+    assert!(line.contains("RecordClassificatn"), "{out}");
 }
 
 #[test]

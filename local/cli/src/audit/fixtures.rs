@@ -173,7 +173,8 @@ fn classified() -> Value {
 pub fn waiting() -> History {
     let mut h = History::new();
     let ev = event();
-    let filed = json!({"event": ev});
+    // Enrich opens the case file from its own answer (the event's bounded copy, the
+    // incident, the enrichment); the event as delivered is only its input.
     let enriched = json!({"event": ev, "incident": incident(), "enrichment": enrichment()});
     h.ev(
         0,
@@ -181,9 +182,7 @@ pub fn waiting() -> History {
         "executionStartedEventDetails",
         json!({"input": ev.to_string(), "roleArn": "arn:aws:iam::123456789012:role/cordon-sm"}),
     );
-    h.enter(10, "Pass", "FileEvent", &ev)
-        .exit(11, "Pass", "FileEvent", &filed);
-    h.enter(12, "Task", "Enrich", &filed)
+    h.enter(12, "Task", "Enrich", &ev)
         .scheduled(13, INVOKE, None)
         .task_failed(
             320,
@@ -195,20 +194,9 @@ pub fn waiting() -> History {
         .task_ok(
             1500,
             INVOKE,
-            &json!({"Payload": {"incident": incident(), "enrichment": enrichment()}}),
+            &json!({"Payload": {"event": ev, "incident": incident(), "enrichment": enrichment()}}),
         )
-        .exit(
-            1501,
-            "Task",
-            "Enrich",
-            &json!({"event": ev, "incident": {"incident": incident(), "enrichment": enrichment()}}),
-        );
-    h.enter(1502, "Pass", "RecordEnrichment", &enriched).exit(
-        1503,
-        "Pass",
-        "RecordEnrichment",
-        &enriched,
-    );
+        .exit(1501, "Task", "Enrich", &enriched);
     h.enter(1504, "Task", "Classify", &enriched)
         .scheduled(1505, INVOKE, None)
         .task_ok(1600, INVOKE, &json!({"Payload": classification()}))

@@ -37,9 +37,7 @@ fn the_timeline_reads_states_attempts_and_the_case_file() {
     assert_eq!(
         names,
         [
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -51,7 +49,7 @@ fn the_timeline_reads_states_attempts_and_the_case_file() {
             "RecordNotification"
         ]
     );
-    let enrich = &t.steps[1];
+    let enrich = &t.steps[0];
     assert_eq!(enrich.attempts.len(), 2);
     assert_eq!(enrich.retries(), 1);
     assert_eq!(
@@ -217,15 +215,16 @@ fn json_is_the_case_file_plus_the_timeline() {
     assert_eq!(j["caseFile"]["containment"], containment());
     assert_eq!(j["caseFile"]["notification"], notification());
     assert_eq!(j["caseFile"]["event"], event());
-    assert_eq!(j["timeline"][1]["name"], "Enrich");
-    assert_eq!(j["timeline"][1]["retries"], 1);
-    assert_eq!(j["timeline"][1]["durationMs"], 1489);
+    assert_eq!(j["timeline"][0]["name"], "Enrich");
+    assert_eq!(j["timeline"][0]["retries"], 1);
+    assert_eq!(j["timeline"][0]["durationMs"], 1489);
     assert_eq!(
-        j["timeline"][1]["attempts"][0]["error"],
+        j["timeline"][0]["attempts"][0]["error"],
         json!({"error": "Transient", "cause": "iam:GetUser failed (Transient): Throttling: Rate exceeded"})
     );
-    assert_eq!(j["timeline"][6]["attempts"][0]["timeoutSeconds"], 3600);
-    assert_eq!(j["timeline"].as_array().unwrap().len(), 12);
+    assert_eq!(j["timeline"][4]["name"], "RequestApproval");
+    assert_eq!(j["timeline"][4]["attempts"][0]["timeoutSeconds"], 3600);
+    assert_eq!(j["timeline"].as_array().unwrap().len(), 10);
 }
 
 #[test]

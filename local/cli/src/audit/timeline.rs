@@ -268,7 +268,8 @@ impl Timeline {
     pub fn incident(&self) -> Option<Incident> {
         part(&self.case, "incident")
             .or_else(|| {
-                // Enrich parks {incident, enrichment} under `incident` until RecordEnrichment.
+                // Histories of the earlier definition: Enrich parked {incident, enrichment}
+                // under `incident` until a RecordEnrichment state spread it.
                 self.case
                     .get("incident")
                     .and_then(|v| v.get("incident"))
