@@ -231,7 +231,6 @@ pub fn run(args: Args) -> ExitCode {
                 e.column()
             )
         })?;
-        let incident = parse_event(&event).map_err(|e| format!("{}: {e}", args.event.display()))?;
         let policy_path = crate::validate::locate(args.policy, crate::validate::DEFAULT_POLICY);
         let policy_text = std::fs::read_to_string(&policy_path)
             .map_err(|e| format!("cannot read the policy {}: {e}", policy_path.display()))?;
@@ -239,23 +238,47 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{}: {e}", policy_path.display()))?;
         let target = args.target.resolve().await?;
         let (home, region) = crate::release::stack_account_and_region(&target.state_machine_arn)?;
-        let enrichment = enrich(&target, &home, &policy, &incident).await?;
-        let qp = match &target.quarantine_policy_arn {
-            Some(arn) if incident.account == home => arn.clone(),
-            _ => cordon_aws::accounts::policy_arn(
-                &region,
-                &incident.account,
-                cordon_aws::config::DEFAULT_MEMBER_QUARANTINE_POLICY_NAME,
-            ),
-        };
-        let r = decide(incident, enrichment, &policy, &qp, Utc::now());
+        // A Security Hub event may carry several findings: one incident each, as the intake
+        // starts one response each.
+        let events = cordon_core::parse::split_findings(&event);
+        let mut cases = Vec::new();
+        for (n, one) in events.iter().enumerate() {
+            let which = if events.len() > 1 {
+                format!(
+                    "{} (finding {} of {})",
+                    args.event.display(),
+                    n + 1,
+                    events.len()
+                )
+            } else {
+                args.event.display().to_string()
+            };
+            let incident = parse_event(one).map_err(|e| format!("{which}: {e}"))?;
+            let enrichment = enrich(&target, &home, &policy, &incident).await?;
+            let qp = match &target.quarantine_policy_arn {
+                Some(arn) if incident.account == home => arn.clone(),
+                _ => cordon_aws::accounts::policy_arn(
+                    &region,
+                    &incident.account,
+                    cordon_aws::config::DEFAULT_MEMBER_QUARANTINE_POLICY_NAME,
+                ),
+            };
+            let r = decide(incident, enrichment, &policy, &qp, Utc::now());
+            if args.json {
+                cases.push(case_file(one, &r));
+            } else {
+                if events.len() > 1 {
+                    println!("# {which}");
+                }
+                print!("{}", render(&r, &Style::for_stdout()));
+            }
+        }
         if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&case_file(&event, &r)).unwrap_or_default()
-            );
-        } else {
-            print!("{}", render(&r, &Style::for_stdout()));
+            let out = match <[Value; 1]>::try_from(cases) {
+                Ok([one]) => one,
+                Err(many) => Value::Array(many),
+            };
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -49,6 +49,14 @@ pub fn subject_label(s: &Subject) -> String {
         },
         Subject::Root { account } => format!("root user of {account}"),
         Subject::Resource { resource_type, id } => format!("{resource_type} {id}"),
+        Subject::Principal {
+            principal_type,
+            name,
+            ..
+        } => match name {
+            Some(n) => format!("{principal_type} {n} (not containable)"),
+            None => format!("{principal_type} (not containable)"),
+        },
     }
 }
 
@@ -56,6 +64,7 @@ pub fn source_label(s: IncidentSource) -> &'static str {
     match s {
         IncidentSource::Cloudtrail => "CloudTrail",
         IncidentSource::Guardduty => "GuardDuty",
+        IncidentSource::SecurityHub => "Security Hub",
     }
 }
 
