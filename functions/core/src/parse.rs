@@ -246,15 +246,12 @@ fn parse_cloudtrail(
     no_control(&detail.child_path("eventID"), id)?;
     let observed_at = detail.req_time("eventTime")?;
 
-    let failed_call = match detail.opt_str("errorCode")? {
-        Some(code) => Some(FailedCall {
-            error_code: bounded(&escape_control(code), NAME_CHARS),
-            error_message: detail
-                .text("errorMessage", DESCRIPTION_CHARS)
-                .unwrap_or_default(),
-        }),
-        None => None,
-    };
+    let failed_call = detail.opt_str("errorCode")?.map(|code| FailedCall {
+        error_code: bounded(&escape_control(code), NAME_CHARS),
+        error_message: detail
+            .text("errorMessage", DESCRIPTION_CHARS)
+            .unwrap_or_default(),
+    });
 
     // The new user: what AWS says it created, else what was asked for.
     let response_user = match detail.opt_object("responseElements")? {
