@@ -3,8 +3,8 @@
 //! queue is read). moto's TestEventPattern is a stub, so it is never used.
 //!
 //! Events: `tests/events/*.json` (real-shaped fixtures: `cloudtrail-create-user-*` must start
-//! the CreateUser rule, `guardduty-*` the GuardDuty rule, anything else neither), plus a few
-//! boundary cases built here.
+//! the CreateUser rule, `guardduty-*` the GuardDuty rule, `securityhub-*` a Security Hub rule,
+//! each as `expected_rule` says), plus a few boundary cases built here.
 //!
 //! Two things the deployment resolves are resolved here the same way: a pattern's reference to
 //! the template's Security Hub custom action (`!GetAtt ContainActionTarget.ActionTargetArn`) is
@@ -393,6 +393,10 @@ fn expected_rule(name: &str) -> Option<Option<&'static str>> {
         | "malformed-guardduty-missing-user-type"
         | "malformed-guardduty-severity-out-of-range"
         | "malformed-guardduty-without-id" => G,
+        // Security Hub's copy of a GuardDuty IAM finding, and an analyst's request through
+        // cordon's custom action.
+        "securityhub-imported-guardduty-tor-ip-caller" => Some("SecurityHubFinding"),
+        "securityhub-custom-action-guardduty-tor-ip-caller" => Some("SecurityHubContainRequest"),
         // A severity that is not a number cannot satisfy a numeric match.
         "malformed-guardduty-severity-not-a-number" => None,
         "malformed-unknown-detail-type" | "malformed-unsupported-event-name" => None,
