@@ -2,7 +2,8 @@
 //!
 //! [`Stack::start`] brings up `moto_server`, seeds the simulated account with what
 //! `infra/template.yaml` would create (the deny-all quarantine policy, the alerts and
-//! approvals topics each subscribed to an SQS queue, Security Hub), starts the local Step
+//! approvals topics each subscribed to an SQS queue, Security Hub and its custom actions),
+//! starts the local Step
 //! Functions engine with its durable store, SNS/SQS integrations and API server, registers
 //! the six function binaries with the Lambda Runtime API host (with the environment the
 //! template gives them, pointed at moto), serves the approve function behind a local function
@@ -10,7 +11,7 @@
 //! events with the template's EventBridge rules ([`Stack::send`]).
 //!
 //! The stack reads the very files that get deployed: the template (functions, environment,
-//! rules, quarantine policy document), the ASL definition and the policy file.
+//! rules, quarantine policy document, custom actions), the ASL definitions and the policy file.
 
 #[cfg(test)]
 mod asl_tests;
