@@ -609,10 +609,10 @@ impl Drop for Stack {
 pub fn incident_id(event: &Value) -> String {
     let detail = &event["detail"];
     let s = |v: &Value| v.as_str().map(str::to_string);
-    if event["source"] == "aws.guardduty" {
-        if let Some(id) = s(&detail["id"]) {
-            return id;
-        }
+    if event["source"] == "aws.guardduty"
+        && let Some(id) = s(&detail["id"])
+    {
+        return id;
     }
     s(&detail["eventID"])
         .or_else(|| s(&detail["id"]))
