@@ -429,6 +429,9 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         (Some(a), None, _) if a.decision == Decision::Rejected => "quarantine rejected".to_string(),
         (Some(a), None, _) if a.decision == Decision::TimedOut => "approval timed out".to_string(),
         (_, _, Some(Verdict::Ignore)) => "ignored".to_string(),
+        _ if incident.is_some_and(|i| matches!(i.subject, Subject::Principal { .. })) => {
+            "cannot be contained, needs attention".to_string()
+        }
         _ => "needs attention".to_string(),
     };
     let sample = incident.is_some_and(Incident::is_sample);

@@ -200,7 +200,17 @@ where
                 "{resource_type} {id} is not an identity"
             )));
         }
+        Subject::Principal { principal_type, .. } => {
+            return Err(QuarantineError::NotAnIdentity(format!(
+                "a principal of type {principal_type} cannot be contained"
+            )));
+        }
         _ => {}
+    }
+    if incident.is_sample() {
+        return Err(QuarantineError::NotAnIdentity(
+            "a GuardDuty sample finding names a placeholder, not a principal".into(),
+        ));
     }
     // Protection, from what the earlier steps saw...
     if let Some(why) = policy.protection_in(
@@ -488,7 +498,7 @@ async fn reread<I: IamRead, C: Compute>(
                 }
             }
         }
-        Subject::Root { .. } | Subject::Resource { .. } => {}
+        Subject::Root { .. } | Subject::Resource { .. } | Subject::Principal { .. } => {}
     }
     Ok(Fresh {
         enrichment: e,
