@@ -170,11 +170,19 @@ fn report(routed: &Routed, json: bool) {
         println!(
             "rule {} matched incident {}: {outcome}",
             st.bold(&m.rule),
-            routed.incident_id
+            m.incident_id
         );
         if m.outcome == Outcome::Started {
             println!("  execution {}", m.execution_arn);
         }
+    }
+    for i in &routed.ignored {
+        println!(
+            "rule {} ignored finding {}: {}",
+            st.bold(&i.rule),
+            cordon_core::parse::escape_control(&i.finding_id),
+            cordon_core::parse::escape_control(&i.reason)
+        );
     }
 }
 
