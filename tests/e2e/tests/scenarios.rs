@@ -203,9 +203,7 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
     };
     let pass = |v: &mut Vec<&str>| v.extend(["PassStateEntered", "PassStateExited"]);
     let mut want = vec!["ExecutionStarted"];
-    pass(&mut want); // FileEvent
     task(&mut want); // Enrich
-    pass(&mut want); // RecordEnrichment
     task(&mut want); // Classify
     pass(&mut want); // RecordClassification
     want.extend(["ChoiceStateEntered", "ChoiceStateExited"]); // RouteOnVerdict
@@ -218,9 +216,7 @@ async fn suspicious_create_user_is_quarantined_and_alerted() {
     assert_eq!(
         entered_states(&h),
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -293,9 +289,7 @@ async fn create_user_by_the_trusted_pipeline_role_is_not_quarantined() {
     assert_eq!(
         entered_states(&s.history(&arn).await),
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -321,9 +315,7 @@ async fn failed_create_user_call_is_ignored() {
     assert_eq!(
         entered_states(&s.history(&arn).await),
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -454,9 +446,7 @@ async fn guardduty_high_on_a_user_is_quarantined_once_a_listed_approver_approves
     assert_eq!(
         entered,
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -529,9 +519,7 @@ async fn rejected_approval_quarantines_nothing_and_the_alert_names_who_rejected(
     assert_eq!(
         entered_states(&s.history(&arn).await),
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
@@ -582,9 +570,7 @@ async fn unanswered_approval_applies_the_policy_default_after_the_timeout() {
     assert_eq!(
         entered_states(&h),
         strings(&[
-            "FileEvent",
             "Enrich",
-            "RecordEnrichment",
             "Classify",
             "RecordClassification",
             "RouteOnVerdict",
