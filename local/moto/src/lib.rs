@@ -4,7 +4,7 @@
 //! moto runs with cordon's extensions (`cordon_moto_server.py`, embedded in this crate): the
 //! few AWS behaviours moto lacks that cordon's correctness depends on (AssumeRole refusing a
 //! role that does not exist, ListParents for a delegated administrator, fixed offline account
-//! ids). It runs on the Python of the project virtualenv, `.venv/bin/python` at the workspace
+//! ids, Security Hub's BatchUpdateFindings, action targets and GetFindings filters). It runs on the Python of the project virtualenv, `.venv/bin/python` at the workspace
 //! root (or `$CORDON_MOTO_PYTHON`), which the README's commands install. A missing
 //! interpreter or moto is an error that says how to install it: tests never skip because the
 //! emulator is absent.
