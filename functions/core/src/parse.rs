@@ -474,12 +474,7 @@ fn parse_guardduty(detail: &Node<'_>, account: &str, region: &str) -> Result<Inc
         let access_key_id = keys.opt_name("accessKeyId")?;
         let principal_id = keys.opt_name("principalId")?;
         let user_name = keys.opt_str("userName")?;
-        finding.sample |= [user_type, user_name.unwrap_or_default()]
-            .into_iter()
-            .chain(access_key_id.as_deref())
-            .chain(principal_id.as_deref())
-            .any(is_placeholder);
-        let subject = principal_subject(
+        let (subject, actor) = principal_and_actor(
             &Principal {
                 principal_type: user_type,
                 name: user_name,
@@ -489,20 +484,8 @@ fn parse_guardduty(detail: &Node<'_>, account: &str, region: &str) -> Result<Inc
                 instance_id: instance_id.as_deref(),
             },
             account,
+            &mut finding,
         )?;
-        let actor = Actor {
-            identity_type: user_type.to_string(),
-            arn: None,
-            principal_id,
-            account_id: Some(account.to_string()),
-            name: user_name.map(escape_control),
-            session_issuer_arn: None,
-            access_key_id,
-            source_ip: finding.remote_ip.as_ref().map(|r| r.ip.clone()),
-            user_agent: None,
-            mfa_authenticated: None,
-            invoked_by: None,
-        };
         (subject, Some(actor))
     } else if resource_type == ATTACK_SEQUENCE {
         let sequence = finding.sequence.clone().unwrap_or_default();
@@ -646,6 +629,35 @@ pub(crate) fn principal_subject(p: &Principal<'_>, account: &str) -> Result<Subj
             access_key_id: owned(p.access_key_id),
         },
     })
+}
+
+/// The subject a finding's principal is ([`principal_subject`]) and the actor it records; marks
+/// the finding a sample when the principal is a placeholder.
+pub(crate) fn principal_and_actor(
+    p: &Principal<'_>,
+    account: &str,
+    finding: &mut Finding,
+) -> Result<(Subject, Actor), ParseError> {
+    finding.sample |= [p.principal_type, p.name.unwrap_or_default()]
+        .into_iter()
+        .chain(p.principal_id)
+        .chain(p.access_key_id)
+        .any(is_placeholder);
+    let subject = principal_subject(p, account)?;
+    let actor = Actor {
+        identity_type: p.principal_type.to_string(),
+        arn: None,
+        principal_id: p.principal_id.map(str::to_string),
+        account_id: Some(account.to_string()),
+        name: p.name.map(escape_control),
+        session_issuer_arn: None,
+        access_key_id: p.access_key_id.map(str::to_string),
+        source_ip: finding.remote_ip.as_ref().map(|r| r.ip.clone()),
+        user_agent: None,
+        mfa_authenticated: None,
+        invoked_by: None,
+    };
+    Ok((subject, actor))
 }
 
 /// The keys of an attack sequence: GuardDuty's own JSON is camelCase, Security Hub's ASFF

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{
     ATTACK_SEQUENCE, DESCRIPTION_CHARS, NAME_CHARS, Node, ParseError, Principal, SequenceKeys,
     TITLE_CHARS, account_id, attack_sequence, bounded, escape_control, is_placeholder, no_control,
-    principal_subject, region_name, sequence_subject,
+    principal_and_actor, region_name, sequence_subject,
 };
 use crate::model::{
     Actor, Channel, Delivery, Finding, Incident, IncidentSource, RemoteIp, SecurityHubRef, Subject,
@@ -252,12 +252,7 @@ fn identity(
                 .map(|id| id.rsplit(':').next().unwrap_or_default().to_string())
                 .filter(|k| k.len() >= 16 && k.chars().all(|c| c.is_ascii_alphanumeric()))
         });
-        finding.sample |= [principal_type, name.unwrap_or_default()]
-            .into_iter()
-            .chain(principal_id.as_deref())
-            .chain(access_key_id.as_deref())
-            .any(is_placeholder);
-        let subject = principal_subject(
+        let (subject, actor) = principal_and_actor(
             &Principal {
                 principal_type,
                 name,
@@ -267,20 +262,8 @@ fn identity(
                 instance_id: instance_id.as_deref(),
             },
             account,
+            finding,
         )?;
-        let actor = Actor {
-            identity_type: principal_type.to_string(),
-            arn: None,
-            principal_id,
-            account_id: Some(account.to_string()),
-            name: name.map(escape_control),
-            session_issuer_arn: None,
-            access_key_id,
-            source_ip: finding.remote_ip.as_ref().map(|r| r.ip.clone()),
-            user_agent: None,
-            mfa_authenticated: None,
-            invoked_by: None,
-        };
         return Ok((subject, Some(actor), "AccessKey".into()));
     }
     if let Some(user) = of_type("AwsIamUser") {

@@ -11,14 +11,13 @@ fn root() -> String {
 }
 
 fn case() -> CaseFile {
-    let event: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/tests/events/cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
-            root()
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    classified(fixture(
+        "cloudtrail-create-user-suspicious-name-no-mfa-cli.json",
+    ))
+}
+
+/// The event parsed and classified with the example policy, as the state machine hands it on.
+fn classified(event: Value) -> CaseFile {
     let policy = Policy::from_json(
         &std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap(),
     )
@@ -120,28 +119,16 @@ async fn asking_for_approval_marks_the_guardduty_finding_notified_in_security_hu
         .await
         .unwrap();
 
-    let event = fixture("guardduty-tor-ip-caller.json");
-    let policy = Policy::from_json(
-        &std::fs::read_to_string(format!("{}/infra/policy.example.json", root())).unwrap(),
-    )
-    .unwrap();
-    let incident = cordon_core::parse_event(&event).unwrap();
-    let enrichment = cordon_core::Enrichment {
-        exists: true,
-        ..Default::default()
-    };
-    let classification = cordon_core::classify(&incident, &enrichment, &policy);
-    assert_eq!(classification.verdict, cordon_core::Verdict::Approve);
+    let state = classified(fixture("guardduty-tor-ip-caller.json"));
+    let incident = state.incident.clone().unwrap();
+    assert_eq!(
+        state.classification.as_ref().unwrap().verdict,
+        cordon_core::Verdict::Approve
+    );
     let input = Input {
         task_token: TOKEN.into(),
         execution_arn: EXEC.into(),
-        state: CaseFile {
-            event,
-            incident: Some(incident.clone()),
-            enrichment: Some(enrichment),
-            classification: Some(classification),
-            ..CaseFile::default()
-        },
+        state,
     };
     let ctx = RenderContext {
         home_account: None,
