@@ -1113,7 +1113,8 @@ fn the_function_environment_fits_lambdas_4_kb() {
 #[test]
 fn request_approval_updates_findings_only_where_notify_does() {
     // Marking the incident's finding NOTIFIED when a human is asked: the same action on the
-    // same resource (this account's hub) as notify's update, without a condition.
+    // same resource as notify's update (this account's hub in any region: a finding is updated
+    // in the region its ARN names), without a condition.
     let t = template();
     let functions = functions(&t);
     let role = |f: &str| functions[f].role_logical_id.clone();
@@ -1133,7 +1134,7 @@ fn request_approval_updates_findings_only_where_notify_does() {
     assert_eq!(asking, notify);
     assert_eq!(
         asking[0].0,
-        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"})
+        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default"})
     );
     assert!(asking[0].1.is_null(), "{:?}", asking[0].1);
 }

@@ -181,6 +181,30 @@ fn a_security_hub_copy_of_a_guardduty_finding_is_the_same_incident() {
 }
 
 #[test]
+fn a_security_hub_copy_of_a_sample_finding_is_a_sample() {
+    for mark in [
+        json!({"Sample": true}),
+        json!({"ProductFields": {"aws/guardduty/service/additionalInfo/sample": "true"}}),
+        json!({"ProductFields": {"aws/guardduty/service/additionalInfo/value": "{\"type\":\"default\", \"sample\": true}"}}),
+    ] {
+        let mut e = fixture("securityhub-imported-guardduty-tor-ip-caller.json");
+        let f = &mut e["detail"]["findings"][0];
+        for (k, v) in mark.as_object().unwrap() {
+            match v {
+                Value::Object(fields) => {
+                    for (fk, fv) in fields {
+                        f[k][fk] = fv.clone();
+                    }
+                }
+                other => f[k] = other.clone(),
+            }
+        }
+        assert!(parse_event(&e).unwrap().is_sample(), "{mark}");
+    }
+    assert!(!incident("securityhub-imported-guardduty-tor-ip-caller.json").is_sample());
+}
+
+#[test]
 fn an_analysts_custom_action_asks_for_approval_and_is_never_one() {
     let request = incident("securityhub-custom-action-guardduty-tor-ip-caller.json");
     assert!(request.is_containment_request());

@@ -167,7 +167,13 @@ pub(super) fn parse(detail: &Node<'_>, detail_type: &str) -> Result<Incident, Pa
                 .and_then(|w| w.text("Status", NAME_CHARS))
                 .as_deref()
                 == Some("SUPPRESSED"),
-        sample: fields.text("additionalInfo/sample").as_deref() == Some("true"),
+        // Security Hub's own `Sample` flag, GuardDuty's flattened `additionalInfo/sample`, or
+        // older imports' `additionalInfo/value` (the object as JSON text).
+        sample: f.lenient_bool("Sample") == Some(true)
+            || fields.text("additionalInfo/sample").as_deref() == Some("true")
+            || fields
+                .raw("additionalInfo/value")
+                .is_some_and(|v| v.replace(' ', "").contains("\"sample\":true")),
         security_hub: Some(SecurityHubRef {
             id: finding_id.to_string(),
             product_arn: product_arn.to_string(),
@@ -426,16 +432,29 @@ fn severity(f: &Node<'_>) -> Result<f64, ParseError> {
 /// current findings; older imports and some forwarders drop the prefix.
 struct ProductFields<'a>(Option<Node<'a>>);
 
-impl ProductFields<'_> {
-    fn text(&self, path: &str) -> Option<String> {
-        let node = self.0.as_ref()?;
+impl<'a> ProductFields<'a> {
+    fn keys(path: &str) -> [String; 4] {
         [
             format!("aws/guardduty/service/{path}"),
             format!("aws/guardduty/{path}"),
             format!("service/{path}"),
             path.to_string(),
         ]
-        .iter()
-        .find_map(|k| node.text(k, NAME_CHARS))
+    }
+
+    /// The value, bounded and escaped.
+    fn text(&self, path: &str) -> Option<String> {
+        let node = self.0.as_ref()?;
+        Self::keys(path)
+            .iter()
+            .find_map(|k| node.text(k, NAME_CHARS))
+    }
+
+    /// The value as sent (for a check, never kept).
+    fn raw(&self, path: &str) -> Option<&'a str> {
+        let node = self.0.as_ref()?;
+        Self::keys(path)
+            .iter()
+            .find_map(|k| node.get(k).and_then(Value::as_str))
     }
 }
