@@ -23,8 +23,9 @@ impl AwsSecurityHub {
         Self::new(aws_sdk_securityhub::Client::new(config))
     }
 
-    /// The client for the region a finding ARN (`arn:aws:guardduty:REGION:…`) names, when it
-    /// differs from the function's own.
+    /// The client for the region an ARN (`arn:aws:guardduty:REGION:…`, a finding's; or
+    /// `arn:aws:securityhub:REGION:…`, a product's) names, when it differs from the
+    /// function's own.
     fn in_region_of(&self, finding_arn: &str) -> aws_sdk_securityhub::Client {
         let region = finding_arn
             .split(':')
@@ -247,7 +248,10 @@ impl SecurityHub for AwsSecurityHub {
             SecurityHubUpdate::ImportFinding { finding } => {
                 let typed = asff_from_json(finding)?;
                 let id = typed.id().map(str::to_string).unwrap_or_default();
-                let op = self.securityhub.batch_import_findings();
+                // Imported where its product ARN says (the incident's region), not wherever
+                // the function runs: Security Hub refuses a ProductArn of another region.
+                let client = self.in_region_of(typed.product_arn().unwrap_or_default());
+                let op = client.batch_import_findings();
                 let out = op
                     .findings(typed)
                     .send()
