@@ -43,6 +43,8 @@ pub const PRINCIPAL_NOT_CONTAINABLE: &str = "principal-not-containable";
 pub const NOT_A_GUARDDUTY_FINDING: &str = "not-a-guardduty-finding";
 pub const ATTACK_SEQUENCE: &str = "attack-sequence";
 pub const CONTAINMENT_REQUESTED: &str = "containment-requested";
+/// Instance credentials: what revoking the role's sessions would interrupt, and the path chosen.
+pub const BLAST_RADIUS: &str = "blast-radius";
 
 // Scoring rules.
 pub const NEW_IAM_USER: &str = "new-iam-user";
@@ -485,6 +487,28 @@ pub fn classify(incident: &Incident, enrichment: &Enrichment, policy: &Policy) -
             ),
         );
     }
+    if let Some(choice) = crate::instance::revocation_choice(incident, enrichment, policy, None)
+        .filter(|_| enrichment.exists && c.duplicate_of.is_none() && !c.protected)
+    {
+        let ask = choice.withheld
+            && policy.containment.above_revocation_threshold
+                == crate::policy::AboveRevocationThreshold::AskApprover;
+        let path = if choice.revoke {
+            "instance quarantine and role-wide session revocation"
+        } else {
+            "instance quarantine without role-wide session revocation"
+        };
+        let detail = format!("{path}: {}", choice.why);
+        if ask {
+            cap(&mut c, Verdict::Approve, BLAST_RADIUS, detail);
+        } else {
+            c.reasons.push(Reason {
+                rule: BLAST_RADIUS.into(),
+                points: 0,
+                detail,
+            });
+        }
+    }
     if let Some(via) = incident
         .via
         .as_ref()
@@ -843,7 +867,7 @@ mod tests {
             verdict: Verdict::Quarantine,
             severity: Severity::High,
             score: 95,
-            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15)],
+            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15), (BLAST_RADIUS, 0)],
         },
         Case {
             fixture: "guardduty-instance-credential-exfiltration-inside-aws.json",
@@ -851,7 +875,7 @@ mod tests {
             verdict: Verdict::Quarantine,
             severity: Severity::High,
             score: 95,
-            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15)],
+            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15), (BLAST_RADIUS, 0)],
         },
         Case {
             fixture: "guardduty-instance-credential-exfiltration-outside-aws-updated.json",
@@ -866,6 +890,9 @@ mod tests {
                     login_profile_deleted: false,
                     revocation_policy: Some("cordon-revoke-sessions".into()),
                     imdsv2_enforced_on: None,
+                    imds_before: None,
+                    profile_swap: None,
+                    instance_region: None,
                     nacl_entry: None,
                 })
             },
@@ -893,6 +920,7 @@ mod tests {
                 (GUARDDUTY_SEVERITY, 80),
                 (FINDING_FAMILY, 15),
                 (INCOMPLETE_ENRICHMENT, 0),
+                (BLAST_RADIUS, 0),
             ],
         },
         Case {
@@ -1000,6 +1028,9 @@ mod tests {
                     login_profile_deleted: false,
                     revocation_policy: None,
                     imdsv2_enforced_on: None,
+                    imds_before: None,
+                    profile_swap: None,
+                    instance_region: None,
                     nacl_entry: None,
                 });
                 let _ = i;
@@ -1058,6 +1089,30 @@ mod tests {
             c.reasons[0].detail,
             "GuardDuty severity 5 ≥ approvalThreshold 4 and < quarantineThreshold 8"
         );
+    }
+
+    #[test]
+    fn a_shared_instance_role_above_the_threshold_asks_a_human_unless_the_policy_says_not_to() {
+        let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
+        let mut e = enrichment_for(&i);
+        e.blast_radius = Some(blast_radius("web-app-role", "i-0a1b2c3d4e5f60718", 11));
+        let mut policy = policy();
+        let c = classify(&i, &e, &policy);
+        assert_eq!(c.verdict, Verdict::Approve, "{c:?}");
+        let why = &c.reasons.iter().find(|r| r.rule == BLAST_RADIUS).unwrap().detail;
+        assert!(
+            why.starts_with("instance quarantine without role-wide session revocation: web-app-role is used by 12 running instances in us-east-1, 11 besides i-0a1b2c3d4e5f60718"),
+            "{why}"
+        );
+        assert!(why.ends_with("an approver decides whether to revoke the role's sessions as well"), "{why}");
+        policy.containment.above_revocation_threshold =
+            crate::policy::AboveRevocationThreshold::ContainInstanceOnly;
+        let c = classify(&i, &e, &policy);
+        assert_eq!(c.verdict, Verdict::Quarantine);
+        policy.containment.revoke_role_sessions_max_other_instances = 11;
+        let c = classify(&i, &e, &policy);
+        let why = &c.reasons.iter().find(|r| r.rule == BLAST_RADIUS).unwrap().detail;
+        assert!(why.starts_with("instance quarantine and role-wide session revocation"), "{why}");
     }
 
     #[test]

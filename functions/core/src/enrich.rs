@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{
-    Enrichment, Incident, InstanceFacts, LookupError, PrincipalRef, QuarantineRecord, RoleFacts,
-    Subject, UserFacts,
+    BlastRadius, Enrichment, Incident, InstanceFacts, InstanceUse, LookupError, PrincipalRef,
+    QuarantineRecord, RoleFacts, Subject, UserFacts,
 };
 use crate::plan::REVOCATION_POLICY_NAME;
 use crate::policy::Policy;
@@ -159,13 +159,28 @@ pub async fn gather<I: IamRead, C: Compute>(
                     None => Ok(None),
                 }
             };
-            let (role, tags, attached, inline, revocation, instance) = futures::join!(
+            // Instance credentials: who else runs on the role (what a revocation interrupts).
+            let reach = async {
+                match instance_id {
+                    Some(_) => match iam.instance_profiles_for_role(role_name).await {
+                        Ok(profiles) if profiles.is_empty() => Ok(Some((profiles, Vec::new()))),
+                        Ok(profiles) => compute
+                            .instances_using_profiles(&profiles)
+                            .await
+                            .map(|used| Some((profiles, used))),
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(None),
+                }
+            };
+            let (role, tags, attached, inline, revocation, instance, reach) = futures::join!(
                 iam.role(role_name),
                 iam.role_tags(role_name),
                 iam.role_attached_policies(role_name),
                 iam.role_inline_policies(role_name),
                 iam.role_inline_policy(role_name, REVOCATION_POLICY_NAME),
                 instance,
+                reach,
             );
             let role = match role {
                 Ok(r) => r,
@@ -183,6 +198,15 @@ pub async fn gather<I: IamRead, C: Compute>(
             let inline = errors.take("roleInlinePolicies", inline)?;
             let revocation = errors.take("revocationPolicy", revocation)?;
             e.instance = errors.take("instance", instance)?;
+            e.blast_radius = errors.take("blastRadius", reach)?.map(|(profiles, used)| {
+                blast_radius(
+                    role_name,
+                    &incident.region,
+                    profiles,
+                    used,
+                    instance_id.as_deref().unwrap_or_default(),
+                )
+            });
             if let Some(mut r) = role {
                 e.exists = true;
                 e.quarantine =
@@ -214,6 +238,40 @@ pub async fn gather<I: IamRead, C: Compute>(
     }
     e.lookup_errors = errors.0;
     Ok(e)
+}
+
+/// Fold the instances found on the role's profiles: exact counts, the compromised instance
+/// first, at most [`BlastRadius::LISTED`] listed, names bounded.
+pub fn blast_radius(
+    role: &str,
+    region: &str,
+    instance_profiles: Vec<String>,
+    mut used: Vec<InstanceUse>,
+    compromised: &str,
+) -> BlastRadius {
+    used.sort_by(|a, b| {
+        (a.instance_id != compromised, &a.instance_id)
+            .cmp(&(b.instance_id != compromised, &b.instance_id))
+    });
+    used.dedup_by(|a, b| a.instance_id == b.instance_id);
+    let running_instances = used.len();
+    let other_instances = used.iter().filter(|i| i.instance_id != compromised).count();
+    used.truncate(BlastRadius::LISTED);
+    for i in &mut used {
+        i.name = i.name.as_deref().map(|n| crate::parse::bounded(n, 128));
+        i.auto_scaling_group = i
+            .auto_scaling_group
+            .as_deref()
+            .map(|n| crate::parse::bounded(n, 255));
+    }
+    BlastRadius {
+        role: role.to_string(),
+        region: region.to_string(),
+        instance_profiles,
+        running_instances,
+        other_instances,
+        instances: used,
+    }
 }
 
 /// The `aws:TokenIssueTime` bound of cordon's revocation policy.

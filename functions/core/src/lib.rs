@@ -2,7 +2,7 @@
 //! the same decisions are made in AWS, offline, and in tests.
 //!
 //! The state document that flows through the state machine is [`model::CaseFile`]: each
-//! function reads it whole and returns only its own part (see DESIGN.md, "The state document").
+//! function reads it whole and returns only its own part (see ARCHITECTURE.md).
 //! What the functions need from AWS is expressed as [`ports`]; `cordon-aws` implements them.
 //! The only code here that reaches AWS does so through those traits ([`enrich::gather`]):
 //! it decides what to look up and folds the answers, the adapters do the calls.
@@ -11,6 +11,7 @@ pub mod approval;
 pub mod classify;
 pub mod enrich;
 mod glob;
+pub mod instance;
 pub mod model;
 pub mod parse;
 pub mod plan;
@@ -27,7 +28,8 @@ pub use classify::classify;
 pub use model::*;
 pub use parse::{MAX_EVENT_BYTES, ParseError, parse_event};
 pub use plan::{
-    PlanError, REVOCATION_POLICY_NAME, ReleaseAction, plan_quarantine, release_plan,
+    PlanError, PlanTargets, REVOCATION_POLICY_NAME, ReleaseAction, plan_quarantine,
+    plan_quarantine_for, release_plan,
     revocation_policy_document,
 };
 pub use policy::{Policy, PolicyError};

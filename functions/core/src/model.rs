@@ -324,6 +324,11 @@ pub struct Enrichment {
     pub role: Option<RoleFacts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<InstanceFacts>,
+    /// For an instance role: who else runs on the role's credentials (what revoking its
+    /// sessions would interrupt). Absent when not looked up or when the lookup failed (then
+    /// `lookupErrors` says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<BlastRadius>,
     /// A cordon quarantine already in place on the subject (read back from its tags).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<QuarantineRecord>,
@@ -455,9 +460,72 @@ pub struct InstanceFacts {
     pub metadata_http_tokens: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_http_endpoint: Option<String>,
+    /// IMDS `HttpPutResponseHopLimit` (1 keeps the credentials off containers and proxies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_hop_limit: Option<i32>,
     /// The network ACL of the instance's subnet (for the optional NACL deny).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_acl_id: Option<String>,
+    /// That ACL's entries, to choose a rule number that collides with none and comes before
+    /// every allow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_acl_entries: Vec<AclEntry>,
+}
+
+/// One network ACL entry, as far as choosing a rule number needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// `allow` or `deny`.
+    pub action: String,
+    /// The IPv4 range (`None` for an IPv6 entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+}
+
+/// Who runs on an instance role's credentials: revoking the role's sessions interrupts every
+/// one of them until its credentials rotate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlastRadius {
+    pub role: String,
+    /// The region the instances were counted in (the incident's; instance profiles are global,
+    /// instances are not).
+    pub region: String,
+    /// The instance profiles that carry the role (ARNs).
+    pub instance_profiles: Vec<String>,
+    /// How many pending or running instances use those profiles, the compromised one included.
+    pub running_instances: usize,
+    /// How many of them are not the compromised instance: what a revocation interrupts
+    /// besides it.
+    pub other_instances: usize,
+    /// Those instances, at most [`BlastRadius::LISTED`] of them.
+    #[serde(default)]
+    pub instances: Vec<InstanceUse>,
+}
+
+impl BlastRadius {
+    /// How many instances the case file lists (the count is always exact).
+    pub const LISTED: usize = 20;
+}
+
+/// An instance running on a role's credentials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceUse {
+    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Its `Name` tag (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its Auto Scaling group (`aws:autoscaling:groupName`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile_arn: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,6 +620,11 @@ pub struct Approval {
     #[serde(default)]
     pub reason: String,
     pub decided_at: DateTime<Utc>,
+    /// For instance credentials: the approver's choice to revoke the role's sessions too
+    /// (`true`), or not (`false`), whatever the blast-radius threshold says. `None`: the
+    /// policy's threshold decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_role_sessions: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,9 +654,21 @@ pub enum PlannedAction {
         policy_name: String,
         before: DateTime<Utc>,
     },
-    /// Require IMDSv2 on the instance whose credentials leaked.
+    /// Require IMDSv2 on the instance whose credentials leaked, with hop limit `hop_limit`.
     #[serde(rename_all = "camelCase")]
-    EnforceImdsV2 { instance_id: String },
+    EnforceImdsV2 {
+        instance_id: String,
+        #[serde(default = "crate::instance::quarantine_hop_limit")]
+        hop_limit: i32,
+    },
+    /// Replace the instance's instance profile (`from`, carrying the compromised role) with
+    /// the quarantine profile (`to`): the instance can no longer fetch the role's credentials.
+    #[serde(rename_all = "camelCase")]
+    SwapInstanceProfile {
+        instance_id: String,
+        from_profile_arn: String,
+        to_profile_arn: String,
+    },
     /// Deny the remote IP in the instance subnet's network ACL.
     #[serde(rename_all = "camelCase")]
     NaclDenyIp {
@@ -678,8 +763,20 @@ pub struct QuarantineRecord {
     pub revocation_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imdsv2_enforced_on: Option<String>,
+    /// The IMDS options of `imdsv2_enforced_on` before cordon changed them
+    /// (`httpTokens=optional hopLimit=2`), so release restores them exactly. Absent in records
+    /// written before cordon kept them: release then leaves IMDSv2 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_before: Option<String>,
+    /// The instance profile swap: `INSTANCE_ID ORIGINAL_PROFILE_ARN QUARANTINE_PROFILE_ARN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_swap: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nacl_entry: Option<String>,
+    /// The region of the instance the instance actions (profile swap, IMDS, NACL) changed:
+    /// IAM is global, EC2 is not, so release must act there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -46,6 +46,35 @@ pub fn plan_quarantine(
     quarantine_policy_arn: &str,
     now: DateTime<Utc>,
 ) -> Result<QuarantinePlan, PlanError> {
+    let targets = PlanTargets {
+        quarantine_policy_arn,
+        quarantine_instance_profile_arn: None,
+        approval: None,
+    };
+    plan_quarantine_for(incident, enrichment, policy, &targets, now)
+}
+
+/// What the deployment and the decision add to the plan's inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanTargets<'a> {
+    /// The deny-all managed policy in the incident's account.
+    pub quarantine_policy_arn: &'a str,
+    /// The quarantine instance profile in the incident's account (`None`: not deployed, so no
+    /// profile swap).
+    pub quarantine_instance_profile_arn: Option<&'a str>,
+    /// The human decision, if one was made (the approver may choose the role-wide revocation).
+    pub approval: Option<&'a crate::model::Approval>,
+}
+
+/// [`plan_quarantine`] with the deployment's quarantine instance profile and the approval.
+pub fn plan_quarantine_for(
+    incident: &Incident,
+    enrichment: &Enrichment,
+    policy: &Policy,
+    targets: &PlanTargets<'_>,
+    now: DateTime<Utc>,
+) -> Result<QuarantinePlan, PlanError> {
+    let quarantine_policy_arn = targets.quarantine_policy_arn;
     if let Some(scope) = enrichment.scope.as_ref().filter(|s| !s.covered) {
         return Err(PlanError::OutOfScope(scope.detail.clone()));
     }
@@ -213,95 +242,62 @@ pub fn plan_quarantine(
                 role_name,
                 "not applicable: roles have no console password",
             );
-            let revoke = revoke(
-                &mut b,
-                c.revoke_sessions,
-                &principal,
-                role_name,
-                now,
-                &mut record,
-            );
-
+            let choice =
+                crate::instance::revocation_choice(incident, enrichment, policy, targets.approval);
+            let revoke = match &choice {
+                Some(choice) if !choice.revoke => {
+                    b.skip(ACT_REVOKE, role_name, &choice.why);
+                    None
+                }
+                _ => revoke(
+                    &mut b,
+                    c.revoke_sessions,
+                    &principal,
+                    role_name,
+                    now,
+                    &mut record,
+                ),
+            };
             let instance_id = instance_id
                 .clone()
                 .or_else(|| enrichment.instance.as_ref().map(|i| i.instance_id.clone()));
             let instance = enrichment.instance.as_ref();
-            let mut imds = None;
-            if !c.enforce_imds_v2 {
-                b.skip(
-                    ACT_IMDS,
-                    instance_id.as_deref().unwrap_or(role_name),
-                    "disabled by policy (containment.enforceImdsV2 = false)",
-                );
-            } else {
-                match (&instance_id, instance) {
-                    (None, _) => b.skip(ACT_IMDS, role_name, "the finding names no EC2 instance"),
-                    (Some(id), None) => b.skip(
-                        ACT_IMDS,
-                        id,
-                        "no facts about the instance (it may no longer exist)",
-                    ),
-                    (Some(id), Some(facts))
-                        if facts.metadata_http_tokens.as_deref() == Some("required") =>
-                    {
-                        b.skip(ACT_IMDS, id, "the instance already requires IMDSv2")
-                    }
-                    (Some(id), Some(_)) => {
-                        imds = Some(PlannedAction::EnforceImdsV2 {
-                            instance_id: id.clone(),
-                        });
-                        record.imdsv2_enforced_on = Some(id.clone());
-                    }
-                }
-            }
-
-            let mut nacl = None;
+            let ctx = InstanceCtx {
+                role_name,
+                instance_id: instance_id.as_deref(),
+                instance,
+                prior,
+            };
+            let swap = plan_swap(
+                &mut b,
+                &ctx,
+                c.swap_instance_profile,
+                targets.quarantine_instance_profile_arn,
+                &mut record,
+            );
+            let imds = plan_imds(&mut b, &ctx, c.enforce_imds_v2, &mut record);
             let remote_ip = incident
                 .finding
                 .as_ref()
                 .and_then(|f| f.remote_ip.as_ref())
                 .map(|r| r.ip.clone());
-            if !c.nacl_deny_remote_ip {
-                b.skip(
-                    ACT_NACL,
-                    remote_ip.as_deref().unwrap_or(role_name),
-                    "disabled by policy (containment.naclDenyRemoteIp = false)",
-                );
-            } else {
-                let acl = instance.and_then(|i| i.network_acl_id.clone());
-                match (&remote_ip, acl) {
-                    (None, _) => b.skip(
-                        ACT_NACL,
-                        role_name,
-                        "the finding names no remote IPv4 address",
-                    ),
-                    (Some(ip), None) => b.skip(
-                        ACT_NACL,
-                        ip,
-                        "no network ACL known for the instance's subnet",
-                    ),
-                    (Some(ip), Some(_)) if ip.parse::<std::net::Ipv4Addr>().is_err() => {
-                        b.skip(ACT_NACL, ip, "not an IPv4 address")
-                    }
-                    (Some(ip), Some(acl)) => {
-                        let cidr = format!("{ip}/32");
-                        let rule_number = nacl_rule_number(ip);
-                        record.nacl_entry =
-                            Some(crate::record::nacl_entry_tag(&acl, rule_number, &cidr));
-                        nacl = Some(PlannedAction::NaclDenyIp {
-                            network_acl_id: acl,
-                            cidr,
-                            rule_number,
-                        });
-                    }
-                }
-            }
+            let nacl = plan_nacl(
+                &mut b,
+                &ctx,
+                c.nacl_deny_remote_ip,
+                remote_ip.as_deref(),
+                &mut record,
+            );
 
+            if swap.is_some() || imds.is_some() || nacl.is_some() {
+                record.instance_region = Some(incident.region.clone());
+            }
             b.actions.push(PlannedAction::TagQuarantined {
                 principal,
                 tags: record.to_tags(),
             });
             b.actions.extend(revoke);
+            b.actions.extend(swap);
             b.actions.extend(imds);
             b.actions.extend(nacl);
         }
@@ -323,6 +319,7 @@ pub const ACT_DEACTIVATE: &str = "deactivate-access-key";
 pub const ACT_DELETE_PROFILE: &str = "delete-login-profile";
 pub const ACT_REVOKE: &str = "revoke-sessions";
 pub const ACT_IMDS: &str = "enforce-imds-v2";
+pub const ACT_SWAP: &str = "swap-instance-profile";
 pub const ACT_NACL: &str = "nacl-deny-ip";
 /// Not a containment action: the record tags rewritten after some actions failed.
 pub const ACT_CORRECT_RECORD: &str = "correct-quarantine-record";
@@ -339,7 +336,8 @@ pub fn action_name_and_target(action: &PlannedAction) -> (&'static str, String) 
         PlannedAction::RevokeSessions { principal, .. } => {
             (ACT_REVOKE, principal.name().to_string())
         }
-        PlannedAction::EnforceImdsV2 { instance_id } => (ACT_IMDS, instance_id.clone()),
+        PlannedAction::EnforceImdsV2 { instance_id, .. } => (ACT_IMDS, instance_id.clone()),
+        PlannedAction::SwapInstanceProfile { instance_id, .. } => (ACT_SWAP, instance_id.clone()),
         PlannedAction::NaclDenyIp {
             network_acl_id,
             cidr,
@@ -391,6 +389,10 @@ impl QuarantinePlan {
                 }
                 PlannedAction::EnforceImdsV2 { .. } => {
                     r.imdsv2_enforced_on = prior.and_then(|p| p.imdsv2_enforced_on.clone());
+                    r.imds_before = prior.and_then(|p| p.imds_before.clone());
+                }
+                PlannedAction::SwapInstanceProfile { .. } => {
+                    r.profile_swap = prior.and_then(|p| p.profile_swap.clone());
                 }
                 PlannedAction::NaclDenyIp { .. } => {
                     r.nacl_entry = prior.and_then(|p| p.nacl_entry.clone());
@@ -402,16 +404,241 @@ impl QuarantinePlan {
     }
 }
 
-/// A NACL rule number for `ip`: deterministic (a retry reuses it) and within 1..=90, so it is
-/// evaluated before the conventional allow rules that start at 100.
-pub fn nacl_rule_number(ip: &str) -> i32 {
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let mut h: u32 = 0x811c_9dc5;
-    for b in ip.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
+
+/// What the instance steps of a role's plan look at.
+struct InstanceCtx<'a> {
+    role_name: &'a str,
+    instance_id: Option<&'a str>,
+    instance: Option<&'a crate::model::InstanceFacts>,
+    /// The principal's earlier cordon record: what it says cordon did is planned again (the
+    /// adapter then reports `already`) and its "before" facts are kept, never re-read from a
+    /// state cordon itself made.
+    prior: Option<&'a QuarantineRecord>,
+}
+
+impl InstanceCtx<'_> {
+    /// The instance and its facts, or the skip detail saying why there are none.
+    fn target(&self) -> Result<(&str, &crate::model::InstanceFacts), (&str, &'static str)> {
+        match (self.instance_id, self.instance) {
+            (None, _) => Err((self.role_name, "the finding names no EC2 instance")),
+            (Some(id), None) => Err((id, "no facts about the instance (it may no longer exist)")),
+            (Some(id), Some(facts)) => Ok((id, facts)),
+        }
     }
-    1 + (h % 90) as i32
+}
+
+/// Replace the instance's profile with the quarantine profile, recording the original.
+fn plan_swap(
+    b: &mut Builder,
+    ctx: &InstanceCtx<'_>,
+    enabled: bool,
+    quarantine_profile: Option<&str>,
+    record: &mut QuarantineRecord,
+) -> Option<PlannedAction> {
+    if !enabled {
+        let target = ctx.instance_id.unwrap_or(ctx.role_name);
+        b.skip(
+            ACT_SWAP,
+            target,
+            "disabled by policy (containment.swapInstanceProfile = false)",
+        );
+        return None;
+    }
+    let (id, facts) = match ctx.target() {
+        Ok(t) => t,
+        Err((target, why)) => {
+            b.skip(ACT_SWAP, target, why);
+            return None;
+        }
+    };
+    let Some(to) = quarantine_profile else {
+        b.skip(
+            ACT_SWAP,
+            id,
+            "no quarantine instance profile is deployed (template parameter QuarantineInstanceProfileName)",
+        );
+        return None;
+    };
+    // Ours already (a retry): plan it again from the record's original.
+    if let Some((_, from, _)) = ctx
+        .prior
+        .and_then(|p| p.profile_swap.as_deref())
+        .and_then(crate::instance::parse_profile_swap)
+        .filter(|(instance, _, q)| instance == id && q == to)
+    {
+        record.profile_swap = Some(crate::instance::profile_swap_tag(id, &from, to));
+        return Some(PlannedAction::SwapInstanceProfile {
+            instance_id: id.to_string(),
+            from_profile_arn: from,
+            to_profile_arn: to.to_string(),
+        });
+    }
+    if let Some(other) = record
+        .profile_swap
+        .as_deref()
+        .and_then(crate::instance::parse_profile_swap)
+    {
+        b.skip(
+            ACT_SWAP,
+            id,
+            &format!(
+                "the role's quarantine record already holds the profile swap of {}: release it first, or replace this instance's profile by hand",
+                other.0
+            ),
+        );
+        return None;
+    }
+    let Some(from) = facts.instance_profile_arn.as_deref() else {
+        b.skip(ACT_SWAP, id, "the instance has no instance profile");
+        return None;
+    };
+    if from == to {
+        b.skip(ACT_SWAP, id, "the instance already has the quarantine instance profile");
+        return None;
+    }
+    let tag = crate::instance::profile_swap_tag(id, from, to);
+    if crate::record::tag_value(&tag) != tag {
+        b.skip(
+            ACT_SWAP,
+            id,
+            "the profile ARNs do not fit an IAM tag value, so release could not restore the original: not swapped",
+        );
+        return None;
+    }
+    record.profile_swap = Some(tag);
+    Some(PlannedAction::SwapInstanceProfile {
+        instance_id: id.to_string(),
+        from_profile_arn: from.to_string(),
+        to_profile_arn: to.to_string(),
+    })
+}
+
+/// Require IMDSv2 with hop limit 1, recording the options it had.
+fn plan_imds(
+    b: &mut Builder,
+    ctx: &InstanceCtx<'_>,
+    enabled: bool,
+    record: &mut QuarantineRecord,
+) -> Option<PlannedAction> {
+    use crate::instance::{QUARANTINE_HOP_LIMIT, imds_options_tag};
+    if !enabled {
+        let target = ctx.instance_id.unwrap_or(ctx.role_name);
+        b.skip(
+            ACT_IMDS,
+            target,
+            "disabled by policy (containment.enforceImdsV2 = false)",
+        );
+        return None;
+    }
+    let (id, facts) = match ctx.target() {
+        Ok(t) => t,
+        Err((target, why)) => {
+            b.skip(ACT_IMDS, target, why);
+            return None;
+        }
+    };
+    let ours = ctx
+        .prior
+        .is_some_and(|p| p.imdsv2_enforced_on.as_deref() == Some(id));
+    let tokens = facts.metadata_http_tokens.as_deref().unwrap_or("optional");
+    let hops = facts.metadata_hop_limit.unwrap_or(QUARANTINE_HOP_LIMIT);
+    if !ours {
+        if facts.metadata_http_endpoint.as_deref() == Some("disabled") {
+            b.skip(ACT_IMDS, id, "the instance metadata service is disabled on the instance");
+            return None;
+        }
+        if tokens == "required" && hops <= QUARANTINE_HOP_LIMIT {
+            b.skip(ACT_IMDS, id, "the instance already requires IMDSv2 with hop limit 1");
+            return None;
+        }
+        if record.imdsv2_enforced_on.as_deref().is_some_and(|o| o != id) {
+            b.skip(
+                ACT_IMDS,
+                id,
+                "the role's quarantine record already holds the IMDS change of another instance: release it first, or require IMDSv2 on this instance by hand",
+            );
+            return None;
+        }
+        record.imds_before = Some(imds_options_tag(tokens, hops));
+    }
+    record.imdsv2_enforced_on = Some(id.to_string());
+    Some(PlannedAction::EnforceImdsV2 {
+        instance_id: id.to_string(),
+        hop_limit: QUARANTINE_HOP_LIMIT,
+    })
+}
+
+/// Deny the remote address in the subnet's network ACL at a free rule number.
+fn plan_nacl(
+    b: &mut Builder,
+    ctx: &InstanceCtx<'_>,
+    enabled: bool,
+    remote_ip: Option<&str>,
+    record: &mut QuarantineRecord,
+) -> Option<PlannedAction> {
+    use crate::instance::{NaclRule, nacl_rule};
+    if !enabled {
+        b.skip(
+            ACT_NACL,
+            remote_ip.unwrap_or(ctx.role_name),
+            "disabled by policy (containment.naclDenyRemoteIp = false)",
+        );
+        return None;
+    }
+    let Some(ip) = remote_ip else {
+        b.skip(ACT_NACL, ctx.role_name, "the finding names no remote IPv4 address");
+        return None;
+    };
+    let Some(acl) = ctx.instance.and_then(|i| i.network_acl_id.clone()) else {
+        b.skip(ACT_NACL, ip, "no network ACL known for the instance's subnet");
+        return None;
+    };
+    let Ok(addr) = ip.parse::<std::net::Ipv4Addr>() else {
+        b.skip(ACT_NACL, ip, "not an IPv4 address");
+        return None;
+    };
+    let cidr = format!("{addr}/32");
+    // Ours already (a retry): the same entry, at the number the record holds.
+    let ours = ctx
+        .prior
+        .and_then(|p| p.nacl_entry.as_deref())
+        .and_then(crate::record::parse_nacl_entry)
+        .filter(|(a, _, c)| a == &acl && c == &cidr);
+    let rule_number = match ours {
+        Some((_, n, _)) => n,
+        None => {
+            if record.nacl_entry.is_some() {
+                b.skip(
+                    ACT_NACL,
+                    ip,
+                    "the role's quarantine record already holds another network ACL entry: release it first, or deny this address by hand",
+                );
+                return None;
+            }
+            let entries = &ctx.instance.map(|i| i.network_acl_entries.as_slice()).unwrap_or_default();
+            match nacl_rule(entries, addr) {
+                NaclRule::Free(n) => n,
+                NaclRule::AlreadyDenied(n) => {
+                    b.skip(
+                        ACT_NACL,
+                        ip,
+                        &format!("{acl} already denies {cidr} (rule {n}, not cordon's: release leaves it)"),
+                    );
+                    return None;
+                }
+                NaclRule::NoFreeNumber(why) => {
+                    b.skip(ACT_NACL, ip, &format!("{acl}: {why}"));
+                    return None;
+                }
+            }
+        }
+    };
+    record.nacl_entry = Some(crate::record::nacl_entry_tag(&acl, rule_number, &cidr));
+    Some(PlannedAction::NaclDenyIp {
+        network_acl_id: acl,
+        cidr,
+        rule_number,
+    })
 }
 
 struct Builder {
@@ -483,7 +710,10 @@ fn new_record(
         login_profile_deleted: prior.is_some_and(|p| p.login_profile_deleted),
         revocation_policy: prior.and_then(|p| p.revocation_policy.clone()),
         imdsv2_enforced_on: prior.and_then(|p| p.imdsv2_enforced_on.clone()),
+        imds_before: prior.and_then(|p| p.imds_before.clone()),
+        profile_swap: prior.and_then(|p| p.profile_swap.clone()),
         nacl_entry: prior.and_then(|p| p.nacl_entry.clone()),
+        instance_region: prior.and_then(|p| p.instance_region.clone()),
     }
 }
 
@@ -542,10 +772,25 @@ pub enum ReleaseAction {
         network_acl_id: String,
         rule_number: i32,
     },
-    /// IMDSv2 was enforced on this instance. Release reports it and leaves IMDSv2 on: going
-    /// back to IMDSv1 is a security regression a human must choose.
+    /// IMDSv2 was enforced on this instance by a record that did not keep the options before
+    /// (an older cordon): release reports it and leaves IMDSv2 on.
     #[serde(rename_all = "camelCase")]
     KeepImdsV2 { instance_id: String },
+    /// Put the instance's IMDS options back to what they were before cordon.
+    #[serde(rename_all = "camelCase")]
+    RestoreImdsOptions {
+        instance_id: String,
+        http_tokens: String,
+        hop_limit: i32,
+    },
+    /// Put the instance's original instance profile back in place of the quarantine profile
+    /// (only if the quarantine profile is still the one associated).
+    #[serde(rename_all = "camelCase")]
+    RestoreInstanceProfile {
+        instance_id: String,
+        quarantine_profile_arn: String,
+        original_profile_arn: String,
+    },
     /// The console password was deleted: it cannot be restored, only reset by an admin.
     #[serde(rename_all = "camelCase")]
     ResetLoginProfileManually { user: String },
@@ -573,8 +818,30 @@ pub fn release_plan(record: &QuarantineRecord) -> Vec<ReleaseAction> {
         });
     }
     if let Some(instance_id) = &record.imdsv2_enforced_on {
-        steps.push(ReleaseAction::KeepImdsV2 {
-            instance_id: instance_id.clone(),
+        match record
+            .imds_before
+            .as_deref()
+            .and_then(crate::instance::parse_imds_options)
+        {
+            Some((http_tokens, hop_limit)) => steps.push(ReleaseAction::RestoreImdsOptions {
+                instance_id: instance_id.clone(),
+                http_tokens,
+                hop_limit,
+            }),
+            None => steps.push(ReleaseAction::KeepImdsV2 {
+                instance_id: instance_id.clone(),
+            }),
+        }
+    }
+    if let Some((instance_id, original, quarantine)) = record
+        .profile_swap
+        .as_deref()
+        .and_then(crate::instance::parse_profile_swap)
+    {
+        steps.push(ReleaseAction::RestoreInstanceProfile {
+            instance_id,
+            quarantine_profile_arn: quarantine,
+            original_profile_arn: original,
         });
     }
     if let Some(policy_name) = &record.revocation_policy {
@@ -806,6 +1073,9 @@ mod tests {
             login_profile_deleted: false,
             revocation_policy: None,
             imdsv2_enforced_on: None,
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: None,
         }
     }
@@ -870,16 +1140,57 @@ mod tests {
         );
     }
 
-    fn exfil() -> (Incident, Enrichment) {
+    const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+    const QPROFILE: &str = "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
+
+    fn acl_default() -> Vec<crate::model::AclEntry> {
+        [(100, "allow"), (32767, "deny")]
+            .into_iter()
+            .flat_map(|(n, action)| {
+                [false, true].map(|egress| crate::model::AclEntry {
+                    rule_number: n,
+                    egress,
+                    action: action.into(),
+                    cidr: Some("0.0.0.0/0".into()),
+                })
+            })
+            .collect()
+    }
+
+    /// The exfiltration finding; `web-app-role` on the instance and `others` more.
+    fn exfil_with(others: usize) -> (Incident, Enrichment) {
         let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
         let mut e = role_enrichment("web-app-role");
         e.instance = Some(InstanceFacts {
-            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            instance_id: INSTANCE.into(),
             metadata_http_tokens: Some("optional".into()),
+            metadata_hop_limit: Some(2),
+            instance_profile_arn: Some(WEB_PROFILE.into()),
             network_acl_id: Some("acl-0123456789abcdef0".into()),
+            network_acl_entries: acl_default(),
             ..Default::default()
         });
+        e.blast_radius = Some(blast_radius("web-app-role", INSTANCE, others));
         (i, e)
+    }
+
+    fn exfil() -> (Incident, Enrichment) {
+        exfil_with(0)
+    }
+
+    fn targets(approval: Option<&crate::model::Approval>) -> PlanTargets<'_> {
+        PlanTargets {
+            quarantine_policy_arn: QARN,
+            quarantine_instance_profile_arn: Some(QPROFILE),
+            approval,
+        }
+    }
+
+    fn names(plan: &QuarantinePlan) -> Vec<&'static str> {
+        plan.actions
+            .iter()
+            .map(|a| action_name_and_target(a).0)
+            .collect()
     }
 
     #[test]
@@ -907,62 +1218,219 @@ mod tests {
                 ACT_ATTACH,
                 ACT_DEACTIVATE,
                 ACT_DELETE_PROFILE,
+                ACT_SWAP,
                 ACT_IMDS,
                 ACT_NACL
             ]
         );
         assert_eq!(
             plan.skipped[3].detail,
+            "no quarantine instance profile is deployed (template parameter QuarantineInstanceProfileName)"
+        );
+        assert_eq!(
+            plan.skipped[4].detail,
             "disabled by policy (containment.enforceImdsV2 = false)"
         );
-        assert_eq!(plan.skipped[4].target, "198.51.100.77");
+        assert_eq!(plan.skipped[5].target, "198.51.100.77");
+    }
+
+    #[test]
+    fn one_of_three_instances_is_quarantined_alone_and_the_role_is_not_revoked() {
+        // Threshold 1: two other instances are above it.
+        let (i, e) = exfil_with(2);
+        let mut policy = policy();
+        policy.containment.enforce_imds_v2 = true;
+        policy.containment.revoke_role_sessions_max_other_instances = 1;
+        let now = t("2026-03-14T01:50:00Z");
+        let plan = plan_quarantine_for(&i, &e, &policy, &targets(None), now).unwrap();
+        assert_eq!(
+            names(&plan),
+            vec![ACT_TAG, ACT_SWAP, ACT_IMDS],
+            "no revoke-sessions"
+        );
+        assert_eq!(
+            plan.actions[1],
+            PlannedAction::SwapInstanceProfile {
+                instance_id: INSTANCE.into(),
+                from_profile_arn: WEB_PROFILE.into(),
+                to_profile_arn: QPROFILE.into(),
+            }
+        );
+        assert_eq!(
+            plan.actions[2],
+            PlannedAction::EnforceImdsV2 {
+                instance_id: INSTANCE.into(),
+                hop_limit: 1
+            }
+        );
+        let revoke = plan.skipped.iter().find(|s| s.action == ACT_REVOKE).unwrap();
+        assert!(
+            revoke.detail.starts_with("web-app-role is used by 3 running instances in us-east-1, 2 besides i-0a1b2c3d4e5f60718"),
+            "{}",
+            revoke.detail
+        );
+        assert!(
+            revoke.detail.contains("more than the policy's limit of 1"),
+            "{}",
+            revoke.detail
+        );
+        let r = plan.record().unwrap();
+        assert_eq!(r.revocation_policy, None);
+        assert_eq!(
+            r.profile_swap.as_deref(),
+            Some(format!("{INSTANCE} {WEB_PROFILE} {QPROFILE}").as_str())
+        );
+        assert_eq!(r.imds_before.as_deref(), Some("httpTokens=optional hopLimit=2"));
+        assert_eq!(r.instance_region.as_deref(), Some("us-east-1"));
+        // Exactly undone: the ACL entry, IMDS as it was, the original profile, the tags.
+        assert_eq!(
+            release_plan(&r)[..2],
+            [
+                ReleaseAction::RestoreImdsOptions {
+                    instance_id: INSTANCE.into(),
+                    http_tokens: "optional".into(),
+                    hop_limit: 2
+                },
+                ReleaseAction::RestoreInstanceProfile {
+                    instance_id: INSTANCE.into(),
+                    quarantine_profile_arn: QPROFILE.into(),
+                    original_profile_arn: WEB_PROFILE.into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_role_used_by_one_instance_is_revoked_and_the_approver_can_choose_either_way() {
+        let mut policy = policy();
+        policy.containment.revoke_role_sessions_max_other_instances = 1;
+        let now = t("2026-03-14T01:50:00Z");
+        let (i, e) = exfil_with(0);
+        let plan = plan_quarantine_for(&i, &e, &policy, &targets(None), now).unwrap();
+        assert_eq!(names(&plan), vec![ACT_TAG, ACT_REVOKE, ACT_SWAP]);
+
+        // Above the threshold, an approver chooses the revocation...
+        let (i, e) = exfil_with(11);
+        let mut approval = crate::model::Approval {
+            decision: crate::model::Decision::Approved,
+            approver: Some("arn:aws:iam::123456789012:user/alice".into()),
+            verified: true,
+            reason: "stolen keys in use".into(),
+            decided_at: now,
+            revoke_role_sessions: Some(true),
+        };
+        let plan = plan_quarantine_for(&i, &e, &policy, &targets(Some(&approval)), now).unwrap();
+        assert_eq!(names(&plan), vec![ACT_TAG, ACT_REVOKE, ACT_SWAP]);
+        // ...or, within it, chooses not to.
+        let (i, e) = exfil_with(0);
+        approval.revoke_role_sessions = Some(false);
+        let plan = plan_quarantine_for(&i, &e, &policy, &targets(Some(&approval)), now).unwrap();
+        assert_eq!(names(&plan), vec![ACT_TAG, ACT_SWAP]);
+        let skipped = plan.skipped.iter().find(|s| s.action == ACT_REVOKE).unwrap();
+        assert!(
+            skipped
+                .detail
+                .starts_with("arn:aws:iam::123456789012:user/alice chose not to revoke"),
+            "{}",
+            skipped.detail
+        );
+        // An unknown blast radius never revokes automatically.
+        let (i, mut e) = exfil_with(0);
+        e.blast_radius = None;
+        let plan = plan_quarantine_for(&i, &e, &policy, &targets(None), now).unwrap();
+        assert_eq!(names(&plan), vec![ACT_TAG, ACT_SWAP]);
     }
 
     #[test]
     fn role_with_imds_and_nacl_enabled() {
-        let (i, e) = exfil();
+        let (i, mut e) = exfil();
+        // Someone's entries at the lowest numbers: the deny takes the first free one.
+        let acl = &mut e.instance.as_mut().unwrap().network_acl_entries;
+        for (n, egress) in [(1, false), (2, true), (3, false)] {
+            acl.push(crate::model::AclEntry {
+                rule_number: n,
+                egress,
+                action: "deny".into(),
+                cidr: Some("203.0.113.0/24".into()),
+            });
+        }
         let mut policy = policy();
         policy.containment.enforce_imds_v2 = true;
         policy.containment.nacl_deny_remote_ip = true;
         let plan = plan_quarantine(&i, &e, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
-        let rule = nacl_rule_number("198.51.100.77");
-        assert!((1..=90).contains(&rule));
         assert_eq!(
             plan.actions[2..],
             [
                 PlannedAction::EnforceImdsV2 {
-                    instance_id: "i-0a1b2c3d4e5f60718".into()
+                    instance_id: INSTANCE.into(),
+                    hop_limit: 1
                 },
                 PlannedAction::NaclDenyIp {
                     network_acl_id: "acl-0123456789abcdef0".into(),
                     cidr: "198.51.100.77/32".into(),
-                    rule_number: rule
+                    rule_number: 4
                 },
             ]
         );
         let r = plan.record().unwrap();
-        assert_eq!(r.imdsv2_enforced_on.as_deref(), Some("i-0a1b2c3d4e5f60718"));
+        assert_eq!(r.imdsv2_enforced_on.as_deref(), Some(INSTANCE));
         assert_eq!(
-            r.nacl_entry,
-            Some(format!("acl-0123456789abcdef0:{rule}:198.51.100.77/32"))
+            r.nacl_entry.as_deref(),
+            Some("acl-0123456789abcdef0:4:198.51.100.77/32")
         );
+        // A retry plans the same entry from the record, whatever the ACL holds now.
+        let mut again = e.clone();
+        again.quarantine = Some(r.clone());
+        again.instance.as_mut().unwrap().network_acl_entries.push(crate::model::AclEntry {
+            rule_number: 4,
+            egress: false,
+            action: "deny".into(),
+            cidr: Some("198.51.100.77/32".into()),
+        });
+        let plan = plan_quarantine(&i, &again, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
+        assert!(plan.actions.contains(&PlannedAction::NaclDenyIp {
+            network_acl_id: "acl-0123456789abcdef0".into(),
+            cidr: "198.51.100.77/32".into(),
+            rule_number: 4
+        }));
 
         // Facts missing or already in place → skipped with why.
         let (i, mut e) = exfil();
         let inst = e.instance.as_mut().unwrap();
         inst.metadata_http_tokens = Some("required".into());
+        inst.metadata_hop_limit = Some(1);
         inst.network_acl_id = None;
         let plan = plan_quarantine(&i, &e, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
         assert_eq!(plan.actions.len(), 2);
         let details: Vec<&str> = plan.skipped.iter().map(|s| s.detail.as_str()).collect();
         assert!(
-            details.contains(&"the instance already requires IMDSv2"),
+            details.contains(&"the instance already requires IMDSv2 with hop limit 1"),
             "{details:?}"
         );
         assert!(
             details.contains(&"no network ACL known for the instance's subnet"),
             "{details:?}"
         );
+    }
+
+    #[test]
+    fn a_retry_plans_the_swap_and_imds_from_the_record_not_from_what_cordon_changed() {
+        let (i, e) = exfil_with(0);
+        let mut policy = policy();
+        policy.containment.enforce_imds_v2 = true;
+        let now = t("2026-03-14T01:50:00Z");
+        let first = plan_quarantine_for(&i, &e, &policy, &targets(None), now).unwrap();
+        let record = first.record().unwrap();
+        // What AWS says after the first run: the quarantine profile, IMDSv2 with hop 1.
+        let mut after = e.clone();
+        after.quarantine = Some(record.clone());
+        let inst = after.instance.as_mut().unwrap();
+        inst.instance_profile_arn = Some(QPROFILE.into());
+        inst.metadata_http_tokens = Some("required".into());
+        inst.metadata_hop_limit = Some(1);
+        let again = plan_quarantine_for(&i, &after, &policy, &targets(None), now).unwrap();
+        assert_eq!(again.actions, first.actions);
+        assert_eq!(again.record(), Some(record));
     }
 
     #[test]
@@ -1059,6 +1527,9 @@ mod tests {
             login_profile_deleted: true,
             revocation_policy: Some(REVOCATION_POLICY_NAME.into()),
             imdsv2_enforced_on: None,
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: None,
         };
         let u = PrincipalRef::User("u".into());
@@ -1105,6 +1576,9 @@ mod tests {
             deactivated_keys: vec![],
             login_profile_deleted: false,
             imdsv2_enforced_on: Some("i-1".into()),
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: Some("acl-1:7:198.51.100.77/32".into()),
             ..record
         };

@@ -174,6 +174,34 @@ pub struct ContainmentPolicy {
     pub enforce_imds_v2: bool,
     #[serde(default)]
     pub nacl_deny_remote_ip: bool,
+    /// Instance credentials: replace the compromised instance's instance profile with the
+    /// deployment's quarantine instance profile, so that the instance (and an SSRF through it)
+    /// can no longer fetch the role's credentials. Other instances are untouched.
+    #[serde(default = "yes")]
+    pub swap_instance_profile: bool,
+    /// Instance credentials: revoke the role's sessions (every current session of the role,
+    /// on every instance) only when at most this many *other* running instances use the role.
+    /// 0: only when the compromised instance is the role's only user.
+    #[serde(default)]
+    pub revoke_role_sessions_max_other_instances: u32,
+    /// What happens when the role has more other users than that: ask an approver (who may
+    /// choose the revocation), or contain the instance alone without asking.
+    #[serde(default)]
+    pub above_revocation_threshold: AboveRevocationThreshold,
+}
+
+/// What cordon does when revoking an instance role's sessions would interrupt more instances
+/// than the policy allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AboveRevocationThreshold {
+    /// The verdict is at most `approve`: a human sees the blast radius and may choose the
+    /// revocation (`revokeRoleSessions`); approving without it contains the instance alone.
+    #[default]
+    AskApprover,
+    /// Contain the instance (swap, IMDSv2, NACL) without asking; the role's sessions are not
+    /// revoked and the alert says the stolen credentials stay valid until they expire.
+    ContainInstanceOnly,
 }
 
 impl Default for ContainmentPolicy {
@@ -185,6 +213,9 @@ impl Default for ContainmentPolicy {
             revoke_sessions: true,
             enforce_imds_v2: false,
             nacl_deny_remote_ip: false,
+            swap_instance_profile: true,
+            revoke_role_sessions_max_other_instances: 0,
+            above_revocation_threshold: AboveRevocationThreshold::AskApprover,
         }
     }
 }

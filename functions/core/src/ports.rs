@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{
-    AccessKey, InstanceFacts, KeyStatus, LoginProfile, PolicyRef, RoleFacts, Tags, UserFacts,
+    AccessKey, InstanceFacts, InstanceUse, KeyStatus, LoginProfile, PolicyRef, RoleFacts, Tags,
+    UserFacts,
 };
 
 /// How an AWS call failed, in the terms the state machine retries and branches on.
@@ -85,6 +86,8 @@ pub trait IamRead: Send + Sync {
     async fn role_inline_policies(&self, name: &str) -> PortResult<Vec<String>>;
     /// An inline policy document of a role (JSON), `None` if absent.
     async fn role_inline_policy(&self, role: &str, policy_name: &str) -> PortResult<Option<Value>>;
+    /// The ARNs of the instance profiles that carry the role.
+    async fn instance_profiles_for_role(&self, role: &str) -> PortResult<Vec<String>>;
 }
 
 /// IAM changes made by quarantine (and undone by release).
@@ -114,9 +117,29 @@ pub trait IamWrite: Send + Sync {
 /// EC2 facts and changes for instance-credential incidents.
 #[async_trait]
 pub trait Compute: Send + Sync {
-    /// `None` if the instance does not exist.
+    /// `None` if the instance does not exist. Includes its IMDS options and its subnet's
+    /// network ACL with the ACL's entries.
     async fn instance(&self, instance_id: &str) -> PortResult<Option<InstanceFacts>>;
-    async fn require_imds_v2(&self, instance_id: &str) -> PortResult<Change>;
+    /// The pending and running instances whose instance profile is one of `profile_arns`
+    /// (every one of them: the caller bounds what it keeps).
+    async fn instances_using_profiles(&self, profile_arns: &[String])
+    -> PortResult<Vec<InstanceUse>>;
+    /// Set the instance's IMDS `HttpTokens` and hop limit (the endpoint is left as it is).
+    async fn set_metadata_options(
+        &self,
+        instance_id: &str,
+        http_tokens: &str,
+        hop_limit: i32,
+    ) -> PortResult<Change>;
+    /// Replace the instance's profile association `from` with `to`: `Already` when `to` is
+    /// associated; an `Invalid` error, changing nothing, when the instance has another profile
+    /// than `from` (someone changed it since: never overwrite what is not ours).
+    async fn replace_instance_profile(
+        &self,
+        instance_id: &str,
+        from_profile_arn: &str,
+        to_profile_arn: &str,
+    ) -> PortResult<Change>;
     /// Add an inbound+outbound deny entry for `cidr` at `rule_number`.
     async fn nacl_deny(
         &self,

@@ -15,9 +15,12 @@ pub const TAG_LOGIN_PROFILE_DELETED: &str = "CordonLoginProfileDeleted";
 pub const TAG_REVOCATION_POLICY: &str = "CordonRevocationPolicy";
 pub const TAG_IMDSV2_ENFORCED_ON: &str = "CordonImdsV2EnforcedOn";
 pub const TAG_NACL_ENTRY: &str = "CordonNaclEntry";
+pub const TAG_IMDS_BEFORE: &str = "CordonImdsBefore";
+pub const TAG_PROFILE_SWAP: &str = "CordonProfileSwap";
+pub const TAG_INSTANCE_REGION: &str = "CordonInstanceRegion";
 
 /// Every tag key cordon may write (what release removes).
-pub const ALL_TAG_KEYS: [&str; 10] = [
+pub const ALL_TAG_KEYS: [&str; 13] = [
     TAG_SECURITY_STATUS,
     TAG_REASON,
     TAG_TIME,
@@ -28,6 +31,9 @@ pub const ALL_TAG_KEYS: [&str; 10] = [
     TAG_REVOCATION_POLICY,
     TAG_IMDSV2_ENFORCED_ON,
     TAG_NACL_ENTRY,
+    TAG_IMDS_BEFORE,
+    TAG_PROFILE_SWAP,
+    TAG_INSTANCE_REGION,
 ];
 
 /// IAM's maximum tag value length.
@@ -88,6 +94,15 @@ impl QuarantineRecord {
         if let Some(entry) = &self.nacl_entry {
             tags.insert(TAG_NACL_ENTRY.into(), tag_value(entry));
         }
+        if let Some(before) = &self.imds_before {
+            tags.insert(TAG_IMDS_BEFORE.into(), tag_value(before));
+        }
+        if let Some(swap) = &self.profile_swap {
+            tags.insert(TAG_PROFILE_SWAP.into(), tag_value(swap));
+        }
+        if let Some(region) = &self.instance_region {
+            tags.insert(TAG_INSTANCE_REGION.into(), tag_value(region));
+        }
         tags
     }
 
@@ -129,6 +144,9 @@ impl QuarantineRecord {
                 == Some("true"),
             revocation_policy: opt(TAG_REVOCATION_POLICY),
             imdsv2_enforced_on: opt(TAG_IMDSV2_ENFORCED_ON),
+            imds_before: opt(TAG_IMDS_BEFORE),
+            profile_swap: opt(TAG_PROFILE_SWAP),
+            instance_region: opt(TAG_INSTANCE_REGION),
             nacl_entry: opt(TAG_NACL_ENTRY),
         })
     }
@@ -165,6 +183,9 @@ mod tests {
             login_profile_deleted: true,
             revocation_policy: Some("cordon-revoke-sessions".into()),
             imdsv2_enforced_on: Some("i-0a1b2c3d4e5f60718".into()),
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: Some(nacl_entry_tag(
                 "acl-0123456789abcdef0",
                 42,
@@ -220,6 +241,9 @@ mod tests {
             login_profile_deleted: false,
             revocation_policy: None,
             imdsv2_enforced_on: None,
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: None,
             principal: PrincipalRef::Role("web-app-role".into()),
             ..r

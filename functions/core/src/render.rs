@@ -505,6 +505,7 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         }
         None => text.push_str("  Nothing was changed in the account.\n"),
     }
+    instance_credentials(case, &mut text);
     text.push_str("\nWHAT TO DO NEXT\n");
     for step in next_steps(case, contained, any_failed) {
         text.push_str(&format!("  * {step}\n"));
@@ -537,6 +538,50 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         text,
         json,
         attributes: attributes(case, severity, "alert"),
+    }
+}
+
+/// For leaked instance credentials: the blast radius, and what stays open after what cordon
+/// did (IMDSv1, the profile, the stolen credentials).
+fn instance_credentials(case: &CaseFile, out: &mut String) {
+    let Some(incident) = case.incident.as_ref() else {
+        return;
+    };
+    let enrichment = case.enrichment.clone().unwrap_or_default();
+    let Some(instance) = crate::instance::compromised_instance(incident, &enrichment) else {
+        return;
+    };
+    let Subject::AssumedRole { role_name, .. } = &incident.subject else {
+        return;
+    };
+    if let Some(b) = &enrichment.blast_radius {
+        out.push_str("\nBLAST RADIUS\n");
+        out.push_str(&format!(
+            "  {}\n",
+            escape_control(&crate::instance::blast_radius_sentence(b, &instance))
+        ));
+    }
+    let Some(containment) = case.containment.as_ref().filter(|c| !c.dry_run) else {
+        return;
+    };
+    let done = |name: &str| {
+        containment.actions.iter().any(|a| {
+            a.action == name && matches!(a.status, ActionStatus::Done | ActionStatus::Already)
+        })
+    };
+    let open = crate::instance::still_open(
+        role_name,
+        &instance,
+        enrichment.instance.as_ref(),
+        done(crate::plan::ACT_IMDS),
+        done(crate::plan::ACT_SWAP),
+        done(crate::plan::ACT_REVOKE),
+    );
+    if !open.is_empty() {
+        out.push_str("\nSTILL OPEN\n");
+        for line in open {
+            out.push_str(&format!("  ! {}\n", escape_control(&line)));
+        }
     }
 }
 
@@ -588,9 +633,19 @@ fn next_steps(case: &CaseFile, contained: bool, any_failed: bool) -> Vec<String>
                 instance_id,
                 ..
             } => {
-                steps.push(format!("Sessions of role `{role_name}` issued before the quarantine are denied; find how its credentials leaked (SSRF, IMDSv1, exposed logs)."));
+                let revoked = case.containment.as_ref().is_some_and(|c| {
+                    c.actions.iter().any(|a| {
+                        a.action == crate::plan::ACT_REVOKE
+                            && matches!(a.status, ActionStatus::Done | ActionStatus::Already)
+                    })
+                });
+                if revoked {
+                    steps.push(format!("Sessions of role `{role_name}` issued before the quarantine are denied; find how its credentials leaked (SSRF, IMDSv1, exposed logs)."));
+                } else {
+                    steps.push(format!("Find how the credentials of role `{role_name}` leaked (SSRF, IMDSv1, exposed logs), and read STILL OPEN above."));
+                }
                 if let Some(id) = instance_id {
-                    steps.push(format!("Consider isolating or replacing instance {id}."));
+                    steps.push(format!("Investigate instance {id} (snapshot its volumes before you replace it)."));
                 }
             }
             _ => {}
@@ -771,6 +826,24 @@ pub fn approval_request(
     ));
     text.push_str("To approve the quarantine:\n");
     text.push_str(&format!("  cordon approve {id} --reason \"...\"\n"));
+    if let Some(b) = case.enrichment.as_ref().and_then(|e| {
+        let i = incident?;
+        let instance = crate::instance::compromised_instance(i, e)?;
+        Some(crate::instance::blast_radius_sentence(e.blast_radius.as_ref()?, &instance))
+    }) {
+        text.push_str(&format!(
+            "Leaked instance credentials. {}.\n",
+            escape_control(&b)
+        ));
+        text.push_str("To approve and also revoke every current session of the role (the credentials already stolen stop working; so do the role's other instances until their credentials rotate):\n");
+        text.push_str(&format!(
+            "  cordon approve {id} --revoke-role-sessions --reason \"...\"\n"
+        ));
+        text.push_str("To approve the instance's containment only (the stolen credentials stay valid until they expire):\n");
+        text.push_str(&format!(
+            "  cordon approve {id} --keep-role-sessions --reason \"...\"\n"
+        ));
+    }
     text.push_str("To reject it:\n");
     text.push_str(&format!("  cordon reject {id} --reason \"...\"\n\n"));
     text.push_str(&format!("Execution: {execution_arn}\n"));
@@ -1137,6 +1210,42 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_contained_alone_says_its_blast_radius_and_what_stays_open() {
+        let mut c = case(
+            "guardduty-instance-credential-exfiltration-outside-aws.json",
+            false,
+        );
+        let e = c.enrichment.as_mut().unwrap();
+        e.blast_radius = Some(blast_radius("web-app-role", "i-0a1b2c3d4e5f60718", 2));
+        e.instance = Some(crate::model::InstanceFacts {
+            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            metadata_http_tokens: Some("optional".into()),
+            ..Default::default()
+        });
+        c.containment = Some(Containment {
+            dry_run: false,
+            actions: vec![
+                outcome("tag-quarantined", "web-app-role", ActionStatus::Done),
+                outcome("swap-instance-profile", "i-0a1b2c3d4e5f60718", ActionStatus::Done),
+                outcome("enforce-imds-v2", "i-0a1b2c3d4e5f60718", ActionStatus::Skipped),
+                outcome("revoke-sessions", "web-app-role", ActionStatus::Skipped),
+            ],
+            record: None,
+        });
+        let r = alert(&c, &ctx());
+        assert!(r.text.contains("\nBLAST RADIUS\n  web-app-role is used by 3 running instances in us-east-1, 2 besides i-0a1b2c3d4e5f60718 (i-00000000000000001 \"web-1\" in Auto Scaling group web-asg, i-00000000000000002 \"web-2\" in Auto Scaling group web-asg); revoking its sessions interrupts all of them until their credentials rotate (up to ~1 h)\n"), "{}", r.text);
+        assert!(r.text.contains("\nSTILL OPEN\n  ! IMDSv1 stays enabled on i-0a1b2c3d4e5f60718: whatever made it leak credentials (an SSRF, a proxy) can still fetch fresh credentials"), "{}", r.text);
+        assert!(r.text.contains("  ! The credentials already taken from i-0a1b2c3d4e5f60718 stay valid until they expire"), "{}", r.text);
+        assert!(!r.text.contains("still runs with web-app-role's instance profile"), "swapped: {}", r.text);
+        assert!(!r.text.contains("issued before the quarantine are denied"), "not revoked: {}", r.text);
+
+        let a = approval_request(&c, EXEC, t("2026-03-14T03:00:00Z"), &ctx());
+        assert!(a.text.contains("Leaked instance credentials. web-app-role is used by 3 running instances"), "{}", a.text);
+        assert!(a.text.contains("  cordon approve a4c5d6e7f8091a2b3c4d5e6f708192a3 --revoke-role-sessions --reason \"...\"\n"), "{}", a.text);
+        assert!(a.text.contains("  cordon approve a4c5d6e7f8091a2b3c4d5e6f708192a3 --keep-role-sessions --reason \"...\"\n"), "{}", a.text);
+    }
+
+    #[test]
     fn subjects_are_short_single_lines_and_text_is_escaped() {
         let mut c = case(
             "cloudtrail-create-user-control-chars-in-user-agent.json",
@@ -1249,6 +1358,7 @@ mod tests {
             verified: true,
             reason: "known pentest".into(),
             decided_at: t("2026-03-14T02:00:00Z"),
+            revoke_role_sessions: None,
         });
         let r = alert(&c, &ctx());
         assert!(

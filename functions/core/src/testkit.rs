@@ -83,6 +83,15 @@ pub(crate) fn role_enrichment(name: &str) -> Enrichment {
 pub(crate) fn enrichment_for(incident: &Incident) -> Enrichment {
     match &incident.subject {
         Subject::IamUser { name, .. } => user_enrichment(name),
+        Subject::AssumedRole {
+            role_name,
+            instance_id: Some(instance),
+            ..
+        } => Enrichment {
+            // An instance role used by the compromised instance alone.
+            blast_radius: Some(blast_radius(role_name, instance, 0)),
+            ..role_enrichment(role_name)
+        },
         Subject::AssumedRole { role_name, .. } => role_enrichment(role_name),
         _ => Enrichment {
             exists: true,
@@ -96,4 +105,25 @@ pub(crate) fn admin_policy() -> PolicyRef {
         name: "AdministratorAccess".into(),
         arn: "arn:aws:iam::aws:policy/AdministratorAccess".into(),
     }
+}
+
+pub(crate) const WEB_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/web-app";
+
+/// `role` on `instance` and `others` more running instances (in an Auto Scaling group).
+pub(crate) fn blast_radius(role: &str, instance: &str, others: usize) -> BlastRadius {
+    let used = std::iter::once(InstanceUse {
+        instance_id: instance.into(),
+        state: Some("running".into()),
+        instance_profile_arn: Some(WEB_PROFILE.into()),
+        ..Default::default()
+    })
+    .chain((1..=others).map(|n| InstanceUse {
+        instance_id: format!("i-{n:017x}"),
+        state: Some("running".into()),
+        name: Some(format!("web-{n}")),
+        auto_scaling_group: Some("web-asg".into()),
+        instance_profile_arn: Some(WEB_PROFILE.into()),
+    }))
+    .collect();
+    crate::enrich::blast_radius(role, "us-east-1", vec![WEB_PROFILE.into()], used, instance)
 }
