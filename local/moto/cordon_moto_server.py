@@ -45,6 +45,20 @@ where cordon's correctness depends on it; nothing here is cordon's own logic.
    UserDefinedFields and ResourceTags. A filter moto cannot evaluate is refused
    (NotImplementedException naming it) rather than silently ignored.
 
+7. ec2:ReplaceIamInstanceProfileAssociation gives the association a new AssociationId (as AWS
+   does: the old association ends, a new one begins) and puts the new profile on the instance
+   (moto kept showing the old profile's ARN in DescribeInstances' IamInstanceProfile); and
+   RunInstances with an IamInstanceProfile associates it with every instance it launches
+   (moto: with the first only), so several instances can run on one role.
+8. ec2:DescribeInstances honours the filter `iam-instance-profile.arn` (moto refused it as not
+   implemented): the ARN of the instance's associated instance profile.
+9. The AWS managed policies of AWS_MANAGED_POLICIES exist, so a role can attach them as the
+   templates do (AmazonSSMManagedInstanceCore for the quarantine instance role). moto loads
+   AWS's managed policies only all together, behind MOTO_IAM_LOAD_MANAGED_POLICIES, which
+   makes every account's IAM slow to create; these few are read from moto's own copy. And an
+   AWS::IAM::Role that CloudFormation creates attaches its ManagedPolicyArns (moto ignored
+   them), so infra/member.yaml's quarantine instance role is the template's.
+
 The account of a Security Hub call is the caller's, as for every moto backend: moto maps the
 access key (an assumed role's too) to its account, so a member account's findings and action
 targets are its own.
@@ -56,6 +70,11 @@ import re
 import sys
 
 from moto.core.exceptions import ServiceException
+from moto.ec2 import utils as ec2_utils
+from moto.ec2.models.iam_instance_profile import IamInstanceProfileAssociationBackend
+from moto.ec2.responses.instances import InstanceResponse
+from moto.iam import aws_managed_policies
+from moto.iam import models as iam_models
 from moto.iam.models import iam_backends
 from moto.organizations import models as org_models
 from moto.organizations.exceptions import AccountNotFoundException
@@ -711,6 +730,90 @@ securityhub_urls.url_paths.update(
         "{0}/actionTargets/(?P<ActionTargetArn>.+)$": SecurityHubResponse.dispatch,
     }
 )
+
+
+# --- EC2: instance profile associations (7, 8) --------------------------------------------
+
+_replace_association = (
+    IamInstanceProfileAssociationBackend.replace_iam_instance_profile_association
+)
+
+
+def replace_iam_instance_profile_association(self, association_id, *args, **kwargs):
+    association = _replace_association(self, association_id, *args, **kwargs)
+    association.association_id = ec2_utils.random_iam_instance_profile_association_id()
+    # What DescribeInstances shows, in moto's own shape (as moto's association sets it).
+    self.modify_instance_attribute(
+        association.instance_id,
+        "iam_instance_profile",
+        {"Arn": association.iam_instance_profile.arn, "Id": association.association_id},
+    )
+    return association
+
+
+IamInstanceProfileAssociationBackend.replace_iam_instance_profile_association = (
+    replace_iam_instance_profile_association
+)
+
+_run_instances = InstanceResponse.run_instances
+
+
+def run_instances(self):
+    result = _run_instances(self)
+    arn = self._get_param("IamInstanceProfile.Arn")
+    name = None if arn else self._get_param("IamInstanceProfile.Name")
+    if arn or name:
+        # moto associated the first instance; the others, as AWS does.
+        for instance in result.result.instances[1:]:
+            self.ec2_backend.associate_iam_instance_profile(
+                instance_id=instance.id,
+                iam_instance_profile_name=name,
+                iam_instance_profile_arn=arn,
+            )
+    return result
+
+
+InstanceResponse.run_instances = run_instances
+
+# An instance without a profile has `iam_instance_profile` None: it matches no ARN.
+ec2_utils.filter_dict_attribute_mapping["iam-instance-profile.arn"] = "iam_instance_profile.Arn"
+
+
+# --- IAM: the AWS managed policies the templates attach (9) -------------------------------
+
+AWS_MANAGED_POLICIES = ["AmazonSSMManagedInstanceCore"]
+_aws_policy_data = {}
+_init_aws_policies = iam_models.IAMBackend._init_aws_policies
+
+
+def _init_named_aws_policies(self):
+    if iam_models.load_iam_aws_managed_policies():
+        return _init_aws_policies(self)
+    if not _aws_policy_data:
+        every = json.loads(aws_managed_policies.aws_managed_policies_data)
+        _aws_policy_data.update({name: every[name] for name in AWS_MANAGED_POLICIES})
+    return [
+        iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data)
+        for name, data in _aws_policy_data.items()
+    ]
+
+
+iam_models.IAMBackend._init_aws_policies = _init_named_aws_policies
+
+_role_from_cloudformation = iam_models.Role.create_from_cloudformation_json.__func__
+
+
+def _role_with_managed_policies(cls, resource_name, template, account_id, region_name, **kwargs):
+    role = _role_from_cloudformation(
+        cls, resource_name, template, account_id, region_name, **kwargs
+    )
+    backend = iam_backends[account_id][iam_models.get_partition(region_name)]
+    for arn in template["Properties"].get("ManagedPolicyArns", []):
+        backend.attach_role_policy(arn, role.name)
+    return role
+
+
+iam_models.Role.create_from_cloudformation_json = classmethod(_role_with_managed_policies)
 
 
 if __name__ == "__main__":

@@ -776,8 +776,11 @@ fn the_central_roles_assume_only_the_member_role_of_the_organization_in_organiza
         // The organization's statements exist in organization mode only.
         let mut org_actions = Vec::new();
         for s in raw_statements(&policy["PolicyDocument"]) {
-            // (Reading the policy from Parameter Store has its own condition and test.)
-            if conditional_statement(&s).is_some_and(|(c, _)| c == POLICY_PARAMETER_CONDITION) {
+            // (Reading the policy from Parameter Store and the instance profile swap have
+            // their own conditions and tests.)
+            if conditional_statement(&s).is_some_and(|(c, _)| {
+                c == POLICY_PARAMETER_CONDITION || c == INSTANCE_PROFILE_CONDITION
+            }) {
                 continue;
             }
             let Some((cond, s)) = conditional_statement(&s) else {
@@ -854,6 +857,7 @@ fn the_member_template_shares_the_central_names_quarantine_policy_and_defaults()
     for p in [
         "MemberRoleName",
         "MemberQuarantinePolicyName",
+        "QuarantineInstanceProfileName",
         "GuardDutyMinimumSeverity",
     ] {
         for k in ["Type", "Default", "AllowedPattern", "MinValue", "MaxValue"] {
@@ -1052,7 +1056,7 @@ fn the_function_environment_fits_lambdas_4_kb() {
     // The worst case the parameters admit, with a stack name of up to 32 characters and the
     // longest region name: the response policy takes most of it.
     let t = template();
-    let vars = t["Globals"]["Function"]["Environment"]["Variables"]
+    let globals = t["Globals"]["Function"]["Environment"]["Variables"]
         .as_object()
         .unwrap();
     let stack = "s".repeat(32);
@@ -1079,8 +1083,7 @@ fn the_function_environment_fits_lambdas_4_kb() {
                 .unwrap_or_else(|| panic!("{p}: no length bound")),
         }
     };
-    let mut total = 0;
-    for (k, v) in vars {
+    let size = |k: &str, v: &Value| -> usize {
         let len = if let Some(p) = v["Ref"].as_str() {
             match p {
                 "AWS::AccountId" => 12,
@@ -1102,12 +1105,22 @@ fn the_function_environment_fits_lambdas_4_kb() {
         } else {
             panic!("{k}: cannot size {v}")
         };
-        total += k.len() + len;
+        k.len() + len
+    };
+    // Each function's environment: the globals and its own variables.
+    for (binary, f) in functions(&t) {
+        let mut vars = globals.clone();
+        if let Some(own) =
+            t["Resources"][&f.logical_id]["Properties"]["Environment"]["Variables"].as_object()
+        {
+            vars.extend(own.clone());
+        }
+        let total: usize = vars.iter().map(|(k, v)| size(k, v)).sum();
+        assert!(
+            total <= 4096,
+            "{binary}: the environment can reach {total} bytes (> 4 KB): lower ResponsePolicy's MaxLength"
+        );
     }
-    assert!(
-        total <= 4096,
-        "the functions' environment can reach {total} bytes (> 4 KB): lower ResponsePolicy's MaxLength"
-    );
 }
 
 #[test]
@@ -1170,4 +1183,262 @@ fn the_contain_action_is_a_valid_custom_action_that_its_rules_name() {
         t["Resources"]["OrgSecurityHubContainRequestRule"]["Properties"]["EventPattern"]["resources"],
         named
     );
+}
+
+// ------------------------------------------------------------------ instance credentials
+
+/// The condition under which the quarantine instance profile exists and may be swapped in.
+const INSTANCE_PROFILE_CONDITION: &str = "HasQuarantineInstanceProfile";
+
+/// `(condition, statement)` of each Allow statement of `role`'s `aws-api` policy that grants
+/// `action`, the condition being the statement's own `Fn::If`.
+fn granting(t: &Value, role: &str, action: &str) -> Vec<(Option<String>, Value)> {
+    t["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p["PolicyName"] == "aws-api")
+        .flat_map(|p| raw_statements(&p["PolicyDocument"]))
+        .map(|s| match conditional_statement(&s) {
+            Some((c, s)) => (Some(c.to_string()), s.clone()),
+            None => (None, s),
+        })
+        .filter(|(_, s)| s["Effect"] == "Allow")
+        .filter(|(_, s)| {
+            string_or_list(&s["Action"])
+                .iter()
+                .any(|a| action_key(a) == action_key(action))
+        })
+        .collect()
+}
+
+#[test]
+fn the_quarantine_instance_profile_is_a_session_manager_role_of_the_parameters_name() {
+    let t = template();
+    let member = member_template();
+    let param = &t["Parameters"]["QuarantineInstanceProfileName"];
+    assert_eq!(param["Type"], "String");
+    assert_eq!(param["Default"], "cordon-quarantine-instance");
+    let pattern = regex::Regex::new(param["AllowedPattern"].as_str().unwrap()).unwrap();
+    for ok in [
+        "",
+        "cordon-quarantine-instance",
+        "q",
+        &"q".repeat(64),
+        "a+b=c,d.e@f_g",
+    ] {
+        assert!(pattern.is_match(ok), "{ok:?} refused");
+    }
+    // A plain name: the functions build the ARN from it (no path, no wildcard).
+    for bad in [
+        "/cordon/quarantine",
+        "cordon/quarantine",
+        "cordon-*",
+        "cordon quarantine",
+        &"q".repeat(65),
+        "arn:aws:iam::123456789012:instance-profile/q",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?} allowed");
+    }
+    assert_eq!(
+        t["Conditions"][INSTANCE_PROFILE_CONDITION],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "QuarantineInstanceProfileName"}, ""]}]})
+    );
+    assert_eq!(
+        member["Conditions"][INSTANCE_PROFILE_CONDITION],
+        t["Conditions"][INSTANCE_PROFILE_CONDITION]
+    );
+    // IAM is global: in a member account, from the us-east-1 instance only.
+    assert_eq!(
+        member["Conditions"]["CreatesQuarantineInstanceProfile"],
+        serde_json::json!({"Fn::And": [
+            {"Condition": "InGlobalRegion"},
+            {"Condition": INSTANCE_PROFILE_CONDITION}
+        ]})
+    );
+    for (template, condition) in [
+        (&t, INSTANCE_PROFILE_CONDITION),
+        (&member, "CreatesQuarantineInstanceProfile"),
+    ] {
+        let role = &template["Resources"]["QuarantineInstanceRole"];
+        assert_eq!(role["Type"], "AWS::IAM::Role");
+        assert_eq!(role["Condition"], condition);
+        let props = &role["Properties"];
+        assert_eq!(props["RoleName"]["Ref"], "QuarantineInstanceProfileName");
+        // Trusted by EC2 alone; allowed nothing but what Session Manager needs.
+        let trust = raw_statements(&props["AssumeRolePolicyDocument"]);
+        assert_eq!(trust.len(), 1);
+        assert_eq!(trust[0]["Effect"], "Allow");
+        assert_eq!(
+            trust[0]["Principal"],
+            serde_json::json!({"Service": "ec2.amazonaws.com"})
+        );
+        assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+        assert_eq!(
+            props["ManagedPolicyArns"],
+            serde_json::json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}])
+        );
+        assert!(props["Policies"].is_null() && props["PermissionsBoundary"].is_null());
+        let profile = &template["Resources"]["QuarantineInstanceProfile"];
+        assert_eq!(profile["Type"], "AWS::IAM::InstanceProfile");
+        assert_eq!(profile["Condition"], condition);
+        assert_eq!(
+            profile["Properties"],
+            serde_json::json!({
+                "InstanceProfileName": {"Ref": "QuarantineInstanceProfileName"},
+                "Roles": [{"Ref": "QuarantineInstanceRole"}]
+            })
+        );
+    }
+    assert_eq!(
+        member["Resources"]["QuarantineInstanceRole"]["Properties"],
+        t["Resources"]["QuarantineInstanceRole"]["Properties"]
+    );
+    // Only the quarantine function is told the name (it computes the ARN per account).
+    for (binary, f) in functions(&t) {
+        let env = &t["Resources"][&f.logical_id]["Properties"]["Environment"]["Variables"]["CORDON_QUARANTINE_INSTANCE_PROFILE_NAME"];
+        if binary == "quarantine" {
+            assert_eq!(env["Ref"], "QuarantineInstanceProfileName");
+        } else {
+            assert!(env.is_null(), "{binary}");
+        }
+    }
+    assert!(
+        t["Globals"]["Function"]["Environment"]["Variables"]
+            ["CORDON_QUARANTINE_INSTANCE_PROFILE_NAME"]
+            .is_null()
+    );
+}
+
+#[test]
+fn only_quarantine_swaps_instance_profiles_and_passes_only_the_quarantine_role_only_to_ec2() {
+    let t = template();
+    let member = member_template();
+    let f = functions(&t);
+    let quarantine = f["quarantine"].role_logical_id.clone();
+    let pass_role_arn = serde_json::json!({"Fn::Sub":
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${QuarantineInstanceProfileName}"});
+    let to_ec2 = serde_json::json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}});
+
+    for (template, role) in [(&t, quarantine.as_str()), (&member, RESPONDER_ROLE)] {
+        // PassRole: one statement, there only when the profile is, on exactly that role, to
+        // EC2 only.
+        let pass = granting(template, role, "iam:PassRole");
+        assert_eq!(pass.len(), 1, "{role}: {pass:?}");
+        let (cond, s) = &pass[0];
+        assert_eq!(cond.as_deref(), Some(INSTANCE_PROFILE_CONDITION), "{role}");
+        assert_eq!(string_or_list(&s["Action"]), ["iam:PassRole"], "{role}");
+        assert_eq!(s["Resource"], pass_role_arn, "{role}");
+        assert_eq!(s["Condition"], to_ec2, "{role}");
+        let values = BTreeMap::from([
+            ("AWS::Partition", "aws"),
+            ("AWS::AccountId", "123456789012"),
+            (
+                "QuarantineInstanceProfileName",
+                "cordon-quarantine-instance",
+            ),
+        ]);
+        assert_eq!(
+            evaluate(&s["Resource"], &values),
+            "arn:aws:iam::123456789012:role/cordon-quarantine-instance"
+        );
+        // The swap itself: on instances, only when there is a profile to swap in.
+        let replace = granting(template, role, "ec2:ReplaceIamInstanceProfileAssociation");
+        assert_eq!(replace.len(), 1, "{role}: {replace:?}");
+        assert_eq!(
+            replace[0].0.as_deref(),
+            Some(INSTANCE_PROFILE_CONDITION),
+            "{role}"
+        );
+        assert!(
+            replace[0].1["Resource"]["Fn::Sub"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(":${AWS::AccountId}:instance/*")),
+            "{role}: {}",
+            replace[0].1
+        );
+        assert!(replace[0].1["Condition"].is_null());
+        let describe = granting(template, role, "ec2:DescribeIamInstanceProfileAssociations");
+        assert_eq!(describe.len(), 1, "{role}");
+        assert_eq!(describe[0].1["Resource"], "*", "{role}");
+    }
+    // No other function role may pass a role or swap a profile; enrich lists the role's
+    // instance profiles, on roles of this account.
+    for (binary, fr) in &f {
+        for action in ["iam:PassRole", "ec2:ReplaceIamInstanceProfileAssociation"] {
+            assert_eq!(
+                !granting(&t, &fr.role_logical_id, action).is_empty(),
+                binary == "quarantine",
+                "{binary}: {action}"
+            );
+        }
+    }
+    let list = granting(
+        &t,
+        &f["enrich"].role_logical_id,
+        "iam:ListInstanceProfilesForRole",
+    );
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].1["Resource"]["Fn::Sub"],
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"
+    );
+
+    // The quarantine role's guard denies everything on the stack's own roles, except passing
+    // a role to EC2: the quarantine instance role starts with the stack's name in a stack
+    // named cordon, and the Allow above names that role and no other.
+    let default = t["Parameters"]["QuarantineInstanceProfileName"]["Default"]
+        .as_str()
+        .unwrap();
+    assert!(
+        default.starts_with("cordon-"),
+        "the case the exception is for"
+    );
+    let denies: Vec<Value> = t["Resources"][&quarantine]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| statements(&p["PolicyDocument"]))
+        .filter(|s| s["Effect"] == "Deny")
+        .collect();
+    assert_eq!(denies.len(), 1, "{denies:?}");
+    assert_eq!(denies[0]["Action"], "iam:*");
+    assert_eq!(
+        denies[0]["Condition"],
+        serde_json::json!({"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+    );
+    assert!(
+        denies[0]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Fn::Sub"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(":role/${AWS::StackName}-*"))),
+        "{}",
+        denies[0]
+    );
+}
+
+#[test]
+fn every_parameter_is_in_exactly_one_parameter_group() {
+    for (name, t) in [(TEMPLATE, template()), (MEMBER_TEMPLATE, member_template())] {
+        let mut grouped: Vec<String> =
+            t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| string_or_list(&g["Parameters"]))
+                .collect();
+        grouped.sort();
+        let mut parameters: Vec<String> = t["Parameters"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        parameters.sort();
+        assert_eq!(grouped, parameters, "{name}");
+    }
 }

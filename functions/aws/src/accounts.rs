@@ -183,6 +183,15 @@ pub fn policy_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:{}:iam::{account}:policy/{name}", partition(region))
 }
 
+/// The ARN of the instance profile `name` in `account`. `name` is a plain name: a profile
+/// with a path (`/p/name`) is not supported (its ARN would need the path).
+pub fn instance_profile_arn(region: &str, account: &str, name: &str) -> String {
+    format!(
+        "arn:{}:iam::{account}:instance-profile/{name}",
+        partition(region)
+    )
+}
+
 /// The AWS partition a region belongs to.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -321,6 +330,14 @@ mod tests {
         assert_eq!(
             policy_arn("cn-north-1", "999988887777", "cordon-quarantine-deny-all"),
             "arn:aws-cn:iam::999988887777:policy/cordon-quarantine-deny-all"
+        );
+        assert_eq!(
+            instance_profile_arn(
+                "us-gov-west-1",
+                "999988887777",
+                "cordon-quarantine-instance"
+            ),
+            "arn:aws-us-gov:iam::999988887777:instance-profile/cordon-quarantine-instance"
         );
         assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
     }

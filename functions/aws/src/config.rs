@@ -17,6 +17,10 @@ pub const HOME_ACCOUNT: &str = "CORDON_HOME_ACCOUNT";
 pub const MEMBER_ROLE_NAME: &str = "CORDON_MEMBER_ROLE_NAME";
 /// The deny-all policy `infra/member.yaml` creates in each member account.
 pub const MEMBER_QUARANTINE_POLICY_NAME: &str = "CORDON_MEMBER_QUARANTINE_POLICY_NAME";
+/// The instance profile (a plain name, no path) quarantine swaps onto an instance whose
+/// credentials leaked, in the stack's account and, under the same name, in each member account
+/// (`infra/member.yaml`). Unset or empty: no instance quarantine profile, no swap.
+pub const QUARANTINE_INSTANCE_PROFILE_NAME: &str = "CORDON_QUARANTINE_INSTANCE_PROFILE_NAME";
 
 pub const DEFAULT_MEMBER_ROLE_NAME: &str = "cordon-responder";
 pub const DEFAULT_MEMBER_QUARANTINE_POLICY_NAME: &str = "cordon-quarantine-deny-all";
@@ -62,6 +66,7 @@ pub struct Config {
     home_account: Option<String>,
     member_role_name: Option<String>,
     member_quarantine_policy_name: Option<String>,
+    quarantine_instance_profile_name: Option<String>,
 }
 
 impl Config {
@@ -97,6 +102,7 @@ impl Config {
             home_account: get(HOME_ACCOUNT),
             member_role_name: get(MEMBER_ROLE_NAME),
             member_quarantine_policy_name: get(MEMBER_QUARANTINE_POLICY_NAME),
+            quarantine_instance_profile_name: get(QUARANTINE_INSTANCE_PROFILE_NAME),
         }
     }
 
@@ -208,6 +214,12 @@ impl Config {
         self.member_quarantine_policy_name
             .as_deref()
             .unwrap_or(DEFAULT_MEMBER_QUARANTINE_POLICY_NAME)
+    }
+
+    /// The quarantine instance profile's name ([`QUARANTINE_INSTANCE_PROFILE_NAME`]); `None`
+    /// when unset or blank (the deployment has none: the profile swap is skipped).
+    pub fn quarantine_instance_profile_name(&self) -> Option<&str> {
+        self.quarantine_instance_profile_name.as_deref()
     }
 }
 
@@ -342,6 +354,23 @@ mod tests {
                 .to_string()
                 .starts_with("CORDON_POLICY_PARAMETER: "),
             "an invalid stored policy names where it came from"
+        );
+    }
+
+    #[test]
+    fn the_quarantine_instance_profile_is_optional_and_blank_is_none() {
+        assert_eq!(config(&[]).quarantine_instance_profile_name(), None);
+        assert_eq!(
+            config(&[(QUARANTINE_INSTANCE_PROFILE_NAME, "  ")]).quarantine_instance_profile_name(),
+            None
+        );
+        assert_eq!(
+            config(&[(
+                QUARANTINE_INSTANCE_PROFILE_NAME,
+                " cordon-quarantine-instance "
+            )])
+            .quarantine_instance_profile_name(),
+            Some("cordon-quarantine-instance")
         );
     }
 

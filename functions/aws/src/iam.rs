@@ -344,6 +344,20 @@ impl IamRead for AwsIam {
         let out = absent_as_none(out.map_err(|e| port_error("iam:GetRolePolicy", e)))?;
         Ok(out.and_then(|o| decode_policy_document(o.policy_document())))
     }
+
+    async fn instance_profiles_for_role(&self, role: &str) -> PortResult<Vec<String>> {
+        let op = self.iam.list_instance_profiles_for_role();
+        let items = op
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let profiles =
+            absent_as_empty(items.map_err(|e| port_error("iam:ListInstanceProfilesForRole", e)))?;
+        Ok(profiles.iter().map(|p| p.arn().to_string()).collect())
+    }
 }
 
 #[async_trait]

@@ -27,6 +27,9 @@ const ENRICH: &[&str] = &[
     "iam:ListAttachedRolePolicies",
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
+    // instance credentials: the profiles carrying the role, and the instances using them (what
+    // revoking the role's sessions would interrupt)
+    "iam:ListInstanceProfilesForRole",
     "ec2:DescribeInstances",
     "ec2:DescribeNetworkAcls",
     // organization mode: which OUs hold the incident's account (coverage), then the member
@@ -78,6 +81,11 @@ const QUARANTINE: &[&str] = &[
     "ec2:ModifyInstanceMetadataOptions",
     "ec2:DescribeNetworkAcls",
     "ec2:CreateNetworkAclEntry",
+    // the instance profile swap: the quarantine profile in place of the compromised role's
+    // (passing the quarantine profile's role, to EC2 only)
+    "ec2:DescribeIamInstanceProfileAssociations",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "iam:PassRole",
     // organization mode: the member account's `cordon-responder` role
     "sts:AssumeRole",
     // the response policy, when it is kept in Parameter Store
@@ -108,6 +116,13 @@ const RELEASE_ACTIONS: &[&str] = &[
     "iam:DeleteRolePolicy",
     "ec2:DescribeNetworkAcls",
     "ec2:DeleteNetworkAclEntry",
+    // the instance's IMDS options as they were, and its own instance profile back in place of
+    // the quarantine profile
+    "ec2:DescribeInstances",
+    "ec2:ModifyInstanceMetadataOptions",
+    "ec2:DescribeIamInstanceProfileAssociations",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "iam:PassRole",
     // a member account's quarantine is released through its `cordon-responder` role
     "sts:AssumeRole",
 ];
@@ -185,6 +200,16 @@ mod tests {
             ]
         );
         assert!(actions_for("quarantine").contains(&"iam:AttachUserPolicy"));
+        for a in [
+            "ec2:DescribeIamInstanceProfileAssociations",
+            "ec2:ReplaceIamInstanceProfileAssociation",
+            "iam:PassRole",
+            "ec2:ModifyInstanceMetadataOptions",
+        ] {
+            assert!(actions_for("quarantine").contains(&a), "{a}");
+            assert!(actions_for(RELEASE).contains(&a), "{a}");
+        }
+        assert!(actions_for("enrich").contains(&"iam:ListInstanceProfilesForRole"));
         // enrich only reads (assuming the member role is how it reads there)
         for a in actions_for("enrich")
             .iter()
@@ -207,6 +232,9 @@ mod tests {
         assert!(member.contains("iam:AttachUserPolicy"));
         assert!(member.contains("iam:GetUser"));
         assert!(member.contains("ec2:DeleteNetworkAclEntry"));
+        assert!(member.contains("iam:ListInstanceProfilesForRole"));
+        assert!(member.contains("ec2:ReplaceIamInstanceProfileAssociation"));
+        assert!(member.contains("iam:PassRole"));
         assert!(!member.contains("sts:AssumeRole"));
         assert!(!member.contains("organizations:ListParents"));
         assert!(!member.iter().any(|a| a.starts_with("sns:")));

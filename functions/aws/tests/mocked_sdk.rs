@@ -362,6 +362,429 @@ async fn putting_the_same_revocation_policy_again_is_already() {
 }
 
 // ------------------------------------------------------------------------------------------
+// instance credentials: blast radius, IMDS options, the instance profile swap
+// ------------------------------------------------------------------------------------------
+
+const INSTANCE: &str = "i-0123456789abcdef0";
+const WEB_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/web";
+const QUARANTINE_PROFILE: &str =
+    "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
+
+fn ec2_instance(
+    id: &str,
+    profile: Option<&str>,
+    tags: &[(&str, &str)],
+) -> aws_sdk_ec2::types::Instance {
+    use aws_sdk_ec2::types::{
+        HttpTokensState, IamInstanceProfile, Instance, InstanceMetadataEndpointState,
+        InstanceMetadataOptionsResponse, InstanceState, InstanceStateName, Tag,
+    };
+    let mut i = Instance::builder()
+        .instance_id(id)
+        .state(
+            InstanceState::builder()
+                .name(InstanceStateName::Running)
+                .build(),
+        )
+        .subnet_id("subnet-1")
+        .metadata_options(
+            InstanceMetadataOptionsResponse::builder()
+                .http_tokens(HttpTokensState::Optional)
+                .http_put_response_hop_limit(2)
+                .http_endpoint(InstanceMetadataEndpointState::Disabled)
+                .build(),
+        );
+    if let Some(arn) = profile {
+        i = i.iam_instance_profile(IamInstanceProfile::builder().arn(arn).build());
+    }
+    for (k, v) in tags {
+        i = i.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    i.build()
+}
+
+fn reservation(
+    instances: Vec<aws_sdk_ec2::types::Instance>,
+) -> aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput {
+    aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder()
+        .reservations(
+            aws_sdk_ec2::types::Reservation::builder()
+                .set_instances(Some(instances))
+                .build(),
+        )
+        .build()
+}
+
+/// The filter `name`'s values in a DescribeInstances request.
+fn filter_values<'a>(
+    r: &'a aws_sdk_ec2::operation::describe_instances::DescribeInstancesInput,
+    name: &str,
+) -> Vec<&'a str> {
+    r.filters()
+        .iter()
+        .filter(|f| f.name() == Some(name))
+        .flat_map(|f| f.values())
+        .map(String::as_str)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_instance_carries_its_hop_limit_and_its_subnets_acl_entries() {
+    use aws_sdk_ec2::types::{NetworkAcl, NetworkAclEntry, RuleAction};
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| reservation(vec![ec2_instance(INSTANCE, Some(WEB_PROFILE), &[])]));
+    let acls = mock!(aws_sdk_ec2::Client::describe_network_acls)
+        .match_requests(|r| {
+            r.filters()
+                .iter()
+                .any(|f| f.name() == Some("association.subnet-id") && f.values() == ["subnet-1"])
+        })
+        .then_output(|| {
+            let entry = |n: i32, egress: bool, action: RuleAction, cidr: Option<&str>| {
+                NetworkAclEntry::builder()
+                    .rule_number(n)
+                    .egress(egress)
+                    .rule_action(action)
+                    .set_cidr_block(cidr.map(str::to_string))
+                    .set_ipv6_cidr_block(cidr.is_none().then(|| "::/0".to_string()))
+                    .build()
+            };
+            aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsOutput::builder()
+                .network_acls(
+                    NetworkAcl::builder()
+                        .network_acl_id("acl-1")
+                        .entries(entry(100, false, RuleAction::Allow, Some("0.0.0.0/0")))
+                        .entries(entry(101, false, RuleAction::Allow, None))
+                        .entries(entry(32767, true, RuleAction::Deny, Some("0.0.0.0/0")))
+                        .build(),
+                )
+                .build()
+        });
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &acls]));
+    let facts = ec2.instance(INSTANCE).await.unwrap().unwrap();
+    assert_eq!(facts.metadata_hop_limit, Some(2));
+    assert_eq!(facts.metadata_http_tokens.as_deref(), Some("optional"));
+    assert_eq!(facts.metadata_http_endpoint.as_deref(), Some("disabled"));
+    assert_eq!(facts.network_acl_id.as_deref(), Some("acl-1"));
+    let entries: Vec<(i32, bool, &str, Option<&str>)> = facts
+        .network_acl_entries
+        .iter()
+        .map(|e| {
+            (
+                e.rule_number,
+                e.egress,
+                e.action.as_str(),
+                e.cidr.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (100, false, "allow", Some("0.0.0.0/0")),
+            (101, false, "allow", None),
+            (32767, true, "deny", Some("0.0.0.0/0")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn instances_using_profiles_filters_running_ones_and_reads_every_page() {
+    let first = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| {
+            r.next_token().is_none()
+                && filter_values(r, "iam-instance-profile.arn") == [WEB_PROFILE]
+                && filter_values(r, "instance-state-name") == ["pending", "running"]
+        })
+        .then_output(|| {
+            let mut out = reservation(vec![
+                ec2_instance(
+                    "i-1",
+                    Some(WEB_PROFILE),
+                    &[("Name", "web-1"), ("aws:autoscaling:groupName", "web-asg")],
+                ),
+                ec2_instance("i-2", Some(WEB_PROFILE), &[]),
+            ]);
+            out.next_token = Some("page-2".into());
+            out
+        });
+    let second = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| {
+            r.next_token() == Some("page-2")
+                && filter_values(r, "iam-instance-profile.arn") == [WEB_PROFILE]
+        })
+        .then_output(|| reservation(vec![ec2_instance("i-3", Some(WEB_PROFILE), &[])]));
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&first, &second]));
+    let used = ec2
+        .instances_using_profiles(&[WEB_PROFILE.to_string()])
+        .await
+        .unwrap();
+    let ids: Vec<&str> = used.iter().map(|u| u.instance_id.as_str()).collect();
+    assert_eq!(ids, ["i-1", "i-2", "i-3"]);
+    assert_eq!(used[0].name.as_deref(), Some("web-1"));
+    assert_eq!(used[0].auto_scaling_group.as_deref(), Some("web-asg"));
+    assert_eq!(used[0].state.as_deref(), Some("running"));
+    assert_eq!(used[0].instance_profile_arn.as_deref(), Some(WEB_PROFILE));
+    assert_eq!(used[1].name, None);
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+
+    // No profile, no call.
+    assert!(ec2.instances_using_profiles(&[]).await.unwrap().is_empty());
+    assert_eq!(first.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn more_profiles_than_a_filter_holds_are_asked_in_chunks_of_200() {
+    let arns: Vec<String> = (0..250)
+        .map(|n| format!("arn:aws:iam::123456789012:instance-profile/p{n}"))
+        .collect();
+    let big = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| filter_values(r, "iam-instance-profile.arn").len() == 200)
+        .then_output(|| reservation(vec![ec2_instance("i-1", None, &[])]));
+    let rest = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| {
+            filter_values(r, "iam-instance-profile.arn")
+                .first()
+                .copied()
+                == Some("arn:aws:iam::123456789012:instance-profile/p200")
+                && filter_values(r, "iam-instance-profile.arn").len() == 50
+        })
+        .then_output(|| reservation(vec![ec2_instance("i-2", None, &[])]));
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&big, &rest]));
+    let used = ec2.instances_using_profiles(&arns).await.unwrap();
+    assert_eq!(used.len(), 2);
+    assert_eq!((big.num_calls(), rest.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn metadata_options_already_set_are_already_else_all_three_are_sent() {
+    use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataEndpointState};
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| reservation(vec![ec2_instance(INSTANCE, None, &[])]));
+    let modify = mock!(aws_sdk_ec2::Client::modify_instance_metadata_options)
+        .match_requests(|r| {
+            r.instance_id() == Some(INSTANCE)
+                && r.http_tokens() == Some(&HttpTokensState::Required)
+                && r.http_put_response_hop_limit() == Some(1)
+                // the instance's own endpoint setting, not a default
+                && r.http_endpoint() == Some(&InstanceMetadataEndpointState::Disabled)
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::modify_instance_metadata_options::ModifyInstanceMetadataOptionsOutput::builder().build()
+        });
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &modify]));
+    // The instance has optional / 2.
+    assert_eq!(
+        ec2.set_metadata_options(INSTANCE, "optional", 2)
+            .await
+            .unwrap(),
+        Change::Already
+    );
+    assert_eq!(modify.num_calls(), 0);
+    assert_eq!(
+        ec2.set_metadata_options(INSTANCE, "required", 1)
+            .await
+            .unwrap(),
+        Change::Done
+    );
+    assert_eq!(modify.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn metadata_options_of_a_missing_instance_are_not_found() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .sequence()
+        .http_status(400, Some(ec2_error("InvalidInstanceID.NotFound")))
+        .build();
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe]));
+    let err = ec2
+        .set_metadata_options(INSTANCE, "required", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::NotFound);
+    assert_eq!(err.operation, "ec2:ModifyInstanceMetadataOptions");
+    assert!(err.message.contains(INSTANCE), "{}", err.message);
+}
+
+fn associations(
+    profile: Option<&str>,
+) -> aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput{
+    use aws_sdk_ec2::types::{
+        IamInstanceProfile, IamInstanceProfileAssociation, IamInstanceProfileAssociationState,
+    };
+    let out = aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput::builder();
+    match profile {
+        None => out.build(),
+        Some(arn) => out
+            .iam_instance_profile_associations(
+                IamInstanceProfileAssociation::builder()
+                    .association_id("iip-assoc-1")
+                    .instance_id(INSTANCE)
+                    .state(IamInstanceProfileAssociationState::Associated)
+                    .iam_instance_profile(IamInstanceProfile::builder().arn(arn).build())
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+macro_rules! describe_associations {
+    ($profile:expr) => {
+        mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+            .match_requests(|r| {
+                let values = |name: &str| -> Vec<&str> {
+                    r.filters()
+                        .iter()
+                        .filter(|f| f.name() == Some(name))
+                        .flat_map(|f| f.values())
+                        .map(String::as_str)
+                        .collect()
+                };
+                values("instance-id") == [INSTANCE] && values("state").contains(&"associated")
+            })
+            .then_output(move || associations($profile))
+    };
+}
+
+fn replace_rule() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_ec2::Client::replace_iam_instance_profile_association)
+        .match_requests(|r| {
+            r.association_id() == Some("iip-assoc-1")
+                && r.iam_instance_profile().and_then(|p| p.arn()) == Some(QUARANTINE_PROFILE)
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::replace_iam_instance_profile_association::ReplaceIamInstanceProfileAssociationOutput::builder().build()
+        })
+}
+
+#[tokio::test]
+async fn the_profile_swap_replaces_only_the_expected_profile() {
+    // The instance has the role's profile: replaced.
+    let describe = describe_associations!(Some(WEB_PROFILE));
+    let replace = replace_rule();
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &replace]));
+    assert_eq!(
+        ec2.replace_instance_profile(INSTANCE, WEB_PROFILE, QUARANTINE_PROFILE)
+            .await
+            .unwrap(),
+        Change::Done
+    );
+    assert_eq!(replace.num_calls(), 1);
+
+    // It has the quarantine profile already: nothing to do.
+    let describe = describe_associations!(Some(QUARANTINE_PROFILE));
+    let replace = replace_rule();
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &replace]));
+    assert_eq!(
+        ec2.replace_instance_profile(INSTANCE, WEB_PROFILE, QUARANTINE_PROFILE)
+            .await
+            .unwrap(),
+        Change::Already
+    );
+    assert_eq!(replace.num_calls(), 0);
+
+    // Someone else's profile, or none: refused, nothing replaced.
+    for (now, said) in [
+        (
+            Some("arn:aws:iam::123456789012:instance-profile/batch"),
+            "has instance profile arn:aws:iam::123456789012:instance-profile/batch, not",
+        ),
+        (None, "has no instance profile, not"),
+    ] {
+        let describe = describe_associations!(now);
+        let replace = replace_rule();
+        let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &replace]));
+        let err = ec2
+            .replace_instance_profile(INSTANCE, WEB_PROFILE, QUARANTINE_PROFILE)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, PortErrorKind::Invalid);
+        assert_eq!(err.operation, "ec2:ReplaceIamInstanceProfileAssociation");
+        assert!(err.message.contains(said), "{}", err.message);
+        assert!(
+            err.message
+                .ends_with("not replaced (changed since cordon looked)"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains('\n'));
+        assert_eq!(replace.num_calls(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_profile_swap_keeps_the_error_kind() {
+    let describe = describe_associations!(Some(WEB_PROFILE));
+    let replace = mock!(aws_sdk_ec2::Client::replace_iam_instance_profile_association)
+        .sequence()
+        .http_status(403, Some(ec2_error("UnauthorizedOperation")))
+        .build();
+    let ec2 = AwsCompute::new(client!(aws_sdk_ec2, [&describe, &replace]));
+    let err = ec2
+        .replace_instance_profile(INSTANCE, WEB_PROFILE, QUARANTINE_PROFILE)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::AccessDenied);
+    assert_eq!(err.operation, "ec2:ReplaceIamInstanceProfileAssociation");
+    assert_eq!(replace.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_roles_instance_profiles_are_read_across_pages_and_a_missing_role_has_none() {
+    use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
+    use aws_sdk_iam::types::InstanceProfile;
+    let profile = |name: &str| {
+        InstanceProfile::builder()
+            .instance_profile_name(name)
+            .instance_profile_id(format!("AIPA{name}"))
+            .arn(format!("arn:aws:iam::123456789012:instance-profile/{name}"))
+            .path("/")
+            .create_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+            .set_roles(Some(vec![]))
+            .build()
+            .unwrap()
+    };
+    let first = mock!(aws_sdk_iam::Client::list_instance_profiles_for_role)
+        .match_requests(|r| r.role_name() == Some("web") && r.marker().is_none())
+        .then_output(move || {
+            ListInstanceProfilesForRoleOutput::builder()
+                .instance_profiles(profile("web"))
+                .is_truncated(true)
+                .marker("m-2")
+                .build()
+                .unwrap()
+        });
+    let second = mock!(aws_sdk_iam::Client::list_instance_profiles_for_role)
+        .match_requests(|r| r.role_name() == Some("web") && r.marker() == Some("m-2"))
+        .then_output(move || {
+            ListInstanceProfilesForRoleOutput::builder()
+                .instance_profiles(profile("web-spot"))
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        });
+    let gone = mock!(aws_sdk_iam::Client::list_instance_profiles_for_role)
+        .match_requests(|r| r.role_name() == Some("gone"))
+        .sequence()
+        .http_status(404, Some(iam_error("NoSuchEntity")))
+        .build();
+    let iam = AwsIam::new(client!(aws_sdk_iam, [&first, &second, &gone]));
+    assert_eq!(
+        iam.instance_profiles_for_role("web").await.unwrap(),
+        [
+            "arn:aws:iam::123456789012:instance-profile/web",
+            "arn:aws:iam::123456789012:instance-profile/web-spot"
+        ]
+    );
+    assert!(
+        iam.instance_profiles_for_role("gone")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ------------------------------------------------------------------------------------------
 // Security Hub (not in moto)
 // ------------------------------------------------------------------------------------------
 

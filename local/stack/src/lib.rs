@@ -1,8 +1,9 @@
 //! cordon-stack: the offline cordon stack, on loopback ports it chooses.
 //!
 //! [`Stack::start`] brings up `moto_server`, seeds the simulated account with what
-//! `infra/template.yaml` would create (the deny-all quarantine policy, the alerts and
-//! approvals topics each subscribed to an SQS queue, Security Hub and its custom actions),
+//! `infra/template.yaml` would create (the deny-all quarantine policy, the quarantine instance
+//! profile and its role, the alerts and approvals topics each subscribed to an SQS queue,
+//! Security Hub and its custom actions),
 //! starts the local Step
 //! Functions engine with its durable store, SNS/SQS integrations and API server, registers
 //! the six function binaries with the Lambda Runtime API host (with the environment the
@@ -11,7 +12,8 @@
 //! events with the template's EventBridge rules ([`Stack::send`]).
 //!
 //! The stack reads the very files that get deployed: the template (functions, environment,
-//! rules, quarantine policy document, custom actions), the ASL definitions and the policy file.
+//! rules, quarantine policy document, quarantine instance profile, custom actions), the ASL
+//! definitions and the policy file.
 
 #[cfg(test)]
 mod asl_tests;

@@ -1175,6 +1175,7 @@ async fn seed(aws: &SdkConfig, template: &Template) -> Result<Seeded, StackError
         .and_then(|p| p.arn())
         .unwrap_or_default()
         .to_string();
+    seed_quarantine_instance_profile(&iam, template).await?;
 
     let stack = template.stack_name();
     let mut topics = Vec::new();
@@ -1251,6 +1252,45 @@ async fn seed(aws: &SdkConfig, template: &Template) -> Result<Seeded, StackError
     })
 }
 
+/// The quarantine instance profile and its role, as the template creates them in the stack's
+/// account (member accounts get theirs from `infra/member.yaml`). Nothing when the template's
+/// profile name is empty.
+async fn seed_quarantine_instance_profile(
+    iam: &aws_sdk_iam::Client,
+    template: &Template,
+) -> Result<(), StackError> {
+    let Some(q) = template.quarantine_instance_profile()? else {
+        return Ok(());
+    };
+    iam.create_role()
+        .role_name(&q.role_name)
+        .description(&q.role_description)
+        .assume_role_policy_document(&q.trust_policy)
+        .send()
+        .await
+        .map_err(e("CreateRole quarantine instance role"))?;
+    for arn in &q.managed_policy_arns {
+        iam.attach_role_policy()
+            .role_name(&q.role_name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(e("AttachRolePolicy quarantine instance role"))?;
+    }
+    iam.create_instance_profile()
+        .instance_profile_name(&q.profile_name)
+        .send()
+        .await
+        .map_err(e("CreateInstanceProfile quarantine"))?;
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&q.profile_name)
+        .role_name(&q.role_name)
+        .send()
+        .await
+        .map_err(e("AddRoleToInstanceProfile quarantine"))?;
+    Ok(())
+}
+
 /// Beside the running executable (`cargo build` puts every workspace binary there); from a
 /// test binary in `target/debug/deps`, its parent.
 pub fn default_bin_dir() -> PathBuf {
@@ -1276,4 +1316,111 @@ pub fn find_root() -> Result<PathBuf, StackError> {
         return Ok(built.canonicalize().unwrap_or(built));
     }
     Err(StackError::NoRoot(cwd.display().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quarantine instance profile of the account `aws` reaches: its ARN, its role's name
+    /// and the role's managed policies.
+    async fn quarantine_profile(aws: &SdkConfig) -> (String, String, Vec<String>) {
+        let iam = aws_sdk_iam::Client::new(aws);
+        let profile = iam
+            .get_instance_profile()
+            .instance_profile_name("cordon-quarantine-instance")
+            .send()
+            .await
+            .unwrap();
+        let profile = profile.instance_profile().unwrap();
+        let [role] = profile.roles() else {
+            panic!("one role: {profile:?}")
+        };
+        let role = iam
+            .get_role()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .unwrap();
+        let role = role.role().unwrap();
+        let trust = role.assume_role_policy_document().unwrap_or_default();
+        assert!(trust.contains("ec2.amazonaws.com"), "{trust}");
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .unwrap();
+        (
+            profile.arn().to_string(),
+            role.role_name().to_string(),
+            attached
+                .attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_quarantine_instance_profile_is_seeded_in_the_home_and_every_member_account() {
+        let moto = tokio::task::spawn_blocking(Moto::start)
+            .await
+            .unwrap()
+            .unwrap();
+        let aws = moto.sdk_config().await;
+        let root = find_root().unwrap();
+        let mut template = Template::read(&root.join("infra/template.yaml")).unwrap();
+        seed(&aws, &template).await.unwrap();
+        let ssm = vec!["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".to_string()];
+        assert_eq!(
+            quarantine_profile(&aws).await,
+            (
+                format!("arn:aws:iam::{ACCOUNT_ID}:instance-profile/cordon-quarantine-instance"),
+                "cordon-quarantine-instance".to_string(),
+                ssm.clone()
+            )
+        );
+
+        // Organization mode: each member account has the same, from infra/member.yaml.
+        let o = organize(&aws, &root, &mut template, &[]).await.unwrap();
+        assert!(!o.members.is_empty());
+        for m in &o.members {
+            use cordon_moto::organization as org;
+            let admin = org::config_in_account(&aws, &m.id, org::ACCESS_ROLE)
+                .await
+                .unwrap();
+            assert_eq!(
+                quarantine_profile(&admin).await,
+                (
+                    format!(
+                        "arn:aws:iam::{}:instance-profile/cordon-quarantine-instance",
+                        m.id
+                    ),
+                    "cordon-quarantine-instance".to_string(),
+                    ssm.clone()
+                ),
+                "member {}",
+                m.id
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_quarantine_instance_profile_is_seeded_when_its_name_is_empty() {
+        let moto = tokio::task::spawn_blocking(Moto::start)
+            .await
+            .unwrap()
+            .unwrap();
+        let aws = moto.sdk_config().await;
+        let mut template =
+            Template::read(&find_root().unwrap().join("infra/template.yaml")).unwrap();
+        template
+            .values
+            .insert("QuarantineInstanceProfileName".into(), String::new());
+        seed(&aws, &template).await.unwrap();
+        let iam = aws_sdk_iam::Client::new(&aws);
+        let profiles = iam.list_instance_profiles().send().await.unwrap();
+        assert!(profiles.instance_profiles().is_empty(), "{profiles:?}");
+    }
 }

@@ -1,7 +1,7 @@
 //! What the offline stack reads out of the SAM template: the functions (binary, name,
 //! timeout, environment), the state machines (definition file, substitutions), the
-//! quarantine policy document, the Security Hub custom actions and the EventBridge rules.
-//! One source of truth: the file that gets deployed.
+//! quarantine policy document, the quarantine instance profile and its role, the Security Hub
+//! custom actions and the EventBridge rules. One source of truth: the file that gets deployed.
 //!
 //! Only the intrinsics these properties use are resolved: `Ref` (parameters, pseudo
 //! parameters and the resources the stack creates), `Fn::Sub` (string form) and
@@ -67,6 +67,19 @@ impl ActionTargetDef {
             self.id
         )
     }
+}
+
+/// The template's quarantine instance profile (`AWS::IAM::InstanceProfile`
+/// `QuarantineInstanceProfile`) and the role it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProfileDef {
+    pub profile_name: String,
+    pub role_name: String,
+    pub role_description: String,
+    /// The role's trust policy, as JSON text.
+    pub trust_policy: String,
+    /// The role's `ManagedPolicyArns`, resolved.
+    pub managed_policy_arns: Vec<String>,
 }
 
 /// The parsed template with a resolver for the values the offline stack knows.
@@ -135,6 +148,73 @@ impl Template {
         let json: Value = serde_json::to_value(doc)
             .map_err(|e| StackError::Template(format!("{id}.PolicyDocument: {e}")))?;
         Ok((name, description.trim().to_string(), json.to_string()))
+    }
+
+    /// The quarantine instance profile and its role; `None` when its name is empty (the
+    /// template's condition `HasQuarantineInstanceProfile`: the deployment has none). Only a
+    /// profile of one role, named by `!Ref`, is supported.
+    pub fn quarantine_instance_profile(&self) -> Result<Option<InstanceProfileDef>, StackError> {
+        const ID: &str = "QuarantineInstanceProfile";
+        let err = |m: String| StackError::Template(format!("{ID}: {m}"));
+        let profiles = self.resources_of("AWS::IAM::InstanceProfile");
+        let (_, profile) = profiles
+            .iter()
+            .find(|(id, _)| id == ID)
+            .ok_or_else(|| StackError::Template(format!("no {ID} resource")))?;
+        let props = profile
+            .get("Properties")
+            .ok_or_else(|| err("no Properties".into()))?;
+        let name = match props.get("InstanceProfileName") {
+            Some(v) => self.resolve(v, &format!("{ID}.InstanceProfileName"))?,
+            None => return Err(err("no InstanceProfileName".into())),
+        };
+        if name.trim().is_empty() {
+            return Ok(None);
+        }
+        let roles = props
+            .get("Roles")
+            .and_then(Yaml::as_sequence)
+            .ok_or_else(|| err("no Roles".into()))?;
+        let [role_ref] = roles.as_slice() else {
+            return Err(err(format!("{} roles: one is supported", roles.len())));
+        };
+        let role_id = ref_target(role_ref).ok_or_else(|| err("Roles: not a !Ref".into()))?;
+        let (role_id, role) = self
+            .resources_of("AWS::IAM::Role")
+            .into_iter()
+            .find(|(id, _)| id == &role_id)
+            .ok_or_else(|| err(format!("no role {role_id}")))?;
+        let role_props = role
+            .get("Properties")
+            .ok_or_else(|| StackError::Template(format!("{role_id}: no Properties")))?;
+        let role_name = match role_props.get("RoleName") {
+            Some(v) => self.resolve(v, &format!("{role_id}.RoleName"))?,
+            None => format!("{}-{role_id}", self.stack_name()),
+        };
+        let role_description = match role_props.get("Description") {
+            Some(v) => self.resolve(v, &format!("{role_id}.Description"))?,
+            None => String::new(),
+        };
+        let trust = role_props.get("AssumeRolePolicyDocument").ok_or_else(|| {
+            StackError::Template(format!("{role_id}: no AssumeRolePolicyDocument"))
+        })?;
+        let trust: Value = serde_json::to_value(trust).map_err(|e| {
+            StackError::Template(format!("{role_id}.AssumeRolePolicyDocument: {e}"))
+        })?;
+        let managed_policy_arns = role_props
+            .get("ManagedPolicyArns")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|v| self.resolve(v, &format!("{role_id}.ManagedPolicyArns")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(InstanceProfileDef {
+            profile_name: name,
+            role_name,
+            role_description: role_description.trim().to_string(),
+            trust_policy: trust.to_string(),
+            managed_policy_arns,
+        }))
     }
 
     /// The Security Hub custom actions (`AWS::SecurityHub::ActionTarget`).
@@ -548,11 +628,76 @@ impl Template {
     }
 }
 
+/// The logical id a `!Ref X` (or `{Ref: X}`) names.
+fn ref_target(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_string),
+        Yaml::Mapping(m) if m.len() == 1 => m.get("Ref").and_then(Yaml::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
 fn yaml_scalar(v: &Yaml) -> Option<String> {
     match v {
         Yaml::String(s) => Some(s.clone()),
         Yaml::Number(n) => Some(n.to_string()),
         Yaml::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> Template {
+        Template::read(&crate::find_root().unwrap().join("infra/template.yaml")).unwrap()
+    }
+
+    #[test]
+    fn the_quarantine_instance_profile_is_read_from_the_template_and_empty_means_none() {
+        let mut t = template();
+        let q = t.quarantine_instance_profile().unwrap().unwrap();
+        assert_eq!(q.profile_name, "cordon-quarantine-instance");
+        assert_eq!(q.role_name, "cordon-quarantine-instance");
+        assert_eq!(
+            q.managed_policy_arns,
+            ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+        );
+        let trust: Value = serde_json::from_str(&q.trust_policy).unwrap();
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "ec2.amazonaws.com"
+        );
+        assert!(q.role_description.contains("Session Manager"));
+
+        t.values
+            .insert("QuarantineInstanceProfileName".into(), "other".into());
+        let q = t.quarantine_instance_profile().unwrap().unwrap();
+        assert_eq!(
+            (q.profile_name.as_str(), q.role_name.as_str()),
+            ("other", "other")
+        );
+        t.values
+            .insert("QuarantineInstanceProfileName".into(), String::new());
+        assert_eq!(t.quarantine_instance_profile().unwrap(), None);
+    }
+
+    #[test]
+    fn the_quarantine_function_gets_the_instance_profile_name_and_the_others_do_not() {
+        let mut t = template();
+        // What the stack creates before it resolves the environment.
+        for id in ["AlertsTopic", "ApprovalsTopic", "QuarantinePolicy"] {
+            t.values.insert(id.into(), format!("arn:aws:test:::{id}"));
+        }
+        for f in t.functions().unwrap() {
+            let env = t.function_env(&f).unwrap();
+            let name = env.get("CORDON_QUARANTINE_INSTANCE_PROFILE_NAME");
+            if f.binary == "quarantine" {
+                assert_eq!(name.map(String::as_str), Some("cordon-quarantine-instance"));
+            } else {
+                assert_eq!(name, None, "{}", f.binary);
+            }
+        }
     }
 }
