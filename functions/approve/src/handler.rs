@@ -24,6 +24,10 @@ struct Body {
     decision: BodyDecision,
     #[serde(default)]
     reason: String,
+    /// Instance credentials: also revoke (true) or not (false) the role's sessions, whatever
+    /// the policy's blast-radius threshold says. Only with `approved`.
+    #[serde(default)]
+    revoke_role_sessions: Option<bool>,
 }
 
 /// An HTTP answer: status and JSON body.
@@ -158,11 +162,18 @@ pub async fn decide_as<E: Executions>(
                 400,
                 "BadRequest",
                 format!(
-                    "bad body: {e} (expected {{executionArn, decision: approved|rejected, reason}})"
+                    "bad body: {e} (expected {{executionArn, decision: approved|rejected, reason, revokeRoleSessions?}})"
                 ),
             );
         }
     };
+    if matches!(body.decision, BodyDecision::Rejected) && body.revoke_role_sessions.is_some() {
+        return refuse(
+            400,
+            "BadRequest",
+            "`revokeRoleSessions` goes with `approved` only: a rejection contains nothing",
+        );
+    }
     let reason = body.reason.trim();
     if reason.is_empty() {
         return refuse(
@@ -225,6 +236,7 @@ pub async fn decide_as<E: Executions>(
         verified: identity == IdentitySource::AwsIam,
         reason: reason.to_string(),
         decided_at: now,
+        revoke_role_sessions: body.revoke_role_sessions,
     };
     let output = serde_json::to_value(&approval).unwrap_or(Value::Null);
     match executions

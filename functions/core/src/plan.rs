@@ -230,7 +230,7 @@ pub fn plan_quarantine_for(
             b.skip(
                 ACT_ATTACH,
                 role_name,
-                "not applied to roles: it would deny fresh, legitimate sessions too; earlier sessions are revoked instead",
+                "not applied to roles: it would deny fresh, legitimate sessions too (earlier sessions are revoked instead, when the blast radius allows)",
             );
             b.skip(
                 ACT_DEACTIVATE,

@@ -505,7 +505,16 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         }
         None => text.push_str("  Nothing was changed in the account.\n"),
     }
-    instance_credentials(case, &mut text);
+    let (reach, still_open) = instance_credentials(case);
+    if let Some(reach) = &reach {
+        text.push_str(&format!("\nBLAST RADIUS\n  {}\n", escape_control(reach)));
+    }
+    if !still_open.is_empty() {
+        text.push_str("\nSTILL OPEN\n");
+        for line in &still_open {
+            text.push_str(&format!("  ! {}\n", escape_control(line)));
+        }
+    }
     text.push_str("\nWHAT TO DO NEXT\n");
     for step in next_steps(case, contained, any_failed) {
         text.push_str(&format!("  * {step}\n"));
@@ -530,6 +539,8 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
         "classification": case.classification,
         "approval": case.approval,
         "containment": case.containment,
+        "blastRadius": reach,
+        "stillOpen": still_open,
         "links": links.iter().map(|(k, v)| json!({"name": k, "url": v})).collect::<Vec<_>>(),
         "executionArn": ctx.execution_arn,
     });
@@ -541,28 +552,25 @@ pub fn alert(case: &CaseFile, ctx: &RenderContext) -> Rendered {
     }
 }
 
-/// For leaked instance credentials: the blast radius, and what stays open after what cordon
-/// did (IMDSv1, the profile, the stolen credentials).
-fn instance_credentials(case: &CaseFile, out: &mut String) {
+/// For leaked instance credentials: the blast radius sentence, and what stays open after what
+/// cordon did (IMDSv1, the profile, the stolen credentials).
+fn instance_credentials(case: &CaseFile) -> (Option<String>, Vec<String>) {
     let Some(incident) = case.incident.as_ref() else {
-        return;
+        return (None, Vec::new());
     };
     let enrichment = case.enrichment.clone().unwrap_or_default();
-    let Some(instance) = crate::instance::compromised_instance(incident, &enrichment) else {
-        return;
+    let (Some(instance), Subject::AssumedRole { role_name, .. }) = (
+        crate::instance::compromised_instance(incident, &enrichment),
+        &incident.subject,
+    ) else {
+        return (None, Vec::new());
     };
-    let Subject::AssumedRole { role_name, .. } = &incident.subject else {
-        return;
-    };
-    if let Some(b) = &enrichment.blast_radius {
-        out.push_str("\nBLAST RADIUS\n");
-        out.push_str(&format!(
-            "  {}\n",
-            escape_control(&crate::instance::blast_radius_sentence(b, &instance))
-        ));
-    }
+    let reach = enrichment
+        .blast_radius
+        .as_ref()
+        .map(|b| crate::instance::blast_radius_sentence(b, &instance));
     let Some(containment) = case.containment.as_ref().filter(|c| !c.dry_run) else {
-        return;
+        return (reach, Vec::new());
     };
     let done = |name: &str| {
         containment.actions.iter().any(|a| {
@@ -577,12 +585,7 @@ fn instance_credentials(case: &CaseFile, out: &mut String) {
         done(crate::plan::ACT_SWAP),
         done(crate::plan::ACT_REVOKE),
     );
-    if !open.is_empty() {
-        out.push_str("\nSTILL OPEN\n");
-        for line in open {
-            out.push_str(&format!("  ! {}\n", escape_control(&line)));
-        }
-    }
+    (reach, open)
 }
 
 fn next_steps(case: &CaseFile, contained: bool, any_failed: bool) -> Vec<String> {
@@ -826,14 +829,11 @@ pub fn approval_request(
     ));
     text.push_str("To approve the quarantine:\n");
     text.push_str(&format!("  cordon approve {id} --reason \"...\"\n"));
-    if let Some(b) = case.enrichment.as_ref().and_then(|e| {
-        let i = incident?;
-        let instance = crate::instance::compromised_instance(i, e)?;
-        Some(crate::instance::blast_radius_sentence(e.blast_radius.as_ref()?, &instance))
-    }) {
+    let (reach, _) = instance_credentials(case);
+    if let Some(b) = &reach {
         text.push_str(&format!(
             "Leaked instance credentials. {}.\n",
-            escape_control(&b)
+            escape_control(b)
         ));
         text.push_str("To approve and also revoke every current session of the role (the credentials already stolen stop working; so do the role's other instances until their credentials rotate):\n");
         text.push_str(&format!(
@@ -862,7 +862,10 @@ pub fn approval_request(
         "commands": {
             "approve": format!("cordon approve {id} --reason \"...\""),
             "reject": format!("cordon reject {id} --reason \"...\""),
+            "approveAndRevokeRoleSessions": reach.as_ref().map(|_| format!("cordon approve {id} --revoke-role-sessions --reason \"...\"")),
+            "approveInstanceOnly": reach.as_ref().map(|_| format!("cordon approve {id} --keep-role-sessions --reason \"...\"")),
         },
+        "blastRadius": reach,
         "incident": case.incident,
         "classification": case.classification,
     });

@@ -7,13 +7,16 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use cordon_core::Deployment;
-use cordon_core::plan::{ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, action_name_and_target};
+use cordon_core::plan::{
+    ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, ACT_SWAP, action_name_and_target,
+};
 use cordon_core::ports::{AccountError, Accounts, Change, Compute, IamRead, IamWrite, PortResult};
 use cordon_core::record::tag_value;
 use cordon_core::{
     ActionOutcome, ActionStatus, ApprovalDefault, CaseFile, Containment, Decision, Enrichment,
-    Incident, KeyStatus, LoginProfile, PlanError, PlannedAction, Policy, PortError, PrincipalRef,
-    QuarantineRecord, Subject, Verdict, plan_quarantine, revocation_policy_document,
+    Incident, KeyStatus, LoginProfile, PlanError, PlanTargets, PlannedAction, Policy, PortError,
+    PrincipalRef, QuarantineRecord, Subject, Verdict, plan_quarantine_for,
+    revocation_policy_document,
 };
 
 /// Read once at init. The policy is kept as an error when it cannot be read: every
@@ -21,6 +24,8 @@ use cordon_core::{
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub quarantine_policy_arn: String,
+    /// The quarantine instance profile in the account (`None`: none deployed, no swap).
+    pub quarantine_instance_profile_arn: Option<String>,
     pub policy: Result<Policy, String>,
 }
 
@@ -31,6 +36,8 @@ pub struct Deployed {
     pub deployment: Deployment,
     /// The name `infra/member.yaml` gives the deny-all policy in member accounts.
     pub member_quarantine_policy_name: String,
+    /// The quarantine instance profile's name, the same in every account (`None`: none).
+    pub quarantine_instance_profile_name: Option<String>,
     /// The settings for the account the stack runs in.
     pub home: Settings,
 }
@@ -38,8 +45,15 @@ pub struct Deployed {
 impl Deployed {
     /// The settings for acting in `account` (`region` gives the partition).
     pub fn settings_for(&self, account: &str, region: &str) -> Settings {
+        let quarantine_instance_profile_arn = self
+            .quarantine_instance_profile_name
+            .as_deref()
+            .map(|name| cordon_aws::accounts::instance_profile_arn(region, account, name));
         if account == self.deployment.home() {
-            return self.home.clone();
+            return Settings {
+                quarantine_instance_profile_arn,
+                ..self.home.clone()
+            };
         }
         Settings {
             quarantine_policy_arn: cordon_aws::accounts::policy_arn(
@@ -47,6 +61,7 @@ impl Deployed {
                 account,
                 &self.member_quarantine_policy_name,
             ),
+            quarantine_instance_profile_arn,
             policy: self.home.policy.clone(),
         }
     }
@@ -245,13 +260,12 @@ where
         .map(|r| r.quarantined_at)
         .unwrap_or_else(|| now.trunc_subsecs(0));
     let view = planning_view(fresh.enrichment.clone(), &settings.quarantine_policy_arn);
-    let plan = plan_quarantine(
-        incident,
-        &view,
-        policy,
-        &settings.quarantine_policy_arn,
-        now,
-    )?;
+    let targets = PlanTargets {
+        quarantine_policy_arn: &settings.quarantine_policy_arn,
+        quarantine_instance_profile_arn: settings.quarantine_instance_profile_arn.as_deref(),
+        approval: case.approval.as_ref(),
+    };
+    let plan = plan_quarantine_for(incident, &view, policy, &targets, now)?;
     let dry_run = policy.dry_run || case.classification.as_ref().is_some_and(|c| c.dry_run);
     tracing::info!(
         incident_id = %incident.id,
@@ -389,7 +403,7 @@ where
 }
 
 fn is_instance_action(action: &str) -> bool {
-    action == ACT_IMDS || action == ACT_NACL
+    action == ACT_IMDS || action == ACT_NACL || action == ACT_SWAP
 }
 
 fn outcome(action: &str, target: String, status: ActionStatus, detail: String) -> ActionOutcome {
@@ -487,7 +501,11 @@ async fn reread<I: IamRead, C: Compute>(
                     .and_then(|e| e.instance.as_ref())
                     .map(|i| i.instance_id.clone())
             });
-            if let Some(id) = instance_id.filter(|_| c.enforce_imds_v2 || c.nacl_deny_remote_ip) {
+            // The blast radius the classification (and any approver) saw decides the
+            // revocation; it is not re-counted here.
+            e.blast_radius = case.enrichment.as_ref().and_then(|e| e.blast_radius.clone());
+            let wanted = c.enforce_imds_v2 || c.nacl_deny_remote_ip || c.swap_instance_profile;
+            if let Some(id) = instance_id.filter(|_| wanted) {
                 match compute.instance(&id).await {
                     Ok(i) => e.instance = i,
                     Err(err) if err.is_transient() => return Err(QuarantineError::Transient(err)),
@@ -531,11 +549,6 @@ fn planning_view(mut e: Enrichment, quarantine_policy_arn: &str) -> Enrichment {
                 password_reset_required: false,
             });
         }
-    }
-    if let Some(instance) = e.instance.as_mut()
-        && prior.imdsv2_enforced_on.as_deref() == Some(instance.instance_id.as_str())
-    {
-        instance.metadata_http_tokens = None;
     }
     e
 }
@@ -596,9 +609,32 @@ async fn execute<I: IamWrite, C: Compute>(
                 ),
             ))
         }
-        PlannedAction::EnforceImdsV2 { instance_id } => {
-            let c = compute.require_imds_v2(instance_id).await?;
-            Ok((c, "IMDSv2 required (HttpTokens=required)".into()))
+        PlannedAction::EnforceImdsV2 {
+            instance_id,
+            hop_limit,
+        } => {
+            let c = compute
+                .set_metadata_options(instance_id, "required", *hop_limit)
+                .await?;
+            Ok((
+                c,
+                format!("IMDSv2 required (HttpTokens=required, hop limit {hop_limit})"),
+            ))
+        }
+        PlannedAction::SwapInstanceProfile {
+            instance_id,
+            from_profile_arn,
+            to_profile_arn,
+        } => {
+            let c = compute
+                .replace_instance_profile(instance_id, from_profile_arn, to_profile_arn)
+                .await?;
+            Ok((
+                c,
+                format!(
+                    "instance profile {to_profile_arn} in place of {from_profile_arn}: the instance can no longer fetch the role's credentials (those already issued stay valid until revoked or expired)"
+                ),
+            ))
         }
         PlannedAction::NaclDenyIp {
             network_acl_id,

@@ -37,6 +37,8 @@ async fn main() -> Result<(), Error> {
             .quarantine_policy_arn()
             .map_err(config_error)?
             .to_string(),
+        // Filled per account by `Deployed::settings_for` from the profile's name.
+        quarantine_instance_profile_arn: None,
         // An unreadable policy fails every invocation (fail closed), naming the variable.
         policy: config.policy().cloned().map_err(|e| e.to_string()),
     };
@@ -46,6 +48,9 @@ async fn main() -> Result<(), Error> {
     let deployed = Deployed {
         deployment: config.deployment().map_err(config_error)?,
         member_quarantine_policy_name: config.member_quarantine_policy_name().to_string(),
+        quarantine_instance_profile_name: config
+            .quarantine_instance_profile_name()
+            .map(str::to_string),
         home: settings,
     };
     // IAM and EC2 clients exist only for an account: `accounts.open(account, ...)`.

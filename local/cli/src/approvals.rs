@@ -42,6 +42,14 @@ pub struct DecideArgs {
     /// Offline only: the approver identity to assert [default: the stack's local approver].
     #[arg(long = "as", value_name = "ARN")]
     pub as_arn: Option<String>,
+    /// Leaked instance credentials: also revoke every current session of the instance role,
+    /// interrupting the other instances that use it (the approval request says how many).
+    #[arg(long, conflicts_with = "keep_role_sessions")]
+    pub revoke_role_sessions: bool,
+    /// Leaked instance credentials: contain the instance only, never revoke the role's
+    /// sessions, whatever the policy's threshold says.
+    #[arg(long)]
+    pub keep_role_sessions: bool,
     /// Print the function's answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -187,13 +195,20 @@ pub fn decide(args: DecideArgs, verdict: Verdict) -> ExitCode {
             .ok_or("the stack has no approve function URL (output ApproveUrl)")?;
         let sfn = Sfn::new(&target.sfn);
         let execution_arn = resolve_execution(&target, &sfn, &args.incident).await?;
-        // The approve function's body is exactly {executionArn, decision, reason}: it refuses
-        // anything else, so that no field can pose as the approver's identity.
-        let body = json!({
+        // The approve function's body is exactly {executionArn, decision, reason,
+        // revokeRoleSessions?}: it refuses anything else, so that no field can pose as the
+        // approver's identity.
+        let mut body = json!({
             "executionArn": execution_arn,
             "decision": match verdict { Verdict::Approve => "approved", Verdict::Reject => "rejected" },
             "reason": args.reason,
         });
+        if args.revoke_role_sessions || args.keep_role_sessions {
+            if matches!(verdict, Verdict::Reject) {
+                return Err("--revoke-role-sessions and --keep-role-sessions go with `cordon approve` only".into());
+            }
+            body["revokeRoleSessions"] = json!(args.revoke_role_sessions);
+        }
         let mut headers = vec![("content-type", "application/json".to_string())];
         let (config, asserted) = if target.offline {
             let caller = args

@@ -75,7 +75,26 @@ pub fn release_call(a: &ReleaseAction) -> String {
             "ec2:DeleteNetworkAclEntry networkAclId={network_acl_id} ruleNumber={rule_number} (ingress and egress)"
         ),
         ReleaseAction::KeepImdsV2 { instance_id } => format!(
-            "(no call) IMDSv2 stays required on {instance_id}: going back to IMDSv1 is a choice for a human"
+            "(no call) IMDSv2 stays required on {instance_id}: the record does not say what it was before (an older cordon), so going back is a choice for a human"
+        ),
+        ReleaseAction::RestoreImdsOptions {
+            instance_id,
+            http_tokens,
+            hop_limit,
+        } => format!(
+            "ec2:ModifyInstanceMetadataOptions instanceId={instance_id} httpTokens={http_tokens} httpPutResponseHopLimit={hop_limit} (as before the quarantine{})",
+            if http_tokens == "optional" {
+                "; IMDSv1 is enabled again"
+            } else {
+                ""
+            }
+        ),
+        ReleaseAction::RestoreInstanceProfile {
+            instance_id,
+            quarantine_profile_arn,
+            original_profile_arn,
+        } => format!(
+            "ec2:ReplaceIamInstanceProfileAssociation instanceId={instance_id} iamInstanceProfile={original_profile_arn} (only if {quarantine_profile_arn} is still associated)"
         ),
         ReleaseAction::ResetLoginProfileManually { user } => format!(
             "(no call) the console password of {user} was deleted and cannot be restored: an administrator must set a new one (iam:CreateLoginProfile) if the user needs console access"
@@ -188,6 +207,24 @@ async fn execute(
             network_acl_id,
             rule_number,
         } => compute.nacl_remove(network_acl_id, *rule_number).await,
+        ReleaseAction::RestoreImdsOptions {
+            instance_id,
+            http_tokens,
+            hop_limit,
+        } => {
+            compute
+                .set_metadata_options(instance_id, http_tokens, *hop_limit)
+                .await
+        }
+        ReleaseAction::RestoreInstanceProfile {
+            instance_id,
+            quarantine_profile_arn,
+            original_profile_arn,
+        } => {
+            compute
+                .replace_instance_profile(instance_id, quarantine_profile_arn, original_profile_arn)
+                .await
+        }
         ReleaseAction::KeepImdsV2 { .. } | ReleaseAction::ResetLoginProfileManually { .. } => {
             return Ok("left to a human");
         }
@@ -250,6 +287,18 @@ pub fn run(args: Args) -> ExitCode {
             return Err(format!(
                 "{kind} {user} in account {account} has no cordon quarantine record (tags SecurityStatus=Quarantined, QuarantineIncident, QuarantineTime): nothing to release"
             ));
+        };
+        // EC2 is regional: the instance actions are undone where they were done.
+        let reopened;
+        let compute = match record.instance_region.as_deref().filter(|r| *r != region) {
+            Some(instance_region) => {
+                reopened = accounts
+                    .open(&account, instance_region, &format!("release-{user}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                &reopened.compute
+            }
+            None => compute,
         };
         let plan = release_plan(&record);
         let st = Style::for_stdout();
@@ -345,6 +394,9 @@ mod tests {
             login_profile_deleted: true,
             revocation_policy: Some("cordon-revoke-sessions".into()),
             imdsv2_enforced_on: None,
+            imds_before: None,
+            profile_swap: None,
+            instance_region: None,
             nacl_entry: None,
         }
     }

@@ -9,9 +9,13 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use cordon_core::{
-    CaseFile, Classification, Enrichment, Incident, PlannedAction, Policy, PrincipalRef,
-    QuarantinePlan, Verdict, classify, parse_event, plan_quarantine,
+    CaseFile, Classification, Enrichment, Incident, PlanTargets, PlannedAction, Policy,
+    PrincipalRef, QuarantinePlan, Verdict, classify, parse_event, plan_quarantine_for,
 };
+
+/// The quarantine instance profile's name: the template's default (parameter
+/// `QuarantineInstanceProfileName`), the same in every account.
+const QUARANTINE_INSTANCE_PROFILE: &str = "cordon-quarantine-instance";
 use serde_json::{Value, json};
 
 use crate::audit::render::subject_label;
@@ -74,8 +78,18 @@ pub fn planned_calls(a: &PlannedAction) -> Vec<String> {
                 ),
             }]
         }
-        PlannedAction::EnforceImdsV2 { instance_id } => vec![format!(
-            "ec2:ModifyInstanceMetadataOptions instanceId={instance_id} httpTokens=required"
+        PlannedAction::EnforceImdsV2 {
+            instance_id,
+            hop_limit,
+        } => vec![format!(
+            "ec2:ModifyInstanceMetadataOptions instanceId={instance_id} httpTokens=required httpPutResponseHopLimit={hop_limit}"
+        )],
+        PlannedAction::SwapInstanceProfile {
+            instance_id,
+            from_profile_arn,
+            to_profile_arn,
+        } => vec![format!(
+            "ec2:ReplaceIamInstanceProfileAssociation instanceId={instance_id} iamInstanceProfile={to_profile_arn} (was {from_profile_arn})"
         )],
         PlannedAction::NaclDenyIp {
             network_acl_id,
@@ -146,6 +160,16 @@ pub fn render(r: &Replay, st: &Style) -> String {
     for e in &r.enrichment.lookup_errors {
         o += &format!("  lookup {} failed: {}\n", e.lookup, e.error);
     }
+    if let (Some(b), Some(instance)) = (
+        r.enrichment.blast_radius.as_ref(),
+        cordon_core::instance::compromised_instance(&r.incident, &r.enrichment),
+    ) {
+        o += &format!(
+            "{} {}\n",
+            st.bold("Blast radius"),
+            cordon_core::instance::blast_radius_sentence(b, &instance)
+        );
+    }
     o += &format!(
         "{} {}, severity {}, score {}{}\n",
         st.bold("Verdict"),
@@ -194,16 +218,17 @@ pub fn render(r: &Replay, st: &Style) -> String {
     o
 }
 
-/// Classify and plan (pure).
+/// Classify and plan (pure). The plan is the one an approval without a choice (or no approval
+/// step) gives: the policy's blast-radius threshold decides the revocation.
 pub fn decide(
     incident: Incident,
     enrichment: Enrichment,
     policy: &Policy,
-    quarantine_policy_arn: &str,
+    targets: &PlanTargets<'_>,
     now: DateTime<Utc>,
 ) -> Replay {
     let classification = classify(&incident, &enrichment, policy);
-    let plan = plan_quarantine(&incident, &enrichment, policy, quarantine_policy_arn, now)
+    let plan = plan_quarantine_for(&incident, &enrichment, policy, targets, now)
         .map_err(|e| e.to_string());
     Replay {
         incident,
@@ -263,7 +288,19 @@ pub fn run(args: Args) -> ExitCode {
                     cordon_aws::config::DEFAULT_MEMBER_QUARANTINE_POLICY_NAME,
                 ),
             };
-            let r = decide(incident, enrichment, &policy, &qp, Utc::now());
+            // The template's default name for the quarantine instance profile, in the
+            // incident's account.
+            let qip = cordon_aws::accounts::instance_profile_arn(
+                &region,
+                &incident.account,
+                QUARANTINE_INSTANCE_PROFILE,
+            );
+            let targets = PlanTargets {
+                quarantine_policy_arn: &qp,
+                quarantine_instance_profile_arn: Some(&qip),
+                approval: None,
+            };
+            let r = decide(incident, enrichment, &policy, &targets, Utc::now());
             if args.json {
                 cases.push(case_file(one, &r));
             } else {

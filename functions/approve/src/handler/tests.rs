@@ -149,6 +149,34 @@ async fn an_approver_decision_completes_the_task_with_the_verified_identity() {
 }
 
 #[tokio::test]
+async fn an_approver_may_choose_the_role_wide_revocation_and_a_rejection_may_not() {
+    let ex = FakeExecutions::waiting();
+    let p = policy();
+    let with = |decision: &str, revoke: bool| {
+        json!({"executionArn": EXEC, "decision": decision, "reason": "keys used from a VPS", "revokeRoleSessions": revoke})
+            .to_string()
+            .into_bytes()
+    };
+    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &with("approved", true), now()).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["revokeRoleSessions"], json!(true));
+    assert_eq!(ex.sent.lock().unwrap()[0].1["revokeRoleSessions"], json!(true));
+
+    let ex = FakeExecutions::waiting();
+    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &with("rejected", false), now()).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("`revokeRoleSessions` goes with `approved` only"),
+        "{:?}",
+        reply.body
+    );
+    assert!(ex.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn refusals_are_clear_4xx_and_never_complete_the_task() {
     let p = policy();
     let ex = FakeExecutions::waiting();

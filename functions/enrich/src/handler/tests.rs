@@ -241,6 +241,12 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
     // The instance is not in this (emulated) account: absent, not an error.
     assert_eq!(e.instance, None);
     assert_eq!(e.lookup_errors, vec![]);
+    // The role is in no instance profile: no running instance would be interrupted.
+    let reach = e.blast_radius.unwrap();
+    assert_eq!(
+        (reach.instance_profiles.len(), reach.running_instances, reach.other_instances),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -350,6 +356,9 @@ impl IamRead for Fake {
     async fn role_inline_policy(&self, _: &str, _: &str) -> PortResult<Option<Value>> {
         Ok(None)
     }
+    async fn instance_profiles_for_role(&self, _: &str) -> PortResult<Vec<String>> {
+        Ok(vec![])
+    }
 }
 
 #[async_trait]
@@ -357,7 +366,26 @@ impl Compute for Fake {
     async fn instance(&self, _: &str) -> PortResult<Option<InstanceFacts>> {
         Ok(None)
     }
-    async fn require_imds_v2(&self, _: &str) -> PortResult<cordon_core::ports::Change> {
+    async fn instances_using_profiles(
+        &self,
+        _: &[String],
+    ) -> PortResult<Vec<cordon_core::InstanceUse>> {
+        Ok(vec![])
+    }
+    async fn set_metadata_options(
+        &self,
+        _: &str,
+        _: &str,
+        _: i32,
+    ) -> PortResult<cordon_core::ports::Change> {
+        unreachable!("enrich never writes")
+    }
+    async fn replace_instance_profile(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> PortResult<cordon_core::ports::Change> {
         unreachable!("enrich never writes")
     }
     async fn nacl_deny(&self, _: &str, _: &str, _: i32) -> PortResult<cordon_core::ports::Change> {

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use cordon_core::ports::PortResult;
 use cordon_core::{
-    AccessKey, Approval, Classification, InstanceFacts, PolicyRef, PortErrorKind, RoleFacts,
-    Severity, Tags, UserFacts, parse_event,
+    AccessKey, Approval, Classification, InstanceFacts, InstanceUse, PolicyRef, PortErrorKind,
+    RoleFacts, Severity, Tags, UserFacts, parse_event,
 };
 use serde_json::Value;
 
@@ -44,8 +44,30 @@ fn policy_with(edit: impl FnOnce(&mut Value)) -> Policy {
 fn settings(policy: Policy) -> Settings {
     Settings {
         quarantine_policy_arn: DENY_ARN.into(),
+        quarantine_instance_profile_arn: None,
         policy: Ok(policy),
     }
+}
+
+const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+const WEB_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/web-app";
+const QUARANTINE_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
+
+/// `web-app-role` on the compromised instance and `others` more running instances.
+fn blast_radius(others: usize) -> cordon_core::BlastRadius {
+    let used = (0..=others)
+        .map(|n| cordon_core::InstanceUse {
+            instance_id: if n == 0 {
+                INSTANCE.to_string()
+            } else {
+                format!("i-{n:017}")
+            },
+            state: Some("running".into()),
+            instance_profile_arn: Some(WEB_PROFILE.into()),
+            ..Default::default()
+        })
+        .collect();
+    cordon_core::enrich::blast_radius(ROLE, "us-east-1", vec![WEB_PROFILE.into()], used, INSTANCE)
 }
 
 fn classification(verdict: Verdict) -> Classification {
@@ -67,11 +89,14 @@ fn classification(verdict: Verdict) -> Classification {
 fn case(fixture_name: &str) -> CaseFile {
     let event = fixture(fixture_name);
     let incident = parse_event(&event).unwrap();
+    // An instance role used by the compromised instance alone (what enrich finds).
+    let blast_radius = (fixture_name == GUARDDUTY).then(|| blast_radius(0));
     CaseFile {
         event,
         incident: Some(incident),
         enrichment: Some(Enrichment {
             exists: true,
+            blast_radius,
             ..Default::default()
         }),
         classification: Some(classification(Verdict::Quarantine)),
@@ -98,12 +123,28 @@ struct FakeRole {
     inline: BTreeMap<String, Value>,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+struct FakeInstance {
+    tokens: String,
+    hops: i32,
+    profile: Option<String>,
+}
+
+impl FakeInstance {
+    fn with_tokens(tokens: &str) -> FakeInstance {
+        FakeInstance {
+            tokens: tokens.into(),
+            hops: 2,
+            profile: Some(WEB_PROFILE.into()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct FakeAws {
     users: Mutex<BTreeMap<String, FakeUser>>,
     roles: Mutex<BTreeMap<String, FakeRole>>,
-    /// instance id → HttpTokens
-    instances: Mutex<BTreeMap<String, String>>,
+    instances: Mutex<BTreeMap<String, FakeInstance>>,
     /// operation → the error it returns
     fail: Mutex<BTreeMap<&'static str, PortError>>,
     /// operation → how many calls succeed before it starts failing
@@ -280,6 +321,9 @@ impl IamRead for FakeAws {
             .get(role)
             .and_then(|r| r.inline.get(name).cloned()))
     }
+    async fn instance_profiles_for_role(&self, _: &str) -> PortResult<Vec<String>> {
+        unreachable!("iam:ListInstanceProfilesForRole is enrich's, not quarantine's")
+    }
 }
 
 #[async_trait]
@@ -392,21 +436,46 @@ impl Compute for FakeAws {
             .lock()
             .unwrap()
             .get(id)
-            .map(|tokens| InstanceFacts {
+            .map(|i| InstanceFacts {
                 instance_id: id.into(),
-                metadata_http_tokens: Some(tokens.clone()),
+                metadata_http_tokens: Some(i.tokens.clone()),
+                metadata_hop_limit: Some(i.hops),
+                instance_profile_arn: i.profile.clone(),
                 ..Default::default()
             }))
     }
-    async fn require_imds_v2(&self, id: &str) -> PortResult<Change> {
+    async fn instances_using_profiles(&self, _: &[String]) -> PortResult<Vec<InstanceUse>> {
+        unreachable!("quarantine does not count instances: the case's blast radius decides")
+    }
+    async fn set_metadata_options(&self, id: &str, tokens: &str, hops: i32) -> PortResult<Change> {
         self.write("ec2:ModifyInstanceMetadataOptions", id)?;
         let mut instances = self.instances.lock().unwrap();
-        let tokens = instances
+        let i = instances
             .get_mut(id)
             .ok_or_else(|| not_found("ec2:ModifyInstanceMetadataOptions", id))?;
-        let changed = tokens != "required";
-        *tokens = "required".into();
+        let changed = i.tokens != tokens || i.hops != hops;
+        i.tokens = tokens.into();
+        i.hops = hops;
         Ok(Self::change(changed))
+    }
+    async fn replace_instance_profile(&self, id: &str, from: &str, to: &str) -> PortResult<Change> {
+        self.write("ec2:ReplaceIamInstanceProfileAssociation", id)?;
+        let mut instances = self.instances.lock().unwrap();
+        let i = instances
+            .get_mut(id)
+            .ok_or_else(|| not_found("ec2:ReplaceIamInstanceProfileAssociation", id))?;
+        match i.profile.as_deref() {
+            Some(p) if p == to => Ok(Change::Already),
+            Some(p) if p == from => {
+                i.profile = Some(to.into());
+                Ok(Change::Done)
+            }
+            other => Err(PortError::new(
+                PortErrorKind::Invalid,
+                "ec2:ReplaceIamInstanceProfileAssociation",
+                format!("{id} has instance profile {other:?}, not {from}: not replaced"),
+            )),
+        }
     }
     async fn nacl_deny(&self, _: &str, _: &str, _: i32) -> PortResult<Change> {
         unreachable!("NACL deny is off in these tests")
@@ -690,6 +759,7 @@ async fn refusals_root_rejection_timeout_to_notify_missing_policy_and_vanished_u
         verified: true,
         reason: "expected user".into(),
         decided_at: t(NOW),
+        revoke_role_sessions: None,
     });
     let err = handle(&aws, &aws, &s, &rejected, t(NOW)).await.unwrap_err();
     assert_eq!(err.error_type(), "NotApproved");
@@ -711,6 +781,7 @@ async fn refusals_root_rejection_timeout_to_notify_missing_policy_and_vanished_u
     assert!(aws.writes.lock().unwrap().is_empty());
 
     let no_policy = Settings {
+        quarantine_instance_profile_arn: None,
         quarantine_policy_arn: DENY_ARN.into(),
         policy: Err("CORDON_POLICY is not set".into()),
     };
@@ -739,7 +810,7 @@ async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabl
         aws.instances
             .lock()
             .unwrap()
-            .insert("i-0a1b2c3d4e5f60718".into(), "optional".into());
+            .insert(INSTANCE.into(), FakeInstance::with_tokens("optional"));
         let s = settings(policy_with(|p| {
             p["containment"]["enforceImdsV2"] = imds.into()
         }));
@@ -751,6 +822,7 @@ async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabl
             verified: true,
             reason: String::new(),
             decided_at: t(NOW),
+            revoke_role_sessions: None,
         });
         let c = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap();
         let done: Vec<_> = c
@@ -770,13 +842,130 @@ async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabl
             "2026-03-14T03:00:00Z"
         );
         assert_eq!(role.tags["SecurityStatus"], "Quarantined");
-        let tokens = aws.instances.lock().unwrap()["i-0a1b2c3d4e5f60718"].clone();
+        let tokens = aws.instances.lock().unwrap()[INSTANCE].tokens.clone();
         assert_eq!(tokens, if imds { "required" } else { "optional" });
         assert_eq!(
             c.record.unwrap().imdsv2_enforced_on.as_deref(),
             imds.then_some("i-0a1b2c3d4e5f60718")
         );
     }
+}
+
+/// The exfiltration case with `others` more instances on the role, and the fake's instance.
+fn shared_role_case(others: usize) -> (FakeAws, CaseFile) {
+    let aws = FakeAws::default();
+    aws.roles
+        .lock()
+        .unwrap()
+        .insert(ROLE.into(), FakeRole::default());
+    aws.instances
+        .lock()
+        .unwrap()
+        .insert(INSTANCE.into(), FakeInstance::with_tokens("optional"));
+    let mut input = case(GUARDDUTY);
+    input.enrichment.as_mut().unwrap().blast_radius = Some(blast_radius(others));
+    (aws, input)
+}
+
+fn with_profile(policy: Policy) -> Settings {
+    Settings {
+        quarantine_instance_profile_arn: Some(QUARANTINE_PROFILE.into()),
+        ..settings(policy)
+    }
+}
+
+#[tokio::test]
+async fn a_shared_role_loses_one_instance_profile_and_keeps_its_sessions() {
+    let (aws, input) = shared_role_case(2);
+    let s = with_profile(policy_with(|p| {
+        p["containment"]["enforceImdsV2"] = true.into();
+        p["containment"]["revokeRoleSessionsMaxOtherInstances"] = 1.into();
+    }));
+    let c = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap();
+    use ActionStatus::*;
+    let acted: Vec<_> = c
+        .actions
+        .iter()
+        .filter(|a| a.status != Skipped)
+        .map(|a| (a.action.as_str(), a.target.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        acted,
+        vec![
+            ("tag-quarantined", ROLE, Done),
+            ("swap-instance-profile", INSTANCE, Done),
+            ("enforce-imds-v2", INSTANCE, Done),
+        ]
+    );
+    assert_eq!(
+        aws.instances.lock().unwrap()[INSTANCE],
+        FakeInstance {
+            tokens: "required".into(),
+            hops: 1,
+            profile: Some(QUARANTINE_PROFILE.into())
+        }
+    );
+    assert!(aws.roles.lock().unwrap()[ROLE].inline.is_empty(), "no revocation");
+    let record = c.record.unwrap();
+    assert_eq!(record.imds_before.as_deref(), Some("httpTokens=optional hopLimit=2"));
+    assert_eq!(
+        record.profile_swap,
+        Some(format!("{INSTANCE} {WEB_PROFILE} {QUARANTINE_PROFILE}"))
+    );
+
+    // The approver chose the revocation: now the role's sessions go too; the rest is already.
+    let mut approved = input.clone();
+    approved.approval = Some(Approval {
+        decision: Decision::Approved,
+        approver: Some("arn:aws:sts::123456789012:assumed-role/responder/alice".into()),
+        verified: true,
+        reason: "stolen keys in use".into(),
+        decided_at: t(NOW),
+        revoke_role_sessions: Some(true),
+    });
+    let c = handle(&aws, &aws, &s, &approved, t(NOW)).await.unwrap();
+    let acted: Vec<_> = c
+        .actions
+        .iter()
+        .filter(|a| a.status != Skipped)
+        .map(|a| (a.action.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        acted,
+        vec![
+            ("tag-quarantined", Done),
+            ("revoke-sessions", Done),
+            ("swap-instance-profile", Already),
+            ("enforce-imds-v2", Already),
+        ]
+    );
+    assert_eq!(
+        c.record.unwrap().imds_before.as_deref(),
+        Some("httpTokens=optional hopLimit=2"),
+        "what IMDS was before cordon, not what cordon made it"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_swap_is_failed_and_the_record_does_not_claim_it() {
+    // The profile changed between the re-read and the swap (the adapter refuses to replace
+    // an association that is not the one planned): the action fails, the rest is done, and
+    // the record tags are corrected so that release does not "restore" a swap never made.
+    let (aws, input) = shared_role_case(0);
+    aws.fail("ec2:ReplaceIamInstanceProfileAssociation", PortErrorKind::Invalid);
+    let s = with_profile(policy_with(|_| {}));
+    let err = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap_err();
+    assert_eq!(err.error_type(), "ContainmentFailed");
+    let tags = aws.roles.lock().unwrap()[ROLE].tags.clone();
+    assert_eq!(tags.get("CordonProfileSwap").map(String::as_str), Some(""));
+    assert_eq!(
+        tags.get("CordonRevocationPolicy").map(String::as_str),
+        Some("cordon-revoke-sessions")
+    );
+    assert_eq!(
+        aws.instances.lock().unwrap()[INSTANCE].profile.as_deref(),
+        Some(WEB_PROFILE)
+    );
 }
 
 mod moto {

@@ -16,11 +16,76 @@ fn now() -> DateTime<Utc> {
 }
 
 const QP: &str = "arn:aws:iam::123456789012:policy/cordon-quarantine";
+const QIP: &str = "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
+
+fn targets() -> PlanTargets<'static> {
+    PlanTargets {
+        quarantine_policy_arn: QP,
+        quarantine_instance_profile_arn: Some(QIP),
+        approval: None,
+    }
+}
+
+#[test]
+fn replay_of_an_exfiltration_shows_the_blast_radius_and_the_chosen_path() {
+    let event: Value = serde_json::from_str(include_str!(
+        "../../../../tests/events/guardduty-instance-credential-exfiltration-outside-aws.json"
+    ))
+    .unwrap();
+    let incident = parse_event(&event).unwrap();
+    let instance = "i-0a1b2c3d4e5f60718";
+    let profile = "arn:aws:iam::123456789012:instance-profile/web-app";
+    let used = (0..3)
+        .map(|n| cordon_core::InstanceUse {
+            instance_id: if n == 0 { instance.into() } else { format!("i-{n:017}") },
+            name: Some(format!("web-{n}")),
+            ..Default::default()
+        })
+        .collect();
+    let enrichment = Enrichment {
+        exists: true,
+        role: Some(cordon_core::RoleFacts {
+            name: "web-app-role".into(),
+            arn: "arn:aws:iam::123456789012:role/web-app-role".into(),
+            ..Default::default()
+        }),
+        instance: Some(cordon_core::InstanceFacts {
+            instance_id: instance.into(),
+            instance_profile_arn: Some(profile.into()),
+            metadata_http_tokens: Some("optional".into()),
+            ..Default::default()
+        }),
+        blast_radius: Some(cordon_core::enrich::blast_radius(
+            "web-app-role",
+            "us-east-1",
+            vec![profile.into()],
+            used,
+            instance,
+        )),
+        ..Default::default()
+    };
+    let r = decide(incident, enrichment, &policy(), &targets(), now());
+    let out = render(&r, &Style::PLAIN);
+    assert!(
+        out.contains("Blast radius web-app-role is used by 3 running instances in us-east-1, 2 besides i-0a1b2c3d4e5f60718"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blast-radius") && out.contains("  instance quarantine without role-wide session revocation: web-app-role is used by 3"),
+        "{out}"
+    );
+    assert!(out.contains("the response would ask an approver"), "{out}");
+    assert!(
+        out.contains(&format!("ec2:ReplaceIamInstanceProfileAssociation instanceId={instance} iamInstanceProfile={QIP} (was {profile})")),
+        "{out}"
+    );
+    assert!(out.contains("revoke-sessions web-app-role: web-app-role is used by 3"), "{out}");
+}
 
 #[test]
 fn replay_prints_the_verdict_and_the_exact_calls() {
     let incident = parse_event(&fixtures::event()).unwrap();
-    let r = decide(incident, enrichment(), &policy(), QP, now());
+    let r = decide(incident, enrichment(), &policy(), &targets(), now());
     let out = render(&r, &Style::PLAIN);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -65,7 +130,7 @@ fn replay_prints_the_verdict_and_the_exact_calls() {
 fn the_json_case_file_has_the_planned_calls_and_no_outcome() {
     let event = fixtures::event();
     let incident = parse_event(&event).unwrap();
-    let r = decide(incident, enrichment(), &policy(), QP, now());
+    let r = decide(incident, enrichment(), &policy(), &targets(), now());
     let case = case_file(&event, &r);
     assert_eq!(case["event"], event);
     assert_eq!(
@@ -97,7 +162,7 @@ fn a_protected_subject_gets_no_plan() {
     event["detail"]["responseElements"]["user"]["arn"] =
         "arn:aws:iam::123456789012:user/break-glass-1".into();
     let incident = parse_event(&event).unwrap();
-    let r = decide(incident, enrichment(), &policy(), QP, now());
+    let r = decide(incident, enrichment(), &policy(), &targets(), now());
     let out = render(&r, &Style::PLAIN);
     assert!(
         out.contains("No containment: the subject is protected"),
