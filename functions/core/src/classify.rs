@@ -867,7 +867,11 @@ mod tests {
             verdict: Verdict::Quarantine,
             severity: Severity::High,
             score: 95,
-            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15), (BLAST_RADIUS, 0)],
+            rules: &[
+                (GUARDDUTY_SEVERITY, 80),
+                (FINDING_FAMILY, 15),
+                (BLAST_RADIUS, 0),
+            ],
         },
         Case {
             fixture: "guardduty-instance-credential-exfiltration-inside-aws.json",
@@ -875,7 +879,11 @@ mod tests {
             verdict: Verdict::Quarantine,
             severity: Severity::High,
             score: 95,
-            rules: &[(GUARDDUTY_SEVERITY, 80), (FINDING_FAMILY, 15), (BLAST_RADIUS, 0)],
+            rules: &[
+                (GUARDDUTY_SEVERITY, 80),
+                (FINDING_FAMILY, 15),
+                (BLAST_RADIUS, 0),
+            ],
         },
         Case {
             fixture: "guardduty-instance-credential-exfiltration-outside-aws-updated.json",
@@ -1099,20 +1107,36 @@ mod tests {
         let mut policy = policy();
         let c = classify(&i, &e, &policy);
         assert_eq!(c.verdict, Verdict::Approve, "{c:?}");
-        let why = &c.reasons.iter().find(|r| r.rule == BLAST_RADIUS).unwrap().detail;
+        let why = &c
+            .reasons
+            .iter()
+            .find(|r| r.rule == BLAST_RADIUS)
+            .unwrap()
+            .detail;
         assert!(
             why.starts_with("instance quarantine without role-wide session revocation: web-app-role is used by 12 running instances in us-east-1, 11 besides i-0a1b2c3d4e5f60718"),
             "{why}"
         );
-        assert!(why.ends_with("an approver decides whether to revoke the role's sessions as well"), "{why}");
+        assert!(
+            why.ends_with("an approver decides whether to revoke the role's sessions as well"),
+            "{why}"
+        );
         policy.containment.above_revocation_threshold =
             crate::policy::AboveRevocationThreshold::ContainInstanceOnly;
         let c = classify(&i, &e, &policy);
         assert_eq!(c.verdict, Verdict::Quarantine);
         policy.containment.revoke_role_sessions_max_other_instances = 11;
         let c = classify(&i, &e, &policy);
-        let why = &c.reasons.iter().find(|r| r.rule == BLAST_RADIUS).unwrap().detail;
-        assert!(why.starts_with("instance quarantine and role-wide session revocation"), "{why}");
+        let why = &c
+            .reasons
+            .iter()
+            .find(|r| r.rule == BLAST_RADIUS)
+            .unwrap()
+            .detail;
+        assert!(
+            why.starts_with("instance quarantine and role-wide session revocation"),
+            "{why}"
+        );
     }
 
     #[test]

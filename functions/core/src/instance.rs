@@ -61,9 +61,8 @@ pub fn revocation_choice(
         .blast_radius
         .as_ref()
         .map(|b| blast_radius_sentence(b, &instance));
-    let reach = reach.unwrap_or_else(|| {
-        format!("the instances using {role_name} could not be counted")
-    });
+    let reach =
+        reach.unwrap_or_else(|| format!("the instances using {role_name} could not be counted"));
     if !c.revoke_sessions {
         return Some(RevocationChoice {
             revoke: false,
@@ -144,7 +143,10 @@ pub fn blast_radius_sentence(b: &BlastRadius, compromised: &str) -> String {
                 s.push_str(&format!(" \"{}\"", crate::parse::bounded(name, 40)));
             }
             if let Some(asg) = &i.auto_scaling_group {
-                s.push_str(&format!(" in Auto Scaling group {}", crate::parse::bounded(asg, 60)));
+                s.push_str(&format!(
+                    " in Auto Scaling group {}",
+                    crate::parse::bounded(asg, 60)
+                ));
             }
             s
         })
@@ -241,11 +243,16 @@ pub fn nacl_rule(entries: &[AclEntry], ip: Ipv4Addr) -> NaclRule {
     let denied_before = |egress: bool, allow: i32| {
         entries
             .iter()
-            .filter(|e| e.egress == egress && e.action == "deny" && e.rule_number < allow && matches(e))
+            .filter(|e| {
+                e.egress == egress && e.action == "deny" && e.rule_number < allow && matches(e)
+            })
             .map(|e| e.rule_number)
             .min()
     };
-    if let (Some(n), Some(_)) = (denied_before(false, in_allow), denied_before(true, out_allow)) {
+    if let (Some(n), Some(_)) = (
+        denied_before(false, in_allow),
+        denied_before(true, out_allow),
+    ) {
         return NaclRule::AlreadyDenied(n);
     }
     let limit = in_allow.min(out_allow);
@@ -446,7 +453,10 @@ mod tests {
         };
         let open = still_open("web-app-role", "i-1", Some(&facts), false, true, true);
         assert_eq!(open.len(), 1);
-        assert!(open[0].starts_with("IMDSv1 stays enabled on i-1"), "{open:?}");
+        assert!(
+            open[0].starts_with("IMDSv1 stays enabled on i-1"),
+            "{open:?}"
+        );
         assert!(still_open("r", "i-1", Some(&facts), true, true, true).is_empty());
         let all = still_open("r", "i-1", Some(&facts), false, false, false);
         assert_eq!(all.len(), 3);

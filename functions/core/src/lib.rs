@@ -29,8 +29,7 @@ pub use model::*;
 pub use parse::{MAX_EVENT_BYTES, ParseError, parse_event};
 pub use plan::{
     PlanError, PlanTargets, REVOCATION_POLICY_NAME, ReleaseAction, plan_quarantine,
-    plan_quarantine_for, release_plan,
-    revocation_policy_document,
+    plan_quarantine_for, release_plan, revocation_policy_document,
 };
 pub use policy::{Policy, PolicyError};
 pub use ports::{PortError, PortErrorKind};

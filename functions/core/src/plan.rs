@@ -404,7 +404,6 @@ impl QuarantinePlan {
     }
 }
 
-
 /// What the instance steps of a role's plan look at.
 struct InstanceCtx<'a> {
     role_name: &'a str,
@@ -493,7 +492,11 @@ fn plan_swap(
         return None;
     };
     if from == to {
-        b.skip(ACT_SWAP, id, "the instance already has the quarantine instance profile");
+        b.skip(
+            ACT_SWAP,
+            id,
+            "the instance already has the quarantine instance profile",
+        );
         return None;
     }
     let tag = crate::instance::profile_swap_tag(id, from, to);
@@ -544,14 +547,26 @@ fn plan_imds(
     let hops = facts.metadata_hop_limit.unwrap_or(QUARANTINE_HOP_LIMIT);
     if !ours {
         if facts.metadata_http_endpoint.as_deref() == Some("disabled") {
-            b.skip(ACT_IMDS, id, "the instance metadata service is disabled on the instance");
+            b.skip(
+                ACT_IMDS,
+                id,
+                "the instance metadata service is disabled on the instance",
+            );
             return None;
         }
         if tokens == "required" && hops <= QUARANTINE_HOP_LIMIT {
-            b.skip(ACT_IMDS, id, "the instance already requires IMDSv2 with hop limit 1");
+            b.skip(
+                ACT_IMDS,
+                id,
+                "the instance already requires IMDSv2 with hop limit 1",
+            );
             return None;
         }
-        if record.imdsv2_enforced_on.as_deref().is_some_and(|o| o != id) {
+        if record
+            .imdsv2_enforced_on
+            .as_deref()
+            .is_some_and(|o| o != id)
+        {
             b.skip(
                 ACT_IMDS,
                 id,
@@ -586,11 +601,19 @@ fn plan_nacl(
         return None;
     }
     let Some(ip) = remote_ip else {
-        b.skip(ACT_NACL, ctx.role_name, "the finding names no remote IPv4 address");
+        b.skip(
+            ACT_NACL,
+            ctx.role_name,
+            "the finding names no remote IPv4 address",
+        );
         return None;
     };
     let Some(acl) = ctx.instance.and_then(|i| i.network_acl_id.clone()) else {
-        b.skip(ACT_NACL, ip, "no network ACL known for the instance's subnet");
+        b.skip(
+            ACT_NACL,
+            ip,
+            "no network ACL known for the instance's subnet",
+        );
         return None;
     };
     let Ok(addr) = ip.parse::<std::net::Ipv4Addr>() else {
@@ -615,7 +638,10 @@ fn plan_nacl(
                 );
                 return None;
             }
-            let entries = &ctx.instance.map(|i| i.network_acl_entries.as_slice()).unwrap_or_default();
+            let entries = &ctx
+                .instance
+                .map(|i| i.network_acl_entries.as_slice())
+                .unwrap_or_default();
             match nacl_rule(entries, addr) {
                 NaclRule::Free(n) => n,
                 NaclRule::AlreadyDenied(n) => {
@@ -1263,7 +1289,11 @@ mod tests {
                 hop_limit: 1
             }
         );
-        let revoke = plan.skipped.iter().find(|s| s.action == ACT_REVOKE).unwrap();
+        let revoke = plan
+            .skipped
+            .iter()
+            .find(|s| s.action == ACT_REVOKE)
+            .unwrap();
         assert!(
             revoke.detail.starts_with("web-app-role is used by 3 running instances in us-east-1, 2 besides i-0a1b2c3d4e5f60718"),
             "{}",
@@ -1280,7 +1310,10 @@ mod tests {
             r.profile_swap.as_deref(),
             Some(format!("{INSTANCE} {WEB_PROFILE} {QPROFILE}").as_str())
         );
-        assert_eq!(r.imds_before.as_deref(), Some("httpTokens=optional hopLimit=2"));
+        assert_eq!(
+            r.imds_before.as_deref(),
+            Some("httpTokens=optional hopLimit=2")
+        );
         assert_eq!(r.instance_region.as_deref(), Some("us-east-1"));
         // Exactly undone: the ACL entry, IMDS as it was, the original profile, the tags.
         assert_eq!(
@@ -1326,7 +1359,11 @@ mod tests {
         approval.revoke_role_sessions = Some(false);
         let plan = plan_quarantine_for(&i, &e, &policy, &targets(Some(&approval)), now).unwrap();
         assert_eq!(names(&plan), vec![ACT_TAG, ACT_SWAP]);
-        let skipped = plan.skipped.iter().find(|s| s.action == ACT_REVOKE).unwrap();
+        let skipped = plan
+            .skipped
+            .iter()
+            .find(|s| s.action == ACT_REVOKE)
+            .unwrap();
         assert!(
             skipped
                 .detail
@@ -1381,12 +1418,17 @@ mod tests {
         // A retry plans the same entry from the record, whatever the ACL holds now.
         let mut again = e.clone();
         again.quarantine = Some(r.clone());
-        again.instance.as_mut().unwrap().network_acl_entries.push(crate::model::AclEntry {
-            rule_number: 4,
-            egress: false,
-            action: "deny".into(),
-            cidr: Some("198.51.100.77/32".into()),
-        });
+        again
+            .instance
+            .as_mut()
+            .unwrap()
+            .network_acl_entries
+            .push(crate::model::AclEntry {
+                rule_number: 4,
+                egress: false,
+                action: "deny".into(),
+                cidr: Some("198.51.100.77/32".into()),
+            });
         let plan = plan_quarantine(&i, &again, &policy, QARN, t("2026-03-14T01:50:00Z")).unwrap();
         assert!(plan.actions.contains(&PlannedAction::NaclDenyIp {
             network_acl_id: "acl-0123456789abcdef0".into(),

@@ -122,8 +122,10 @@ pub trait Compute: Send + Sync {
     async fn instance(&self, instance_id: &str) -> PortResult<Option<InstanceFacts>>;
     /// The pending and running instances whose instance profile is one of `profile_arns`
     /// (every one of them: the caller bounds what it keeps).
-    async fn instances_using_profiles(&self, profile_arns: &[String])
-    -> PortResult<Vec<InstanceUse>>;
+    async fn instances_using_profiles(
+        &self,
+        profile_arns: &[String],
+    ) -> PortResult<Vec<InstanceUse>>;
     /// Set the instance's IMDS `HttpTokens` and hop limit (the endpoint is left as it is).
     async fn set_metadata_options(
         &self,

@@ -648,7 +648,9 @@ fn next_steps(case: &CaseFile, contained: bool, any_failed: bool) -> Vec<String>
                     steps.push(format!("Find how the credentials of role `{role_name}` leaked (SSRF, IMDSv1, exposed logs), and read STILL OPEN above."));
                 }
                 if let Some(id) = instance_id {
-                    steps.push(format!("Investigate instance {id} (snapshot its volumes before you replace it)."));
+                    steps.push(format!(
+                        "Investigate instance {id} (snapshot its volumes before you replace it)."
+                    ));
                 }
             }
             _ => {}
@@ -1229,8 +1231,16 @@ mod tests {
             dry_run: false,
             actions: vec![
                 outcome("tag-quarantined", "web-app-role", ActionStatus::Done),
-                outcome("swap-instance-profile", "i-0a1b2c3d4e5f60718", ActionStatus::Done),
-                outcome("enforce-imds-v2", "i-0a1b2c3d4e5f60718", ActionStatus::Skipped),
+                outcome(
+                    "swap-instance-profile",
+                    "i-0a1b2c3d4e5f60718",
+                    ActionStatus::Done,
+                ),
+                outcome(
+                    "enforce-imds-v2",
+                    "i-0a1b2c3d4e5f60718",
+                    ActionStatus::Skipped,
+                ),
                 outcome("revoke-sessions", "web-app-role", ActionStatus::Skipped),
             ],
             record: None,
@@ -1239,11 +1249,26 @@ mod tests {
         assert!(r.text.contains("\nBLAST RADIUS\n  web-app-role is used by 3 running instances in us-east-1, 2 besides i-0a1b2c3d4e5f60718 (i-00000000000000001 \"web-1\" in Auto Scaling group web-asg, i-00000000000000002 \"web-2\" in Auto Scaling group web-asg); revoking its sessions interrupts all of them until their credentials rotate (up to ~1 h)\n"), "{}", r.text);
         assert!(r.text.contains("\nSTILL OPEN\n  ! IMDSv1 stays enabled on i-0a1b2c3d4e5f60718: whatever made it leak credentials (an SSRF, a proxy) can still fetch fresh credentials"), "{}", r.text);
         assert!(r.text.contains("  ! The credentials already taken from i-0a1b2c3d4e5f60718 stay valid until they expire"), "{}", r.text);
-        assert!(!r.text.contains("still runs with web-app-role's instance profile"), "swapped: {}", r.text);
-        assert!(!r.text.contains("issued before the quarantine are denied"), "not revoked: {}", r.text);
+        assert!(
+            !r.text
+                .contains("still runs with web-app-role's instance profile"),
+            "swapped: {}",
+            r.text
+        );
+        assert!(
+            !r.text.contains("issued before the quarantine are denied"),
+            "not revoked: {}",
+            r.text
+        );
 
         let a = approval_request(&c, EXEC, t("2026-03-14T03:00:00Z"), &ctx());
-        assert!(a.text.contains("Leaked instance credentials. web-app-role is used by 3 running instances"), "{}", a.text);
+        assert!(
+            a.text.contains(
+                "Leaked instance credentials. web-app-role is used by 3 running instances"
+            ),
+            "{}",
+            a.text
+        );
         assert!(a.text.contains("  cordon approve a4c5d6e7f8091a2b3c4d5e6f708192a3 --revoke-role-sessions --reason \"...\"\n"), "{}", a.text);
         assert!(a.text.contains("  cordon approve a4c5d6e7f8091a2b3c4d5e6f708192a3 --keep-role-sessions --reason \"...\"\n"), "{}", a.text);
     }

@@ -7,9 +7,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use cordon_core::Deployment;
-use cordon_core::plan::{
-    ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, ACT_SWAP, action_name_and_target,
-};
+use cordon_core::plan::{ACT_CORRECT_RECORD, ACT_IMDS, ACT_NACL, ACT_SWAP, action_name_and_target};
 use cordon_core::ports::{AccountError, Accounts, Change, Compute, IamRead, IamWrite, PortResult};
 use cordon_core::record::tag_value;
 use cordon_core::{
@@ -503,7 +501,10 @@ async fn reread<I: IamRead, C: Compute>(
             });
             // The blast radius the classification (and any approver) saw decides the
             // revocation; it is not re-counted here.
-            e.blast_radius = case.enrichment.as_ref().and_then(|e| e.blast_radius.clone());
+            e.blast_radius = case
+                .enrichment
+                .as_ref()
+                .and_then(|e| e.blast_radius.clone());
             let wanted = c.enforce_imds_v2 || c.nacl_deny_remote_ip || c.swap_instance_profile;
             if let Some(id) = instance_id.filter(|_| wanted) {
                 match compute.instance(&id).await {

@@ -205,7 +205,10 @@ pub fn decide(args: DecideArgs, verdict: Verdict) -> ExitCode {
         });
         if args.revoke_role_sessions || args.keep_role_sessions {
             if matches!(verdict, Verdict::Reject) {
-                return Err("--revoke-role-sessions and --keep-role-sessions go with `cordon approve` only".into());
+                return Err(
+                    "--revoke-role-sessions and --keep-role-sessions go with `cordon approve` only"
+                        .into(),
+                );
             }
             body["revokeRoleSessions"] = json!(args.revoke_role_sessions);
         }

@@ -123,6 +123,187 @@ impl SnsMessage {
     }
 }
 
+/// IAM and EC2 clients acting in one account, with the instance helpers scenarios use.
+pub struct AccountView {
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+impl AccountView {
+    /// An instance role (trusted by EC2) in an instance profile of its own.
+    pub async fn create_role_with_profile(&self, role: &str, profile: &str) {
+        let trust = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+        });
+        self.iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .expect("CreateRole");
+        self.iam
+            .create_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+            .expect("CreateInstanceProfile");
+        self.iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .expect("AddRoleToInstanceProfile");
+    }
+
+    /// A running instance with `profile`, IMDSv1 allowed and this hop limit, tagged with a
+    /// `Name` (and an Auto Scaling group, as EC2 Auto Scaling tags its instances); its id.
+    pub async fn run_instance(
+        &self,
+        profile: &str,
+        name: &str,
+        auto_scaling_group: Option<&str>,
+        hop_limit: i32,
+    ) -> String {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let mut tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key("Name").value(name).build());
+        if let Some(group) = auto_scaling_group {
+            tags = tags.tags(
+                Tag::builder()
+                    .key("aws:autoscaling:groupName")
+                    .value(group)
+                    .build(),
+            );
+        }
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
+            .min_count(1)
+            .max_count(1)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name(profile)
+                    .build(),
+            )
+            .metadata_options(
+                aws_sdk_ec2::types::InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(aws_sdk_ec2::types::HttpTokensState::Optional)
+                    .http_put_response_hop_limit(hop_limit)
+                    .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .tag_specifications(tags.build())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "RunInstances: {}",
+                    aws_sdk_ec2::error::DisplayErrorContext(e)
+                )
+            });
+        out.instances()[0].instance_id().unwrap().to_string()
+    }
+
+    /// What cordon may change on an instance: its profile (by association), IMDS tokens and
+    /// hop limit.
+    pub async fn instance_state(&self, instance_id: &str) -> InstanceState {
+        let out = self
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("instance-id")
+                    .values(instance_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeIamInstanceProfileAssociations");
+        let profile = out
+            .iam_instance_profile_associations()
+            .iter()
+            .find(|a| a.instance_id() == Some(instance_id))
+            .and_then(|a| a.iam_instance_profile())
+            .and_then(|p| p.arn())
+            .map(str::to_string);
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .expect("DescribeInstances");
+        let meta = out.reservations()[0].instances()[0].metadata_options();
+        InstanceState {
+            profile,
+            http_tokens: meta
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            hop_limit: meta
+                .and_then(|m| m.http_put_response_hop_limit())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The network ACL of the instance's subnet and its entries
+    /// `(rule number, egress, action, cidr)`, sorted.
+    pub async fn instance_acl(
+        &self,
+        instance_id: &str,
+    ) -> (String, Vec<(i32, bool, String, String)>) {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .expect("DescribeInstances");
+        let subnet = out.reservations()[0].instances()[0]
+            .subnet_id()
+            .expect("the instance has a subnet")
+            .to_string();
+        let out = self
+            .ec2
+            .describe_network_acls()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("association.subnet-id")
+                    .values(subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeNetworkAcls");
+        let acl = &out.network_acls()[0];
+        let mut entries: Vec<_> = acl
+            .entries()
+            .iter()
+            .map(|e| {
+                (
+                    e.rule_number().unwrap_or_default(),
+                    e.egress().unwrap_or_default(),
+                    e.rule_action()
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                    e.cidr_block().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        entries.sort();
+        (
+            acl.network_acl_id().unwrap_or_default().to_string(),
+            entries,
+        )
+    }
+}
+
 /// What cordon may change on an EC2 instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceState {
@@ -629,36 +810,29 @@ impl Scenario {
         self.run_instance(profile, "web-1", None, 1).await
     }
 
-    /// An instance role (trusted by EC2) in an instance profile of its own.
-    pub async fn create_role_with_profile(&self, role: &str, profile: &str) {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-        });
-        self.iam
-            .create_role()
-            .role_name(role)
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .expect("CreateRole");
-        self.iam
-            .create_instance_profile()
-            .instance_profile_name(profile)
-            .send()
-            .await
-            .expect("CreateInstanceProfile");
-        self.iam
-            .add_role_to_instance_profile()
-            .instance_profile_name(profile)
-            .role_name(role)
-            .send()
-            .await
-            .expect("AddRoleToInstanceProfile");
+    /// IAM and EC2 in the stack's own account.
+    pub fn home(&self) -> AccountView {
+        AccountView {
+            iam: self.iam.clone(),
+            ec2: self.ec2.clone(),
+        }
     }
 
-    /// A running instance with `profile`, IMDSv1 allowed and this hop limit, tagged with a
-    /// `Name` (and an Auto Scaling group, as EC2 Auto Scaling tags its instances); its id.
+    /// IAM and EC2 in `account` (see [`Scenario::config_in`]).
+    pub async fn account(&self, account: &str) -> AccountView {
+        let config = self.config_in(account).await;
+        AccountView {
+            iam: aws_sdk_iam::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+        }
+    }
+
+    /// [`AccountView::create_role_with_profile`] in the stack's account.
+    pub async fn create_role_with_profile(&self, role: &str, profile: &str) {
+        self.home().create_role_with_profile(role, profile).await
+    }
+
+    /// [`AccountView::run_instance`] in the stack's account.
     pub async fn run_instance(
         &self,
         profile: &str,
@@ -666,132 +840,22 @@ impl Scenario {
         auto_scaling_group: Option<&str>,
         hop_limit: i32,
     ) -> String {
-        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-        let mut tags = TagSpecification::builder()
-            .resource_type(ResourceType::Instance)
-            .tags(Tag::builder().key("Name").value(name).build());
-        if let Some(group) = auto_scaling_group {
-            tags = tags.tags(
-                Tag::builder()
-                    .key("aws:autoscaling:groupName")
-                    .value(group)
-                    .build(),
-            );
-        }
-        let out = self
-            .ec2
-            .run_instances()
-            .image_id("ami-12c6146b")
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
-            .min_count(1)
-            .max_count(1)
-            .iam_instance_profile(
-                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                    .name(profile)
-                    .build(),
-            )
-            .metadata_options(
-                aws_sdk_ec2::types::InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(aws_sdk_ec2::types::HttpTokensState::Optional)
-                    .http_put_response_hop_limit(hop_limit)
-                    .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .tag_specifications(tags.build())
-            .send()
+        self.home()
+            .run_instance(profile, name, auto_scaling_group, hop_limit)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "RunInstances: {}",
-                    aws_sdk_ec2::error::DisplayErrorContext(e)
-                )
-            });
-        out.instances()[0].instance_id().unwrap().to_string()
     }
 
-    /// What cordon may change on an instance: its profile (by association), IMDS tokens and
-    /// hop limit.
+    /// [`AccountView::instance_state`] in the stack's account.
     pub async fn instance_state(&self, instance_id: &str) -> InstanceState {
-        let out = self
-            .ec2
-            .describe_iam_instance_profile_associations()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("instance-id")
-                    .values(instance_id)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeIamInstanceProfileAssociations");
-        let profile = out
-            .iam_instance_profile_associations()
-            .iter()
-            .find(|a| a.instance_id() == Some(instance_id))
-            .and_then(|a| a.iam_instance_profile())
-            .and_then(|p| p.arn())
-            .map(str::to_string);
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        let meta = out.reservations()[0].instances()[0].metadata_options();
-        InstanceState {
-            profile,
-            http_tokens: meta
-                .and_then(|m| m.http_tokens())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            hop_limit: meta
-                .and_then(|m| m.http_put_response_hop_limit())
-                .unwrap_or_default(),
-        }
+        self.home().instance_state(instance_id).await
     }
 
-    /// The network ACL of the instance's subnet and its entries
-    /// `(rule number, egress, action, cidr)`, sorted.
-    pub async fn instance_acl(&self, instance_id: &str) -> (String, Vec<(i32, bool, String, String)>) {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        let subnet = out.reservations()[0].instances()[0]
-            .subnet_id()
-            .expect("the instance has a subnet")
-            .to_string();
-        let out = self
-            .ec2
-            .describe_network_acls()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("association.subnet-id")
-                    .values(subnet)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeNetworkAcls");
-        let acl = &out.network_acls()[0];
-        let mut entries: Vec<_> = acl
-            .entries()
-            .iter()
-            .map(|e| {
-                (
-                    e.rule_number().unwrap_or_default(),
-                    e.egress().unwrap_or_default(),
-                    e.rule_action().map(|a| a.as_str().to_string()).unwrap_or_default(),
-                    e.cidr_block().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        entries.sort();
-        (acl.network_acl_id().unwrap_or_default().to_string(), entries)
+    /// [`AccountView::instance_acl`] in the stack's account.
+    pub async fn instance_acl(
+        &self,
+        instance_id: &str,
+    ) -> (String, Vec<(i32, bool, String, String)>) {
+        self.home().instance_acl(instance_id).await
     }
 
     /// The instance's IMDS `HttpTokens` (`optional` or `required`).

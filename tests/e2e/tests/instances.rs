@@ -60,7 +60,10 @@ fn the_alert(msgs: &[SnsMessage]) -> &SnsMessage {
 
 /// What an alert (as JSON subscribers get it) says of the blast radius and what stays open.
 fn said(m: &SnsMessage) -> String {
-    let json = m.json.as_ref().expect("the alert is JSON for SQS subscribers");
+    let json = m
+        .json
+        .as_ref()
+        .expect("the alert is JSON for SQS subscribers");
     let open: Vec<&str> = json["stillOpen"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -110,8 +113,14 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
         s.instance_state(&web2).await,
         s.instance_state(&web3).await,
     ];
-    assert_eq!(before[0].profile.as_deref(), Some(profile_arn(PROFILE).as_str()));
-    assert_eq!((before[0].http_tokens.as_str(), before[0].hop_limit), ("optional", 2));
+    assert_eq!(
+        before[0].profile.as_deref(),
+        Some(profile_arn(PROFILE).as_str())
+    );
+    assert_eq!(
+        (before[0].http_tokens.as_str(), before[0].hop_limit),
+        ("optional", 2)
+    );
 
     let arn = s.send_new(&exfiltration_from(&web1)).await;
     let out = s.wait_succeeded(&arn).await;
@@ -144,7 +153,10 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
         "{}",
         action(&out, "swap-instance-profile")
     );
-    assert_eq!((after.http_tokens.as_str(), after.hop_limit), ("required", 1));
+    assert_eq!(
+        (after.http_tokens.as_str(), after.hop_limit),
+        ("required", 1)
+    );
     assert_eq!(s.instance_state(&web2).await, before[1]);
     assert_eq!(s.instance_state(&web3).await, before[2]);
     // No role-wide revocation: the other two keep working.
@@ -191,9 +203,14 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
         alert.starts_with("web-app-role is used by 3 running instances in us-east-1, 2 besides"),
         "{alert}"
     );
-    assert!(alert.contains("\"web-2\" in Auto Scaling group web-asg"), "{alert}");
     assert!(
-        alert.contains(&format!("\nThe credentials already taken from {web1} stay valid until they expire")),
+        alert.contains("\"web-2\" in Auto Scaling group web-asg"),
+        "{alert}"
+    );
+    assert!(
+        alert.contains(&format!(
+            "\nThe credentials already taken from {web1} stay valid until they expire"
+        )),
         "{alert}"
     );
     assert!(!alert.contains("IMDSv1 stays enabled"), "{alert}");
@@ -238,7 +255,9 @@ async fn a_role_on_one_instance_has_its_sessions_revoked_and_imdsv1_left_on_is_s
     let alerts = s.drain(s.alerts_queue()).await;
     let alert = said(the_alert(&alerts));
     assert!(
-        alert.starts_with(&format!("web-app-role is used by {web1} alone in us-east-1")),
+        alert.starts_with(&format!(
+            "web-app-role is used by {web1} alone in us-east-1"
+        )),
         "{alert}"
     );
     assert!(
@@ -271,7 +290,11 @@ async fn above_the_threshold_an_approver_sees_the_blast_radius_and_chooses_the_r
         ])
         .await;
     let printed = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{printed}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(
         printed.contains(&format!("Blast radius web-app-role is used by 3 running instances in us-east-1, 2 besides {web1}")),
         "{printed}"
@@ -281,10 +304,16 @@ async fn above_the_threshold_an_approver_sees_the_blast_radius_and_chooses_the_r
         "{printed}"
     );
     assert!(
-        printed.contains(&format!("ec2:ReplaceIamInstanceProfileAssociation instanceId={web1} iamInstanceProfile={}", profile_arn(QUARANTINE_PROFILE))),
+        printed.contains(&format!(
+            "ec2:ReplaceIamInstanceProfileAssociation instanceId={web1} iamInstanceProfile={}",
+            profile_arn(QUARANTINE_PROFILE)
+        )),
         "{printed}"
     );
-    assert_eq!(s.instance_state(&web1).await.profile, Some(profile_arn(PROFILE)));
+    assert_eq!(
+        s.instance_state(&web1).await.profile,
+        Some(profile_arn(PROFILE))
+    );
 
     let arn = s.send_new(&exfiltration_from(&web1)).await;
     s.wait_entered(&arn, "RequestApproval").await;
@@ -334,5 +363,45 @@ async fn above_the_threshold_an_approver_sees_the_blast_radius_and_chooses_the_r
         Some(profile_arn(PROFILE)),
         "only the compromised instance loses its profile"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_accounts_instance_is_contained_there_and_the_same_names_here_are_untouched() {
+    use cordon_moto::ACCOUNT_ID as SECURITY;
+    use cordon_moto::organization::PRODUCTION_ACCOUNT as PROD;
+    let s = Scenario::start_with(cordon_stack::StackOptions {
+        policy: Some(example_policy()),
+        organization: true,
+        policy_parameter: Some("/cordon/policy".into()),
+        ..cordon_stack::StackOptions::default()
+    })
+    .await;
+    // The same role, profile and instance names in the member and in the security account.
+    let prod = s.account(PROD).await;
+    prod.create_role_with_profile(ROLE, PROFILE).await;
+    let web1 = prod.run_instance(PROFILE, "web-1", None, 2).await;
+    let home = s.home();
+    home.create_role_with_profile(ROLE, PROFILE).await;
+    let here = home.run_instance(PROFILE, "web-1", None, 2).await;
+    let here_before = home.instance_state(&here).await;
+
+    let event: Value =
+        serde_json::from_str(&exfiltration_from(&web1).to_string().replace(SECURITY, PROD))
+            .unwrap();
+    let arn = s.send_new(&event).await;
+    let out = s.wait_succeeded(&arn).await;
+    assert_eq!(
+        out["enrichment"]["blastRadius"]["runningInstances"], 1,
+        "counted in the member only"
+    );
+    assert_eq!(action(&out, "swap-instance-profile")["status"], "done");
+    assert_eq!(
+        prod.instance_state(&web1).await.profile,
+        Some(format!(
+            "arn:aws:iam::{PROD}:instance-profile/{QUARANTINE_PROFILE}"
+        ))
+    );
+    assert_eq!(home.instance_state(&here).await, here_before);
     s.stop().await;
 }

@@ -157,13 +157,32 @@ async fn an_approver_may_choose_the_role_wide_revocation_and_a_rejection_may_not
             .to_string()
             .into_bytes()
     };
-    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &with("approved", true), now()).await;
+    let reply = decide(
+        &ex,
+        Ok(&p),
+        Some(SM),
+        Some(RESPONDER),
+        &with("approved", true),
+        now(),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["revokeRoleSessions"], json!(true));
-    assert_eq!(ex.sent.lock().unwrap()[0].1["revokeRoleSessions"], json!(true));
+    assert_eq!(
+        ex.sent.lock().unwrap()[0].1["revokeRoleSessions"],
+        json!(true)
+    );
 
     let ex = FakeExecutions::waiting();
-    let reply = decide(&ex, Ok(&p), Some(SM), Some(RESPONDER), &with("rejected", false), now()).await;
+    let reply = decide(
+        &ex,
+        Ok(&p),
+        Some(SM),
+        Some(RESPONDER),
+        &with("rejected", false),
+        now(),
+    )
+    .await;
     assert_eq!(reply.status, 400);
     assert!(
         reply.body["message"]

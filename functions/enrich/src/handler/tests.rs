@@ -244,7 +244,11 @@ async fn a_role_with_cordons_revocation_policy_and_a_missing_instance() {
     // The role is in no instance profile: no running instance would be interrupted.
     let reach = e.blast_radius.unwrap();
     assert_eq!(
-        (reach.instance_profiles.len(), reach.running_instances, reach.other_instances),
+        (
+            reach.instance_profiles.len(),
+            reach.running_instances,
+            reach.other_instances
+        ),
         (0, 0, 0)
     );
 }

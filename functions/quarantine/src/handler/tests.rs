@@ -51,7 +51,8 @@ fn settings(policy: Policy) -> Settings {
 
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 const WEB_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/web-app";
-const QUARANTINE_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
+const QUARANTINE_PROFILE: &str =
+    "arn:aws:iam::123456789012:instance-profile/cordon-quarantine-instance";
 
 /// `web-app-role` on the compromised instance and `others` more running instances.
 fn blast_radius(others: usize) -> cordon_core::BlastRadius {
@@ -905,9 +906,15 @@ async fn a_shared_role_loses_one_instance_profile_and_keeps_its_sessions() {
             profile: Some(QUARANTINE_PROFILE.into())
         }
     );
-    assert!(aws.roles.lock().unwrap()[ROLE].inline.is_empty(), "no revocation");
+    assert!(
+        aws.roles.lock().unwrap()[ROLE].inline.is_empty(),
+        "no revocation"
+    );
     let record = c.record.unwrap();
-    assert_eq!(record.imds_before.as_deref(), Some("httpTokens=optional hopLimit=2"));
+    assert_eq!(
+        record.imds_before.as_deref(),
+        Some("httpTokens=optional hopLimit=2")
+    );
     assert_eq!(
         record.profile_swap,
         Some(format!("{INSTANCE} {WEB_PROFILE} {QUARANTINE_PROFILE}"))
@@ -952,7 +959,10 @@ async fn a_refused_swap_is_failed_and_the_record_does_not_claim_it() {
     // an association that is not the one planned): the action fails, the rest is done, and
     // the record tags are corrected so that release does not "restore" a swap never made.
     let (aws, input) = shared_role_case(0);
-    aws.fail("ec2:ReplaceIamInstanceProfileAssociation", PortErrorKind::Invalid);
+    aws.fail(
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        PortErrorKind::Invalid,
+    );
     let s = with_profile(policy_with(|_| {}));
     let err = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap_err();
     assert_eq!(err.error_type(), "ContainmentFailed");

@@ -37,7 +37,11 @@ fn replay_of_an_exfiltration_shows_the_blast_radius_and_the_chosen_path() {
     let profile = "arn:aws:iam::123456789012:instance-profile/web-app";
     let used = (0..3)
         .map(|n| cordon_core::InstanceUse {
-            instance_id: if n == 0 { instance.into() } else { format!("i-{n:017}") },
+            instance_id: if n == 0 {
+                instance.into()
+            } else {
+                format!("i-{n:017}")
+            },
             name: Some(format!("web-{n}")),
             ..Default::default()
         })
@@ -79,7 +83,10 @@ fn replay_of_an_exfiltration_shows_the_blast_radius_and_the_chosen_path() {
         out.contains(&format!("ec2:ReplaceIamInstanceProfileAssociation instanceId={instance} iamInstanceProfile={QIP} (was {profile})")),
         "{out}"
     );
-    assert!(out.contains("revoke-sessions web-app-role: web-app-role is used by 3"), "{out}");
+    assert!(
+        out.contains("revoke-sessions web-app-role: web-app-role is used by 3"),
+        "{out}"
+    );
 }
 
 #[test]
