@@ -38,6 +38,9 @@ pub struct Args {
 
 const EXFIL_TYPE: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
 const EXFIL_ROLE: &str = "web-app-role";
+const EXFIL_PROFILE: &str = "web-app";
+/// The stack's quarantine instance profile (the template's default name).
+const QUARANTINE_INSTANCE_PROFILE: &str = "cordon-quarantine-instance";
 const EXFIL_SEVERITY: f64 = 5.0;
 /// Scene (c): the user the attacker creates in the member account, a name a colleague in the
 /// security account has too.
@@ -224,7 +227,10 @@ impl Demo<'_> {
                     aws_sdk_iam::error::DisplayErrorContext(e)
                 )]
             })?;
-        let event = guardduty_event(
+        // Three web servers run on the role: revoking its sessions would stop all three.
+        let ec2 = aws_sdk_ec2::Client::new(self.stack.aws_config());
+        let servers = web_servers(&iam, &ec2).await.map_err(|e| vec![e])?;
+        let mut event = guardduty_event(
             self.stack.aws_config(),
             EXFIL_TYPE,
             EXFIL_SEVERITY,
@@ -233,6 +239,18 @@ impl Demo<'_> {
         )
         .await
         .map_err(|e| vec![e])?;
+        // The credentials leaked from the first of them.
+        let leaked = servers[0].clone();
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = json!(leaked);
+        let principal = event["detail"]["resource"]["accessKeyDetails"]["principalId"]
+            .as_str()
+            .and_then(|p| p.split_once(':'))
+            .map(|(role_id, _)| format!("{role_id}:{leaked}"));
+        event["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!(principal);
+        println!(
+            "{EXFIL_ROLE} runs 3 instances ({}; two in Auto Scaling group web-app); the credentials of {leaked} were used from 198.51.100.77",
+            servers.join(", ")
+        );
         println!(
             "GuardDuty: {} severity {} on instance role {} (finding {})",
             st.bold(EXFIL_TYPE),
@@ -272,12 +290,12 @@ impl Demo<'_> {
                 " (including the human decision)",
             )
             .await;
-        missing.extend(self.verify_role(&output).await);
+        missing.extend(self.verify_role(&output, &servers).await);
         if missing.is_empty() {
             println!(
                 "{}",
                 st.green(&format!(
-                    "verified in IAM: {EXFIL_ROLE}'s sessions issued before the approval are denied"
+                    "verified in IAM and EC2: {EXFIL_ROLE}'s sessions issued before the approval are denied (the approver chose it); {leaked} has the quarantine instance profile; the two other servers are untouched"
                 ))
             );
             Ok(())
@@ -404,10 +422,15 @@ impl Demo<'_> {
             file.endpoints.approve
         );
         println!("{}", st.dim("(offline, the caller identity is asserted in a header; in AWS the URL's AWS_IAM auth proves it)"));
+        println!(
+            "{}",
+            st.dim("the approver reads the blast radius and chooses to revoke the role's sessions as well (cordon approve --revoke-role-sessions): the stolen credentials stop working now, the other servers fetch fresh ones")
+        );
         let body = json!({
             "executionArn": execution_arn,
             "decision": "approved",
             "reason": "cordon demo: credentials used from outside AWS, confirmed",
+            "revokeRoleSessions": true,
         });
         let (status, answer) = post(
             &file.endpoints.approve,
@@ -817,9 +840,29 @@ async fn verify_quarantined(
 
 impl Demo<'_> {
     /// IAM reads: an inline policy on the role denies sessions issued before the approval.
-    async fn verify_role(&self, output: &Value) -> Vec<String> {
+    async fn verify_role(&self, output: &Value, servers: &[String]) -> Vec<String> {
         let iam = aws_sdk_iam::Client::new(self.stack.aws_config());
+        let ec2 = aws_sdk_ec2::Client::new(self.stack.aws_config());
         let mut missing = Vec::new();
+        let quarantine = format!(
+            "arn:aws:iam::{}:instance-profile/{QUARANTINE_INSTANCE_PROFILE}",
+            cordon_moto::ACCOUNT_ID
+        );
+        for (n, id) in servers.iter().enumerate() {
+            let now = instance_profile(&ec2, id).await;
+            let want_quarantined = n == 0;
+            if (now.as_deref() == Some(quarantine.as_str())) != want_quarantined {
+                missing.push(format!(
+                    "(b) {id} has instance profile {}, expected {}",
+                    now.as_deref().unwrap_or("none"),
+                    if want_quarantined {
+                        "the quarantine profile"
+                    } else {
+                        "its own (untouched)"
+                    }
+                ));
+            }
+        }
         if output.get("containment").is_none() {
             missing.push(format!(
                 "(b) nothing was contained (no containment in the case file)"
@@ -876,6 +919,14 @@ fn message_summary(message: &str) -> String {
     if let Some(h) = v["headline"].as_str() {
         out.push(h.to_string());
     }
+    if let Some(b) = v["blastRadius"].as_str() {
+        out.push(format!("blast radius: {b}"));
+    }
+    for open in v["stillOpen"].as_array().into_iter().flatten() {
+        if let Some(line) = open.as_str() {
+            out.push(format!("still open: {line}"));
+        }
+    }
     if let Some(d) = v["deadline"].as_str() {
         out.push(format!(
             "decide by {d} (then: {})",
@@ -896,6 +947,106 @@ fn message_summary(message: &str) -> String {
         return message.to_string();
     }
     out.join("\n")
+}
+
+/// Three running web servers on `web-app-role` (two in an Auto Scaling group), IMDSv1 allowed.
+async fn web_servers(
+    iam: &aws_sdk_iam::Client,
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<Vec<String>, String> {
+    use aws_sdk_ec2::types::{
+        HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataOptionsRequest,
+        ResourceType, Tag, TagSpecification,
+    };
+    let fail = |what: &str, e: String| format!("{what}: {e}");
+    iam.create_instance_profile()
+        .instance_profile_name(EXFIL_PROFILE)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "CreateInstanceProfile",
+                aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
+            )
+        })?;
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(EXFIL_PROFILE)
+        .role_name(EXFIL_ROLE)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "AddRoleToInstanceProfile",
+                aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
+            )
+        })?;
+    let mut ids = Vec::new();
+    for (name, group) in [
+        ("web-app-1", Some("web-app")),
+        ("web-app-2", Some("web-app")),
+        ("web-app-3", None),
+    ] {
+        let mut tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key("Name").value(name).build());
+        if let Some(group) = group {
+            tags = tags.tags(
+                Tag::builder()
+                    .key("aws:autoscaling:groupName")
+                    .value(group)
+                    .build(),
+            );
+        }
+        let out = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .min_count(1)
+            .max_count(1)
+            .iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(EXFIL_PROFILE)
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Optional)
+                    .build(),
+            )
+            .tag_specifications(tags.build())
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "RunInstances",
+                    aws_sdk_ec2::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        ids.extend(
+            out.instances()
+                .iter()
+                .filter_map(|i| i.instance_id())
+                .map(str::to_string),
+        );
+    }
+    Ok(ids)
+}
+
+/// The instance profile associated with `instance` now.
+async fn instance_profile(ec2: &aws_sdk_ec2::Client, instance: &str) -> Option<String> {
+    let out = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .values(instance)
+                .build(),
+        )
+        .send()
+        .await
+        .ok()?;
+    out.iam_instance_profile_associations()
+        .iter()
+        .find_map(|a| a.iam_instance_profile()?.arn().map(str::to_string))
 }
 
 fn indent(text: &str) -> String {
