@@ -1099,6 +1099,14 @@ mod tests {
         );
     }
 
+    fn blast_radius_reason(c: &Classification) -> String {
+        c.reasons
+            .iter()
+            .find(|r| r.rule == BLAST_RADIUS)
+            .map(|r| r.detail.clone())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn a_shared_instance_role_above_the_threshold_asks_a_human_unless_the_policy_says_not_to() {
         let i = incident("guardduty-instance-credential-exfiltration-outside-aws.json");
@@ -1107,12 +1115,7 @@ mod tests {
         let mut policy = policy();
         let c = classify(&i, &e, &policy);
         assert_eq!(c.verdict, Verdict::Approve, "{c:?}");
-        let why = &c
-            .reasons
-            .iter()
-            .find(|r| r.rule == BLAST_RADIUS)
-            .unwrap()
-            .detail;
+        let why = blast_radius_reason(&c);
         assert!(
             why.starts_with("instance quarantine without role-wide session revocation: web-app-role is used by 12 running instances in us-east-1, 11 besides i-0a1b2c3d4e5f60718"),
             "{why}"
@@ -1126,13 +1129,7 @@ mod tests {
         let c = classify(&i, &e, &policy);
         assert_eq!(c.verdict, Verdict::Quarantine);
         policy.containment.revoke_role_sessions_max_other_instances = 11;
-        let c = classify(&i, &e, &policy);
-        let why = &c
-            .reasons
-            .iter()
-            .find(|r| r.rule == BLAST_RADIUS)
-            .unwrap()
-            .detail;
+        let why = blast_radius_reason(&classify(&i, &e, &policy));
         assert!(
             why.starts_with("instance quarantine and role-wide session revocation"),
             "{why}"

@@ -852,6 +852,15 @@ async fn an_approved_role_gets_the_revocation_policy_and_imds_v2_only_when_enabl
     }
 }
 
+/// The actions that did something (or found it done): (action, target, status).
+fn acted(c: &Containment) -> Vec<(&str, &str, ActionStatus)> {
+    c.actions
+        .iter()
+        .filter(|a| a.status != ActionStatus::Skipped)
+        .map(|a| (a.action.as_str(), a.target.as_str(), a.status))
+        .collect()
+}
+
 /// The exfiltration case with `others` more instances on the role, and the fake's instance.
 fn shared_role_case(others: usize) -> (FakeAws, CaseFile) {
     let aws = FakeAws::default();
@@ -884,14 +893,8 @@ async fn a_shared_role_loses_one_instance_profile_and_keeps_its_sessions() {
     }));
     let c = handle(&aws, &aws, &s, &input, t(NOW)).await.unwrap();
     use ActionStatus::*;
-    let acted: Vec<_> = c
-        .actions
-        .iter()
-        .filter(|a| a.status != Skipped)
-        .map(|a| (a.action.as_str(), a.target.as_str(), a.status))
-        .collect();
     assert_eq!(
-        acted,
+        acted(&c),
         vec![
             ("tag-quarantined", ROLE, Done),
             ("swap-instance-profile", INSTANCE, Done),
@@ -1277,14 +1280,8 @@ mod moto {
         let c = handle(&port, &compute, &s, &input, t("2026-03-14T03:10:00Z"))
             .await
             .unwrap();
-        let acted: Vec<_> = c
-            .actions
-            .iter()
-            .filter(|a| a.status != Skipped)
-            .map(|a| (a.action.as_str(), a.target.as_str(), a.status))
-            .collect();
         assert_eq!(
-            acted,
+            acted(&c),
             vec![
                 ("tag-quarantined", ROLE, Done),
                 ("revoke-sessions", ROLE, Already),
