@@ -913,7 +913,13 @@ pub fn containment_status(case: &CaseFile) -> &'static str {
                 .iter()
                 .any(|a| matches!(a.status, ActionStatus::Done | ActionStatus::Already)) =>
         {
-            "contained"
+            // Leaked instance credentials with something left open (the stolen credentials
+            // not revoked, IMDSv1 on, the profile not swapped) are not resolved.
+            if instance_credentials(case).1.is_empty() {
+                "contained"
+            } else {
+                "partly-contained"
+            }
         }
         (Some(_), _) => "not-contained",
         (None, Some(a)) if a.decision == Decision::Rejected => "rejected",
@@ -941,6 +947,10 @@ pub fn security_hub_update(case: &CaseFile, ctx: &RenderContext) -> Option<Secur
     let summary = {
         let did = match status {
             "contained" => "quarantined the subject".to_string(),
+            "partly-contained" => {
+                "contained the instance, with gaps left open (see the alert's STILL OPEN)"
+                    .to_string()
+            }
             "dry-run" => "planned a quarantine (dry run, nothing changed)".to_string(),
             "incomplete" => "started a quarantine that is INCOMPLETE (see the alert)".to_string(),
             "awaiting-approval" => "asked a human to approve a quarantine".to_string(),
@@ -1261,6 +1271,22 @@ mod tests {
             r.text
         );
 
+        // Not resolved in Security Hub: the stolen credentials are still valid.
+        assert_eq!(containment_status(&c), "partly-contained");
+        match security_hub_update(&c, &ctx()) {
+            Some(SecurityHubUpdate::AnnotateFinding {
+                workflow_status,
+                note,
+                ..
+            }) => {
+                assert_eq!(workflow_status, "NOTIFIED");
+                assert!(
+                    note.starts_with("cordon contained the instance, with gaps left open"),
+                    "{note}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         let a = approval_request(&c, EXEC, t("2026-03-14T03:00:00Z"), &ctx());
         assert!(
             a.text.contains(
@@ -1459,22 +1485,31 @@ mod tests {
             "guardduty-instance-credential-exfiltration-outside-aws.json",
             false,
         );
+        let workflow = |c: &CaseFile| match security_hub_update(c, &ctx()) {
+            Some(SecurityHubUpdate::AnnotateFinding {
+                workflow_status, ..
+            }) => workflow_status,
+            other => panic!("{other:?}"),
+        };
+        // Sessions revoked but the instance still on the role's profile: not resolved.
+        let mut actions = vec![outcome(
+            "revoke-sessions",
+            "web-app-role",
+            ActionStatus::Done,
+        )];
         c.containment = Some(Containment {
             dry_run: false,
-            actions: vec![outcome(
-                "revoke-sessions",
-                "web-app-role",
-                ActionStatus::Done,
-            )],
+            actions: actions.clone(),
             record: None,
         });
-        let Some(SecurityHubUpdate::AnnotateFinding {
-            workflow_status, ..
-        }) = security_hub_update(&c, &ctx())
-        else {
-            panic!()
-        };
-        assert_eq!(workflow_status, "RESOLVED");
+        assert_eq!(workflow(&c), "NOTIFIED");
+        actions.push(outcome(
+            "swap-instance-profile",
+            "i-0a1b2c3d4e5f60718",
+            ActionStatus::Done,
+        ));
+        c.containment.as_mut().unwrap().actions = actions;
+        assert_eq!(workflow(&c), "RESOLVED");
     }
 
     #[test]
