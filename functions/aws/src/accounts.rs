@@ -229,8 +229,12 @@ pub fn session_name(incident_id: &str) -> String {
 #[derive(Debug)]
 pub struct AwsOrganization {
     organizations: aws_sdk_organizations::Client,
-    remembered: Mutex<HashMap<String, (std::time::Instant, Option<Vec<String>>)>>,
+    remembered: Mutex<HashMap<String, Remembered>>,
 }
+
+/// When an account's ancestry was looked up, and what it was (`None`: the account is not in
+/// the organization).
+type Remembered = (std::time::Instant, Option<Vec<String>>);
 
 /// How long a looked-up ancestry is reused: an account moved into an excluded OU is
 /// treated as excluded at most this long after the move.

@@ -108,9 +108,9 @@ impl OrganizationPolicy {
             ));
         }
         if self.include_accounts.iter().any(|a| a == "*") {
-            return Ok(format!(
-                "organization.includeAccounts covers every account of the organization"
-            ));
+            return Ok(
+                "organization.includeAccounts covers every account of the organization".to_string(),
+            );
         }
         Err(format!(
             "account {account} is in neither organization.includeAccounts nor below an OU in organization.includeOrganizationalUnits"

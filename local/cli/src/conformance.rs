@@ -62,7 +62,7 @@ pub fn run(args: Args) -> ExitCode {
     let quiet = args.json;
     let progress = |_r: &cordon_conformance::CaseResult| {
         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-        if !quiet && (n % 50 == 0 || n == total) {
+        if !quiet && (n.is_multiple_of(50) || n == total) {
             eprint!("\r{n}/{total} cases run");
             let _ = std::io::stderr().flush();
             if n == total {

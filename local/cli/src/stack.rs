@@ -120,11 +120,11 @@ pub fn up(args: UpArgs) -> ExitCode {
             }
             return ExitCode::FAILURE;
         }
-        if let Ok(file) = StackFile::read(&file_path) {
-            if file.pid == child.id() {
-                print_endpoints(&file, args.json);
-                return ExitCode::SUCCESS;
-            }
+        if let Ok(file) = StackFile::read(&file_path)
+            && file.pid == child.id()
+        {
+            print_endpoints(&file, args.json);
+            return ExitCode::SUCCESS;
         }
         if start.elapsed() > Duration::from_secs(120) {
             eprintln!(

@@ -192,10 +192,10 @@ fn result_diff(case: &Case, obs: &Observed) -> Option<String> {
         }
         doc.get("v").cloned().unwrap_or(Value::Null)
     };
-    if exp.status == "SUCCEEDED" {
-        if let Some(d) = first_diff("output", &strip(&exp.output), &strip(&output)) {
-            return Some(d);
-        }
+    if exp.status == "SUCCEEDED"
+        && let Some(d) = first_diff("output", &strip(&exp.output), &strip(&output))
+    {
+        return Some(d);
     }
     if let Some(d) = first_diff("error", &exp.error, &error) {
         return Some(d);

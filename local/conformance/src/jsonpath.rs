@@ -212,13 +212,11 @@ fn children(node: &Value, loc: &[Step], out: &mut Vec<Vec<Step>>) {
     }
 }
 
+/// What a segment does at one node: push the locations it selects there.
+type Select<'a> = dyn FnMut(&Value, &[Step], &mut Vec<Vec<Step>>) + 'a;
+
 /// Applies `right` at `node` and then at each descendant, pre-order.
-fn descend(
-    node: &Value,
-    loc: &[Step],
-    right: &mut dyn FnMut(&Value, &[Step], &mut Vec<Vec<Step>>),
-    out: &mut Vec<Vec<Step>>,
-) {
+fn descend(node: &Value, loc: &[Step], right: &mut Select<'_>, out: &mut Vec<Vec<Step>>) {
     right(node, loc, out);
     match node {
         Value::Object(m) => {

@@ -566,8 +566,8 @@ fn normalise(
             .map(|l| l.len() + 1)
             .sum::<usize>()
             + e.column();
-        let from = replaced.floor_char_boundary(at.saturating_sub(60));
-        let to = replaced.ceil_char_boundary((at + 40).min(replaced.len()));
+        let from = floor_char_boundary(&replaced, at.saturating_sub(60));
+        let to = ceil_char_boundary(&replaced, (at + 40).min(replaced.len()));
         format!(
             "normalised text is not JSON ({e}) near {:?}",
             &replaced[from..to]
@@ -599,6 +599,26 @@ fn normalise(
     }
 }
 
+/// `str::floor_char_boundary`, stable only since Rust 1.91 (the workspace supports 1.90): the
+/// largest char boundary at or below `i`, `s.len()` when `i` is past the end.
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    (0..=i).rev().find(|&b| s.is_char_boundary(b)).unwrap_or(0)
+}
+
+/// `str::ceil_char_boundary` (stable since Rust 1.91): the smallest char boundary at or above
+/// `i`, `s.len()` when `i` is past the end.
+fn ceil_char_boundary(s: &str, i: usize) -> usize {
+    if i > s.len() {
+        return s.len();
+    }
+    (i..=s.len())
+        .find(|&b| s.is_char_boundary(b))
+        .unwrap_or(s.len())
+}
+
 /// The inverse of the simple parts of normalisation, for round-trip tests: payload objects back
 /// to JSON text, `timestamp` to a number and the identity placeholders back to the case's names.
 pub fn denormalise_history(case: &crate::case::Case, events: &[Value]) -> Vec<Value> {
@@ -606,11 +626,9 @@ pub fn denormalise_history(case: &crate::case::Case, events: &[Value]) -> Vec<Va
     fn payloads(v: &mut Value, in_assigned: bool) {
         if let Value::Object(m) = v {
             for (k, val) in m.iter_mut() {
-                if in_assigned || PAYLOAD_KEYS.contains(&k.as_str()) {
-                    if val.is_object() {
-                        *val = Value::String(serde_json::to_string(val).unwrap());
-                        continue;
-                    }
+                if (in_assigned || PAYLOAD_KEYS.contains(&k.as_str())) && val.is_object() {
+                    *val = Value::String(serde_json::to_string(val).unwrap());
+                    continue;
                 }
                 payloads(val, k == "assignedVariables");
             }

@@ -53,7 +53,10 @@ pub fn services(cfg: &aws_config::SdkConfig) -> HashMap<String, Arc<dyn ServiceI
 
 /// The HTTP status and headers of the last response, captured for `SdkHttpMetadata`.
 #[derive(Debug, Default, Clone)]
-struct Captured(Arc<Mutex<Option<(u16, Vec<(String, String)>)>>>);
+struct Captured(Arc<Mutex<Option<StatusAndHeaders>>>);
+
+/// An HTTP status and the response's headers, in order (a name may repeat).
+type StatusAndHeaders = (u16, Vec<(String, String)>);
 
 impl Intercept for Captured {
     fn name(&self) -> &'static str {

@@ -41,7 +41,7 @@ async fn publish_and_send_reach_the_services_with_step_functions_response_shapes
         .unwrap()
         .queue_url
         .unwrap();
-    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:inbox");
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:inbox".to_string();
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")

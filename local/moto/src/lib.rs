@@ -112,10 +112,10 @@ impl Moto {
     fn wait_ready(&self, limit: Duration) -> Result<(), MotoError> {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if let Ok(status) = http_request(self.addr, "GET", "/moto-api/") {
-                if status.starts_with("HTTP/1.") {
-                    return Ok(());
-                }
+            if let Ok(status) = http_request(self.addr, "GET", "/moto-api/")
+                && status.starts_with("HTTP/1.")
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
