@@ -11,8 +11,15 @@ fn corpus() -> String {
 }
 
 fn cases(file: &str) -> Vec<Value> {
-    let p = format!("{}/{file}", corpus());
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("corpus file {p}: {e}"));
+    let dir = corpus();
+    assert!(
+        std::path::Path::new(&dir).is_dir(),
+        "the ASL conformance corpus is missing: looked for {dir}; it is `../shared/asl-conformance` \
+         beside the clone (CI has it)"
+    );
+    let p = format!("{dir}/{file}");
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("cannot read the corpus file {p}: {e}"));
     let v: Value = serde_json::from_str(&text).expect("corpus json");
     v["cases"].as_array().expect("cases").clone()
 }
