@@ -12,7 +12,7 @@ use crate::history::HistoryEvent;
 use crate::interp;
 use crate::model::{self, Definition};
 use crate::runtime::{
-    Clock, ClockMode, Execution, Inner, Registry, SmEntry, TokenMsg, Tokens, writer_loop,
+    Clock, ClockMode, Execution, Halt, Inner, Registry, SmEntry, TokenMsg, Tokens, writer_loop,
 };
 use crate::store::{
     ExecutionRecord, JournalEntry, MemoryStore, StateMachineRecord, Store, WriteOp,
@@ -155,19 +155,35 @@ impl Engine {
             };
             let mut history = Vec::new();
             let mut values = HashMap::new();
-            for j in journal {
+            let mut unreadable = None;
+            for (i, j) in journal.into_iter().enumerate() {
                 match j.decode() {
                     Ok(JournalEntry::Event(e)) => history.push(e),
                     Ok(JournalEntry::Value { key, value }) => {
                         values.insert(key, value);
                     }
-                    Ok(JournalEntry::Encoded(_)) | Err(_) => {
-                        tracing::error!(execution = %rec.arn, "unreadable journal entry skipped");
+                    Ok(JournalEntry::Encoded(_)) => {
+                        unreadable.get_or_insert_with(|| (i, "not decoded".to_string()));
+                    }
+                    Err(e) => {
+                        unreadable.get_or_insert_with(|| (i, e.0));
                     }
                 }
             }
             let finished = rec.is_finished();
+            if let Some((i, e)) = &unreadable {
+                tracing::error!(execution = %rec.arn, entry = i, error = %e, "unreadable journal entry");
+            }
             let exec = engine.make_execution(rec, def, history, values);
+            // Replaying without the entry would run the execution wrong: it fails instead.
+            if let (Some((i, e)), false) = (unreadable, finished) {
+                exec.state.lock().unwrap().broken = Some(Box::new((
+                    interp::JOURNAL_UNREADABLE.to_string(),
+                    format!(
+                        "Entry {i} of this execution's journal cannot be read ({e}), so the execution cannot be resumed from its journal and is failed instead of being replayed without it. Start the execution again."
+                    ),
+                )));
+            }
             inner.reg.lock().unwrap().order.push(exec.clone());
             inner
                 .reg
@@ -629,7 +645,7 @@ impl Engine {
         let cause = r.get("cause").and_then(Value::as_str).map(str::to_string);
         let running = exec.state.lock().unwrap().record.status == "RUNNING";
         if running {
-            exec.stop.set((error, cause));
+            exec.halt.set(Halt::Stop(error, cause));
             exec.done.wait().await;
         }
         let st = exec.state.lock().unwrap();

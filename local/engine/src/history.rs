@@ -116,6 +116,25 @@ impl Det {
         }
     }
 
+    /// One detail that identifies the event (a state name, an iteration index), as text:
+    /// strings as they are, other values as JSON.
+    pub fn ident(&self, k: &str) -> Option<String> {
+        let v = match self {
+            Det::None => return None,
+            Det::Value(v) => match v.get(k)? {
+                Value::Null => return None,
+                Value::String(s) => return Some(s.clone()),
+                v => v,
+            },
+            Det::Pairs(p) => match &p.iter().find(|(n, _)| *n == k)?.1 {
+                Dv::Null => return None,
+                Dv::Str(s) => return Some(s.to_string()),
+                Dv::Other(v) => &**v,
+            },
+        };
+        Some(v.to_string())
+    }
+
     /// One detail, as text.
     pub fn get_str(&self, k: &str) -> Option<&str> {
         match self {
@@ -230,7 +249,9 @@ pub(crate) fn state_event(type_name: &str, what: &str) -> Cow<'static, str> {
 //   0 null | 1 string | 2 JSON text.
 // Integers are LEB128 varints; strings a varint length and their UTF-8 bytes.
 
-/// First byte of an encoded event.
+/// First byte of an encoded event. 0xE0–0xEF are kept for encoded events: another encoding
+/// takes another byte there (and [`crate::store::JOURNAL_FORMAT`] changes with it), so an
+/// engine recognises, and refuses, entries it cannot read.
 pub(crate) const ENCODED_EVENT: u8 = 0xE1;
 
 fn put_uint(buf: &mut Vec<u8>, mut v: u64) {

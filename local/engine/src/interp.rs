@@ -21,11 +21,68 @@ use crate::history::{Det, Ev, NT, details, state_event, text};
 use crate::model::{
     Kind, MapSpec, NumberField, PathField, QueryLanguage, State, States, TaskSpec, WaitSpec,
 };
-use crate::runtime::{Execution, Inner, TokenMsg, TokenSlot, WriterMsg};
+use crate::runtime::{Execution, Halt, Inner, TokenMsg, TokenSlot, WriterMsg};
 use crate::store::JournalEntry;
 
 /// The payload quota (256 KiB).
 pub const MAX_PAYLOAD: usize = 262_144;
+
+/// The error a resumed execution fails with when its journal holds, at a replay key, another
+/// event than the one this engine emits there (a journal written by another engine version).
+pub const REPLAY_MISMATCH: &str = "Engine.ReplayMismatch";
+
+/// The error a resumed execution fails with when an entry of its journal cannot be read.
+pub const JOURNAL_UNREADABLE: &str = "Engine.JournalUnreadable";
+
+/// Details that identify an event besides its type: compared on replay when both the
+/// journaled event and the one emitted now carry them.
+const IDENTITY: [&str; 2] = ["name", "index"];
+
+/// How a mismatch describes an event: its type, details key and identity.
+fn describe(ty: &str, dkey: &str, d: &Det) -> String {
+    let mut parts = vec![if dkey.is_empty() {
+        "no details".to_string()
+    } else {
+        dkey.to_string()
+    }];
+    for k in IDENTITY {
+        if let Some(v) = d.ident(k) {
+            parts.push(match k {
+                "name" => format!("state '{v}'"),
+                _ => format!("{k} {v}"),
+            });
+        }
+    }
+    format!("{ty} ({})", parts.join(", "))
+}
+
+/// The cause of a [`REPLAY_MISMATCH`].
+fn mismatch_cause(journaled: &Ev, emitted: &str) -> String {
+    let seq = if journaled.seq == u32::MAX {
+        "none".to_string()
+    } else {
+        journaled.seq.to_string()
+    };
+    format!(
+        "Replay mismatch at event {} (thread '{}', seq {seq}): the journal holds {}, but this engine emits {emitted} there. The journal was written by a different engine version whose states emit other events or emit them in another order; replaying it would run the execution wrong, so the execution fails instead. Finish or stop executions with the cordon version that started them before upgrading; to run this one again, start a new execution with its input.",
+        journaled.id,
+        journaled.thread,
+        describe(&journaled.ty, &journaled.dkey, &journaled.details),
+    )
+}
+
+/// Why the journaled event `e` is not the event `(ty, dkey, d)` emitted now, if it is not.
+fn mismatch(e: &Ev, ty: &str, dkey: &str, d: &Det) -> Option<String> {
+    let same = e.ty == ty
+        && e.dkey == dkey
+        && IDENTITY
+            .iter()
+            .all(|k| match (e.details.ident(k), d.ident(k)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            });
+    (!same).then(|| mismatch_cause(e, &describe(ty, dkey, d)))
+}
 
 /// A failure travelling up: what ASL `ErrorEquals` matches.
 #[derive(Debug, Clone)]
@@ -223,11 +280,22 @@ impl Run {
     ) -> (u64, i64) {
         let seq = th.seq;
         th.seq += 1;
+        let (ty, dkey) = (ty.into(), dkey.into());
         let mut st = self.exec.state.lock().unwrap();
-        // Only a resumed execution has a journal to recognise events in.
+        // Only a resumed execution has a journal to recognise events in. The journaled event
+        // must be the one emitted now: otherwise the journal is another engine's, and the
+        // execution stops here (nothing more is emitted) and fails.
         if !st.replay.is_empty() {
+            if st.broken.is_some() {
+                return (0, self.inner.clock.now_ms());
+            }
             if let Some(&i) = st.replay.get(&format!("{}:{}", th.prefix, seq)) {
                 let e = &st.history[i];
+                if let Some(cause) = mismatch(e, &ty, &dkey, &d) {
+                    drop(st);
+                    self.broken(cause);
+                    return (0, self.inner.clock.now_ms());
+                }
                 let r = (e.id, e.ts);
                 if chain {
                     th.last = e.id;
@@ -241,8 +309,8 @@ impl Run {
             id,
             prev: th.last,
             ts,
-            ty: ty.into(),
-            dkey: dkey.into(),
+            ty,
+            dkey,
             details: d,
             thread: th.prefix.clone(),
             seq,
@@ -253,6 +321,44 @@ impl Run {
             th.last = id;
         }
         (id, ts)
+    }
+
+    /// The journal does not match this engine: fail the execution with a
+    /// [`REPLAY_MISMATCH`] (the first one found counts). The run loop ends the execution.
+    fn broken(&self, cause: String) {
+        let mut st = self.exec.state.lock().unwrap();
+        if st.broken.is_none() {
+            tracing::error!(execution = %self.exec.arn, %cause, "replay mismatch");
+            st.broken = Some(Box::new((REPLAY_MISMATCH.to_string(), cause)));
+        }
+        drop(st);
+        self.exec.halt.set(Halt::Broken);
+    }
+
+    /// Whether the execution stopped on a broken replay.
+    fn is_broken(&self) -> bool {
+        self.exec.state.lock().unwrap().broken.is_some()
+    }
+
+    /// Never returns once the replay is broken (the run loop then drops the execution's
+    /// future): called where an execution would go on to a side effect or another state.
+    async fn check_broken(&self) {
+        if self.is_broken() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether the journaled task outcome `ev` is one of `expected` (the events that can
+    /// follow the task's start); if not, the replay is broken.
+    fn expect_outcome(&self, ev: &Ev, expected: &[&str]) -> bool {
+        if expected.contains(&&*ev.ty) {
+            return true;
+        }
+        self.broken(mismatch_cause(
+            ev,
+            &format!("one of {}", expected.join(", ")),
+        ));
+        false
     }
 
     /// The journaled event at the thread's next key, if replaying.
@@ -271,6 +377,10 @@ impl Run {
         if let Some(v) = st.values.get(&key) {
             return v.clone();
         }
+        if st.broken.is_some() {
+            // Nothing more is journaled for an execution that stopped on a broken replay.
+            return fresh();
+        }
         // Keys are unique per thread, so only journaled values are ever looked up again.
         let v = fresh();
         st.pending_values.push(JournalEntry::Value {
@@ -282,6 +392,7 @@ impl Run {
 
     /// Make everything so far durable (before a side effect).
     async fn durable(&self) {
+        self.check_broken().await;
         if self.inner.durable {
             self.exec.push_pending(&self.inner);
             self.inner.flush().await;
@@ -309,6 +420,11 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
     };
     let input: Value =
         parsed.unwrap_or_else(|| serde_json::from_str(&input_text).unwrap_or(Value::Null));
+    if run.is_broken() {
+        // Its journal could not be read: nothing is replayed.
+        fail_broken(&run);
+        return;
+    }
     run.emit(
         &mut th,
         "ExecutionStarted",
@@ -334,7 +450,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
     let end = {
         let fut = run_states(&run, &root, input, &mut vars, &mut th, None);
         tokio::pin!(fut);
-        let stop = exec.stop.wait();
+        let halt = exec.halt.wait();
         let timeout = async {
             match timeout_at {
                 Some(t) => inner.clock.sleep_until_ms(t).await,
@@ -343,10 +459,20 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         };
         tokio::select! {
             r = &mut fut => End::Done(r),
-            (e, c) = stop => End::Stopped(e, c),
+            h = halt => match h {
+                Halt::Stop(e, c) => End::Stopped(e, c),
+                // Handled below.
+                Halt::Broken => End::Stopped(None, None),
+            },
             _ = timeout => End::TimedOut,
         }
     };
+    // A broken replay ends the execution however the run ended (nothing after the mismatch
+    // was emitted).
+    if run.is_broken() {
+        fail_broken(&run);
+        return;
+    }
     // Events of a cancelled branch may have advanced `last`; the terminal event follows the
     // last event of the execution.
     let last_id = exec.state.lock().unwrap().history.len() as u64;
@@ -413,6 +539,41 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
         }
     };
     finish(&run, status, output, error, cause);
+}
+
+/// End an execution whose replay broke: `ExecutionFailed` with the error and cause, after
+/// everything in its journal (the journal's events stay its history). The event is appended
+/// directly, not through [`Run::emit`], under a replay key no journaled event has.
+fn fail_broken(run: &Run) {
+    let (error, cause) = {
+        let mut st = run.exec.state.lock().unwrap();
+        let (error, cause) = *st.broken.clone().expect("broken");
+        let root: Arc<str> = Arc::from("r");
+        let seq = st
+            .history
+            .iter()
+            .filter(|e| *e.thread == *root && e.seq != u32::MAX)
+            .map(|e| e.seq + 1)
+            .max()
+            .unwrap_or(0);
+        let id = st.history.len() as u64 + 1;
+        st.history.push(Ev {
+            id,
+            prev: id - 1,
+            ts: run.inner.clock.now_ms(),
+            ty: Cow::Borrowed("ExecutionFailed"),
+            dkey: Cow::Borrowed("executionFailedEventDetails"),
+            details: details([
+                ("error", Value::String(error.clone())),
+                ("cause", Value::String(cause.clone())),
+            ]),
+            thread: root,
+            seq,
+        });
+        (error, cause)
+    };
+    run.exec.mark_dirty(&run.inner);
+    finish(run, "FAILED", None, Some(error), Some(cause));
 }
 
 fn fail_execution(run: &Run, th: &mut Th, f: &Fail) {
@@ -494,6 +655,8 @@ fn run_states<'a>(
         // The previous state's output text is the next state's input text.
         let mut input_text: Option<String> = None;
         loop {
+            // A broken replay emits nothing more: its states must not run on.
+            run.check_broken().await;
             let Some(st) = states.states.get(cur) else {
                 return Err(Fail::new(
                     "States.Runtime",
@@ -1580,7 +1743,7 @@ async fn run_task(
             );
             let (_, started_ts) = run.emit(th, "LambdaFunctionStarted", "", Det::None, true);
             if let Some(ev) = run.replayed(th) {
-                return replay_outcome(run, th, &ev);
+                return replay_outcome(run, th, &ev, LAMBDA_OUTCOMES).await;
             }
             run.durable().await;
             let lambda = inner
@@ -1798,22 +1961,29 @@ async fn run_task(
             let replayed_next = run.replayed(th);
             let submitted_ts;
             match replayed_next {
-                Some(ev) if ev.ty != "TaskSubmitted" => {
+                Some(ev) if ev.ty != "TaskSubmitted" || token.is_none() => {
                     if let Some(t) = &token {
                         close_token(inner, t);
                     }
-                    return replay_outcome(run, th, &ev);
+                    return replay_outcome(run, th, &ev, TASK_OUTCOMES).await;
                 }
                 Some(ev) => {
                     // Submitted before the restart: keep waiting with the same token.
                     submitted_ts = ev.ts;
-                    run.emit(th, "TaskSubmitted", "", Det::None, true);
+                    run.emit(
+                        th,
+                        "TaskSubmitted",
+                        "taskSubmittedEventDetails",
+                        Det::None,
+                        true,
+                    );
                     if let Some(ev2) = run.replayed(th) {
                         if let Some(t) = &token {
                             close_token(inner, t);
                         }
-                        return replay_outcome(run, th, &ev2);
+                        return replay_outcome(run, th, &ev2, TASK_OUTCOMES).await;
                     }
+                    run.check_broken().await;
                 }
                 None => {
                     run.durable().await;
@@ -1948,8 +2118,23 @@ fn close_token(inner: &Inner, t: &str) {
     g.closed.insert(t.to_string());
 }
 
-/// A task outcome already in the journal: re-emit (recognise) it and return its result.
-fn replay_outcome(run: &Run, th: &mut Th, ev: &Ev) -> Result<Value, Fail> {
+/// What the journal may hold after `LambdaFunctionStarted`.
+const LAMBDA_OUTCOMES: &[&str] = &[
+    "LambdaFunctionSucceeded",
+    "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut",
+];
+
+/// What the journal may hold after `TaskStarted` (`TaskSubmitted` only for a task that waits
+/// for a token) or `TaskSubmitted`.
+const TASK_OUTCOMES: &[&str] = &["TaskSucceeded", "TaskFailed", "TaskTimedOut"];
+
+/// A task outcome already in the journal: re-emit (recognise) it and return its result. An
+/// event that is not one of `expected` breaks the replay (this then never returns).
+async fn replay_outcome(run: &Run, th: &mut Th, ev: &Ev, expected: &[&str]) -> Result<Value, Fail> {
+    if !run.expect_outcome(ev, expected) {
+        std::future::pending::<()>().await;
+    }
     run.emit(th, ev.ty.clone(), ev.dkey.clone(), Det::None, true);
     let d = &ev.details;
     if ev.ty.ends_with("Succeeded") {

@@ -23,11 +23,12 @@ pub use dispatch::{
     IntegrationPattern, LambdaInvokeError, LambdaInvoker, LambdaResponse, LambdaValueResponse,
     ServiceIntegration, ServiceRequest, TaskError,
 };
+pub use interp::{JOURNAL_UNREADABLE, REPLAY_MISMATCH};
 pub use lambdas::InProcessLambdas;
 pub use runtime::ClockMode;
 pub use store::{
-    ExecutionRecord, JournalEntry, MemoryStore, Snapshot, StateMachineRecord, Store, StoreError,
-    WriteOp,
+    ExecutionRecord, JOURNAL_FORMAT, JournalEntry, MemoryStore, Snapshot, StateMachineRecord,
+    Store, StoreError, WriteOp,
 };
 
 /// An error of the Step Functions API, named as AWS names it (`ExecutionDoesNotExist`,

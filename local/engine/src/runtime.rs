@@ -321,6 +321,10 @@ pub(crate) struct ExecState {
     /// Replay: event key -> index in `history`, values by key. Empty for a fresh execution.
     pub replay: HashMap<String, usize>,
     pub values: HashMap<String, Value>,
+    /// Set when the journal cannot be replayed by this engine (an event at a replay key is not
+    /// the one this engine emits there, or an entry is unreadable): the error and cause the
+    /// execution fails with. From then on nothing is emitted, journaled or dispatched.
+    pub broken: Option<Box<(String, String)>>,
 }
 
 pub(crate) struct Execution {
@@ -336,8 +340,17 @@ pub(crate) struct Execution {
     pub committed: std::sync::atomic::AtomicUsize,
     /// Set once the execution has ended (and, with a durable store, its end is committed).
     pub done: Flag<()>,
+    /// Why the execution must end now: `StopExecution`, or a broken replay.
+    pub halt: Flag<Halt>,
+}
+
+/// What ends an execution from outside its states.
+#[derive(Debug, Clone)]
+pub(crate) enum Halt {
     /// `StopExecution`'s error and cause.
-    pub stop: Flag<(Option<String>, Option<String>)>,
+    Stop(Option<String>, Option<String>),
+    /// [`ExecState::broken`] was set.
+    Broken,
 }
 
 /// A value set once and awaited by any number of tasks: a few dozen bytes, where a `watch`
@@ -410,11 +423,12 @@ impl Execution {
                 tokens: Vec::new(),
                 replay,
                 values,
+                broken: None,
             }),
             committed: std::sync::atomic::AtomicUsize::new(stored),
             dirty: std::sync::atomic::AtomicBool::new(false),
             done: Flag::new(),
-            stop: Flag::new(),
+            halt: Flag::new(),
         }
     }
 

@@ -19,6 +19,12 @@ use serde_json::Value;
 
 use crate::history::HistoryEvent;
 
+/// The format of journal entries: the encoded event ([`crate::history`]'s binary form), the
+/// JSON of [`JournalEntry`] and the replay keys. A durable store records it with what it
+/// persists and refuses a store written with another; bump it whenever any of these change.
+/// (What an engine emits at a replay key is checked event by event on replay.)
+pub const JOURNAL_FORMAT: u64 = 1;
+
 /// A store failure; the engine reports it as `InternalServerError`... or stops writing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("store: {0}")]
@@ -107,6 +113,11 @@ impl JournalEntry {
     pub fn from_stored(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
         match bytes.first() {
             Some(&crate::history::ENCODED_EVENT) => Ok(JournalEntry::Encoded(bytes.into())),
+            // The range kept for encoded events: another encoding of a later or earlier engine.
+            Some(&b @ 0xE0..=0xEF) => Err(StoreError(format!(
+                "journal entry in encoding {b:#x}, which this engine does not read (it reads {:#x}): written by a different engine version",
+                crate::history::ENCODED_EVENT
+            ))),
             _ => serde_json::from_slice(bytes)
                 .map_err(|e| StoreError(format!("corrupt journal entry: {e}"))),
         }

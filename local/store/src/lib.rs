@@ -19,6 +19,14 @@
 //!   than one row per execution per commit, whose values outgrow redb's leaf pages)
 //! - `journal`: (sequence number, entry index) → [`JournalEntry`], the layout of earlier
 //!   files; still read (before `journal_log`), no longer written
+//! - `meta`: `format` → [`FORMAT`] (this layout), `journal` → [`JOURNAL_FORMAT`] (the
+//!   engine's journal entries)
+//!
+//! Versions: [`RedbStore::open`] refuses a file whose `format` or `journal` version is not
+//! this build's, before writing any data to it, so a journal is never replayed by an engine
+//! that reads it differently. A file without versions was written before they were recorded:
+//! its tables and values are byte for byte what format 1 / journal format 1 write (and read),
+//! so it is accepted as version 1 and stamped so.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +35,8 @@ use std::sync::mpsc as std_mpsc;
 
 use async_trait::async_trait;
 use cordon_engine::{
-    ExecutionRecord, JournalEntry, Snapshot, StateMachineRecord, Store, StoreError, WriteOp,
+    ExecutionRecord, JOURNAL_FORMAT, JournalEntry, Snapshot, StateMachineRecord, Store, StoreError,
+    WriteOp,
 };
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -40,6 +49,11 @@ const EXECUTION_INDEX: TableDefinition<&str, u64> = TableDefinition::new("execut
 const JOURNAL: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("journal");
 const JOURNAL_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("journal_log");
 const DEFINITIONS: TableDefinition<u64, &str> = TableDefinition::new("definitions");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The version of this file layout (tables, keys, record encodings). Bump it whenever they
+/// change; [`RedbStore::open`] refuses files of another version.
+pub const FORMAT: u64 = 1;
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
@@ -184,6 +198,10 @@ impl RedbStore {
             .map_err(|e| se(&format!("cannot open store {}", path.display()), e))?;
         // Create the tables so that readers never see them missing.
         let txn = db.begin_write().map_err(|e| se("begin", e))?;
+        if let Err(e) = check_versions(&txn, &path) {
+            txn.abort().map_err(|e| se("abort", e))?;
+            return Err(e);
+        }
         {
             txn.open_table(STATE_MACHINES)
                 .map_err(|e| se("open table", e))?;
@@ -232,6 +250,36 @@ impl RedbStore {
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Refuse a file of another format or journal format; stamp one without versions (new, or
+/// written before versions were recorded: the same layout as format 1) with this build's.
+fn check_versions(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(|e| se("open table", e))?;
+    let get = |k: &str| -> Result<Option<u64>, StoreError> {
+        Ok(meta
+            .get(k)
+            .map_err(|e| se("read meta", e))?
+            .map(|v| v.value()))
+    };
+    match (get("format")?, get("journal")?) {
+        (None, None) => {
+            meta.insert("format", FORMAT).map_err(|e| se("insert", e))?;
+            meta.insert("journal", JOURNAL_FORMAT)
+                .map_err(|e| se("insert", e))?;
+            Ok(())
+        }
+        (Some(FORMAT), Some(JOURNAL_FORMAT)) => Ok(()),
+        (f, j) => {
+            let v = |x: Option<u64>| x.map_or_else(|| "none".to_string(), |x| x.to_string());
+            Err(StoreError(format!(
+                "store {} has format version {} with journal format {}, but this cordon reads format version {FORMAT} with journal format {JOURNAL_FORMAT} only: its executions are not loaded, let alone replayed, and the file is left as it is. Finish or stop its executions with the cordon version that wrote it, or remove the file to start afresh (its state machines, executions and their history are then lost).",
+                path.display(),
+                v(f),
+                v(j),
+            )))
+        }
     }
 }
 

@@ -187,3 +187,131 @@ fn open_names_the_file_it_could_not_open() {
     let err = RedbStore::open("/nonexistent-dir/x.redb").err().unwrap();
     assert!(err.0.contains("/nonexistent-dir/x.redb"), "{err}");
 }
+
+/// The store's `meta` table, as the store writes it.
+const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+
+/// Write `versions` into the file's `meta` table (`None`: remove the entry), as another
+/// cordon version would have.
+fn set_versions(path: &std::path::Path, versions: &[(&str, Option<u64>)]) {
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        for (k, v) in versions {
+            match v {
+                Some(v) => {
+                    meta.insert(*k, *v).unwrap();
+                }
+                None => {
+                    meta.remove(*k).unwrap();
+                }
+            }
+        }
+    }
+    txn.commit().unwrap();
+}
+
+fn versions(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = redb::Database::create(path).unwrap();
+    let r = db.begin_read().unwrap();
+    let meta = r.open_table(META).unwrap();
+    let get = |k: &str| meta.get(k).unwrap().map(|v| v.value());
+    (get("format"), get("journal"))
+}
+
+/// A store holding one running execution with a short journal.
+async fn one_execution(path: &std::path::Path) {
+    let store = RedbStore::open(path).unwrap();
+    store
+        .write(vec![
+            WriteOp::PutStateMachine(sm(0)),
+            WriteOp::PutExecution(exec(1, "RUNNING")),
+            WriteOp::Append {
+                execution_arn: exec(1, "RUNNING").arn,
+                entries: vec![event(1), event(2)],
+            },
+        ])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_store_records_its_format_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engine.redb");
+    one_execution(&path).await;
+    assert_eq!(
+        versions(&path),
+        (
+            Some(cordon_store::FORMAT),
+            Some(cordon_engine::JOURNAL_FORMAT)
+        )
+    );
+    assert_eq!(
+        (cordon_store::FORMAT, cordon_engine::JOURNAL_FORMAT),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_store_of_another_format_version_is_refused() {
+    for (versions_written, found) in [
+        (
+            [("format", Some(2)), ("journal", Some(1))],
+            "format version 2 with journal format 1",
+        ),
+        (
+            [("format", Some(1)), ("journal", Some(7))],
+            "format version 1 with journal format 7",
+        ),
+        (
+            [("format", Some(1)), ("journal", None)],
+            "format version 1 with journal format none",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.redb");
+        one_execution(&path).await;
+        set_versions(&path, &versions_written);
+        let before = versions(&path);
+        let err = RedbStore::open(&path).err().expect("refused");
+        for part in [
+            path.display().to_string().as_str(),
+            found,
+            "this cordon reads format version 1 with journal format 1 only",
+            "not loaded, let alone replayed",
+            "Finish or stop its executions with the cordon version that wrote it",
+            "remove the file",
+        ] {
+            assert!(err.0.contains(part), "{part:?} not in {err}");
+        }
+        assert_eq!(versions(&path), before, "the versions are left as they are");
+    }
+}
+
+#[tokio::test]
+async fn a_store_without_versions_is_read_as_format_1_and_stamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engine.redb");
+    one_execution(&path).await;
+    // What files written before versions were recorded look like.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(META).unwrap());
+        txn.commit().unwrap();
+    }
+    let snap = RedbStore::open(&path).unwrap().load().await.unwrap();
+    assert_eq!(snap.executions.len(), 1);
+    assert_eq!(snap.executions[0].1, vec![event(1), event(2)]);
+    assert_eq!(versions(&path), (Some(1), Some(1)));
+}
+
+#[test]
+fn a_journal_entry_in_another_encoding_is_named_as_such() {
+    let err = JournalEntry::from_stored(&[0xE2, 1, 2, 3]).unwrap_err();
+    assert!(err.0.contains("encoding 0xe2"), "{err}");
+    assert!(err.0.contains("different engine version"), "{err}");
+}
