@@ -45,25 +45,12 @@ fn absent_as_empty<T: Default>(result: Result<T, PortError>) -> PortResult<T> {
     absent_as_none(result).map(Option::unwrap_or_default)
 }
 
-/// IAM returns policy documents URL-encoded (RFC 3986).
-pub(crate) fn decode_policy_document(text: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str(text) {
-        return Some(v);
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    serde_json::from_slice(&out).ok()
+/// IAM returns policy documents URL-encoded (RFC 3986); a document that is JSON already
+/// (some emulators) is read as it is.
+pub fn decode_policy_document(text: &str) -> Option<Value> {
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_json::from_str(&cordon_core::text::percent_decode(text)).ok())
 }
 
 fn key_status(status: Option<&aws_sdk_iam::types::StatusType>) -> KeyStatus {

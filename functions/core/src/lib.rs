@@ -22,6 +22,7 @@ pub mod render;
 pub mod scope;
 #[cfg(test)]
 mod testkit;
+pub mod text;
 
 pub use approval::{Refusal, check_decision};
 pub use classify::classify;

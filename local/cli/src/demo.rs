@@ -566,7 +566,8 @@ impl Demo<'_> {
             self.st.bold(&m.rule),
             self.st.dim(&m.execution_arn)
         );
-        Ok((sent, m, routed.incident_id))
+        let incident_id = m.incident_id.clone();
+        Ok((sent, m, incident_id))
     }
 
     /// The alert read back, the time to containment, and what is missing: no alert, or an
@@ -813,9 +814,10 @@ async fn verify_quarantined(
         }
         match iam.list_user_tags().user_name(user).send().await {
             Ok(t)
-                if t.tags()
-                    .iter()
-                    .any(|t| t.key() == "SecurityStatus" && t.value() == "Quarantined") => {}
+                if t.tags().iter().any(|t| {
+                    t.key() == cordon_core::record::TAG_SECURITY_STATUS
+                        && t.value() == cordon_core::record::SECURITY_STATUS_QUARANTINED
+                }) => {}
             Ok(_) => missing.push(format!(
                 "{scene} {user} has no SecurityStatus=Quarantined tag"
             )),
@@ -883,7 +885,7 @@ impl Demo<'_> {
                         .send()
                         .await
                     {
-                        let text = percent_decode(doc.policy_document());
+                        let text = cordon_core::text::percent_decode(doc.policy_document());
                         if text.contains("aws:TokenIssueTime") && text.contains("Deny") {
                             found = true;
                         }
@@ -1062,24 +1064,6 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// POST JSON to the local function URL with the asserted caller header (plain HTTP on

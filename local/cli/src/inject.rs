@@ -151,12 +151,8 @@ fn report(routed: &Routed, json: bool) {
         return;
     }
     let st = Style::for_stdout();
-    if routed.matches.is_empty() {
-        println!(
-            "incident {}: {}",
-            routed.incident_id,
-            st.yellow("no rule matched; nothing started")
-        );
+    if routed.matches.is_empty() && routed.ignored.is_empty() {
+        println!("{}", st.yellow("no rule matched; nothing started"));
     }
     for m in &routed.matches {
         let outcome = match m.outcome {

@@ -312,7 +312,7 @@ async fn a_cloudtrail_event_gets_one_response_named_after_its_event_id() {
     assert_eq!(routed.matches.len(), 1, "{routed:?}");
     let m = &routed.matches[0];
     assert_eq!(m.incident_id, "3f1e0a4e-0000-4000-8000-00000000c701");
-    assert_eq!(routed.incident_id, m.incident_id);
+    assert_eq!(routed.incident_id.as_deref(), Some(m.incident_id.as_str()));
     assert_eq!(m.outcome, Outcome::Started);
     assert_eq!(m.execution_arn, response_arn(&h, &m.incident_id));
     // The intake's answer keeps its shape for CloudTrail and GuardDuty events.
@@ -358,7 +358,7 @@ async fn a_security_hub_import_starts_one_response_per_guardduty_finding() {
     // Named after the GuardDuty finding id; an unusable Id gets a generated name.
     assert_eq!(names[..2], [FINDING_A, FINDING_B]);
     assert!(names[2].starts_with("unusable-id-"), "{names:?}");
-    assert_eq!(routed.incident_id, FINDING_A);
+    assert_eq!(routed.incident_id.as_deref(), Some(FINDING_A));
     assert_eq!(routed.ignored.len(), 1, "{routed:?}");
     assert_eq!(routed.ignored[0].finding_id, inspector_finding()["Id"]);
     assert_eq!(

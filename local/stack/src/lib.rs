@@ -31,5 +31,5 @@ pub use stack::{
     ATTACKER_USER, DEFAULT_BUS, EventRouter, ExecutionInfo, FUNCTION_PACKAGES, IgnoredFinding,
     LOCAL_APPROVER_ARN, MEMBER_STACK_NAME, Outcome, Routed, RuleMatch, Stack, StackError,
     StackOptions, StepFunctions, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, default_bin_dir,
-    find_root, incident_id,
+    find_root,
 };

@@ -117,9 +117,9 @@ pub const MEMBER_STACK_NAME: &str = "cordon-member";
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Routed {
-    /// The incident id of the first response in `matches` (the name the intake gave its
-    /// execution); when no rule matched, the id the event itself names ([`incident_id`]).
-    pub incident_id: String,
+    /// The incident id of the first response in `matches`: the name the intake gave its
+    /// execution, the one source of incident ids. `None` when nothing was started or found.
+    pub incident_id: Option<String>,
     /// One entry per incident response a delivery started or found: a Security Hub event of
     /// several GuardDuty findings starts several through one delivery.
     pub matches: Vec<RuleMatch>,
@@ -137,8 +137,7 @@ pub struct RuleMatch {
     pub state_machine_arn: String,
     /// The target's execution for this delivery (fresh name, as EventBridge starts it).
     pub target_execution_arn: String,
-    /// The incident id: the name the intake gave the response execution (for a target that
-    /// is not an intake, the id the event names).
+    /// The incident id: the name the intake gave the response execution.
     pub incident_id: String,
     /// The incident-response execution (named after the incident).
     pub execution_arn: String,
@@ -602,24 +601,6 @@ impl Drop for Stack {
     }
 }
 
-/// The incident id an event names: CloudTrail `detail.eventID`, GuardDuty `detail.id`, else the
-/// EventBridge event `id`. Routing takes the incident id from the intake's answer (the name it
-/// gave the response); this is only what it reports for a target that is not an intake, or
-/// for an event no rule matched.
-pub fn incident_id(event: &Value) -> String {
-    let detail = &event["detail"];
-    let s = |v: &Value| v.as_str().map(str::to_string);
-    if event["source"] == "aws.guardduty"
-        && let Some(id) = s(&detail["id"])
-    {
-        return id;
-    }
-    s(&detail["eventID"])
-        .or_else(|| s(&detail["id"]))
-        .or_else(|| s(&event["id"]))
-        .unwrap_or_default()
-}
-
 /// The Step Functions calls routing needs: the engine in-process, or any Step Functions
 /// endpoint through `aws-sdk-sfn` (what `cordon send` uses against a running stack).
 #[async_trait::async_trait]
@@ -835,19 +816,20 @@ impl EventRouter {
                         }
                     }
                 }
-                IntakeAnswer::NotAnIntake => matches.push(started(RuleMatchParts {
-                    incident_id: incident_id(event),
-                    execution_arn: target_arn.clone(),
-                    outcome: Outcome::Started,
-                    existing_status: None,
-                })),
+                IntakeAnswer::NotAnIntake => {
+                    // Every rule targets the intake, which names the response after the
+                    // incident: an answer without a response is a broken target, said so.
+                    return Err(StackError::Engine(ApiError::new(
+                        "Intake",
+                        format!(
+                            "rule {rule_name}'s target {target_arn} answered no response (neither `responses` nor `executionArn`): it is not the intake state machine, so no incident id can be known"
+                        ),
+                    )));
+                }
             }
         }
         Ok(Routed {
-            incident_id: matches
-                .first()
-                .map(|m| m.incident_id.clone())
-                .unwrap_or_else(|| incident_id(event)),
+            incident_id: matches.first().map(|m| m.incident_id.clone()),
             matches,
             ignored,
         })

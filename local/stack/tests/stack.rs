@@ -67,7 +67,10 @@ async fn a_create_user_event_runs_the_functions_and_a_foreign_event_routes_nowhe
 
     let event = fixture("cloudtrail-create-user-by-iam-user.json");
     let routed = stack.send(&event).await.unwrap();
-    assert_eq!(routed.incident_id, "3b7a1f0e-2c4d-4e5f-9a8b-1c2d3e4f5a01");
+    assert_eq!(
+        routed.incident_id.as_deref(),
+        Some("3b7a1f0e-2c4d-4e5f-9a8b-1c2d3e4f5a01")
+    );
     assert_eq!(routed.matches.len(), 1, "{routed:?}");
     let m = &routed.matches[0];
     assert_eq!(m.rule, "cordon-create-user");

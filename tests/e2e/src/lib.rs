@@ -754,9 +754,8 @@ impl Scenario {
             .await
             .expect("GetRolePolicy");
         let doc = out.policy_document();
-        serde_json::from_str(doc)
-            .or_else(|_| serde_json::from_str(&percent_decode(doc)))
-            .unwrap_or_else(|e| panic!("policy document {doc}: {e}"))
+        cordon_aws::iam::decode_policy_document(doc)
+            .unwrap_or_else(|| panic!("policy document is not (URL-encoded) JSON: {doc}"))
     }
 
     /// Access key id → `Active`/`Inactive`.
@@ -989,24 +988,6 @@ pub fn task_events(history: &[Value], state: &str, kind: &str) -> usize {
         .filter(|e| e["type"] == kind)
         .filter(|e| state_of(&by_id, e).as_deref() == Some(state))
         .count()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_string()
 }
 
 /// A CloudTrail `CreateUser` event by the IAM user `devops-tools` (long-term key, no MFA,

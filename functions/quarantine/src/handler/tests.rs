@@ -1157,25 +1157,7 @@ mod moto {
 
     /// IAM returns policy documents URL-encoded.
     fn cordon_aws_decode(text: &str) -> Value {
-        if let Ok(v) = serde_json::from_str(text) {
-            return v;
-        }
-        let bytes = text.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                out.push(
-                    u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16)
-                        .unwrap(),
-                );
-                i += 3;
-            } else {
-                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-                i += 1;
-            }
-        }
-        serde_json::from_slice(&out).unwrap()
+        cordon_aws::iam::decode_policy_document(text).expect("a (URL-encoded) JSON document")
     }
 
     #[tokio::test]
