@@ -166,7 +166,7 @@ impl Engine {
                         unreadable.get_or_insert_with(|| (i, "not decoded".to_string()));
                     }
                     Err(e) => {
-                        unreadable.get_or_insert_with(|| (i, e.0));
+                        unreadable.get_or_insert((i, e.0));
                     }
                 }
             }

@@ -208,11 +208,9 @@ impl Ev {
         m.insert("previousEventId".into(), Value::from(self.prev));
         if !self.dkey.is_empty() {
             let mut d = self.details.to_value();
-            if !include_data {
-                if let Value::Object(o) = &mut d {
-                    for k in ["input", "output", "parameters", "assignedVariables"] {
-                        o.remove(k);
-                    }
+            if !include_data && let Value::Object(o) = &mut d {
+                for k in ["input", "output", "parameters", "assignedVariables"] {
+                    o.remove(k);
                 }
             }
             m.insert(self.dkey.to_string(), d);

@@ -479,16 +479,16 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
     let (status, output, error, cause) = match end {
         End::Done(Ok(out)) => {
             let o = text(&out);
-            if let Value::String(s) = &o {
-                if s.len() > MAX_PAYLOAD {
-                    let f = Fail::new(
-                        "States.DataLimitExceeded",
-                        "The state/task 'Execution' returned a result with a size exceeding the maximum number of bytes service limit.",
-                    );
-                    fail_execution(&run, &mut th, &f);
-                    finish(&run, "FAILED", None, Some(f.error), f.cause);
-                    return;
-                }
+            if let Value::String(s) = &o
+                && s.len() > MAX_PAYLOAD
+            {
+                let f = Fail::new(
+                    "States.DataLimitExceeded",
+                    "The state/task 'Execution' returned a result with a size exceeding the maximum number of bytes service limit.",
+                );
+                fail_execution(&run, &mut th, &f);
+                finish(&run, "FAILED", None, Some(f.error), f.cause);
+                return;
             }
             run.emit(
                 &mut th,
@@ -667,7 +667,7 @@ fn run_states<'a>(
                 run_state(run, st, input, input_text.take(), vars, th, item).await?;
             match next {
                 Some(n) => {
-                    cur = &states
+                    cur = states
                         .states
                         .get_key_value(n.as_str())
                         .map(|(k, _)| k.as_str())
@@ -2248,25 +2248,26 @@ async fn run_map(
             .transpose()?;
         (items, mc)
     };
-    if jsonata && !items.is_array() {
-        if let Some(Value::String(expr)) = &spec.items {
-            let e = expr
-                .trim()
-                .trim_start_matches("{%")
-                .trim_end_matches("%}")
-                .trim();
-            let ty = match &items {
-                Value::Object(_) => "object",
-                Value::Bool(_) => "boolean",
-                Value::Number(_) => "number",
-                Value::String(_) => "string",
-                _ => "null",
-            };
-            return Err(cx.rt(EvalError::new(
-                "States.QueryEvaluationError",
-                format!("The JSONata expression '{e}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{ty}' for value: {items}"),
-            )));
-        }
+    if jsonata
+        && !items.is_array()
+        && let Some(Value::String(expr)) = &spec.items
+    {
+        let e = expr
+            .trim()
+            .trim_start_matches("{%")
+            .trim_end_matches("%}")
+            .trim();
+        let ty = match &items {
+            Value::Object(_) => "object",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            _ => "null",
+        };
+        return Err(cx.rt(EvalError::new(
+            "States.QueryEvaluationError",
+            format!("The JSONata expression '{e}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{ty}' for value: {items}"),
+        )));
     }
     let Value::Array(mut items) = items else {
         let f = cx.rt(EvalError::new(

@@ -166,11 +166,10 @@ pub fn parse(text: &str, can_dispatch: &dyn Fn(&str) -> bool) -> Result<Definiti
     let mut errors = Vec::new();
     let root = parse_states(obj, ql, "", can_dispatch, &mut errors);
     if !errors.is_empty() {
-        let n = errors.len();
-        return Err(
-            format!("Invalid State Machine Definition: '{}'", errors.join(", "))
-                + if n > 1 { "" } else { "" },
-        );
+        return Err(format!(
+            "Invalid State Machine Definition: '{}'",
+            errors.join(", ")
+        ));
     }
     Ok(Definition {
         root: Arc::new(root.expect("no errors")),
@@ -425,7 +424,7 @@ fn parse_state(
             "ItemsPath",
             "ItemSelector",
         ] {
-            if o.contains_key(k) && !(k == "ItemSelector") {
+            if o.contains_key(k) && k != "ItemSelector" {
                 errors.push(format!("SCHEMA_VALIDATION_FAILED: The field '{k}' is not supported for JSONata at {sat}"));
             }
         }
@@ -529,11 +528,11 @@ fn parse_state(
                     String::new()
                 }
             };
-            if !resource.is_empty()
-                && !(ql == QueryLanguage::Jsonata
+            let supported = resource.is_empty()
+                || (ql == QueryLanguage::Jsonata
                     && cordon_asl_eval::is_jsonata_expression(&resource))
-                && !can_dispatch(&resource)
-            {
+                || can_dispatch(&resource);
+            if !supported {
                 errors.push(format!("SCHEMA_VALIDATION_FAILED: Value is not a supported Task resource: '{resource}' at {sat}/Resource"));
             }
             Kind::Task(TaskSpec {
@@ -573,10 +572,10 @@ fn parse_state(
                 } else {
                     Some(WaitSpec::Timestamp(t.to_string()))
                 }
-            } else if let Some(t) = o.get("TimestampPath").and_then(Value::as_str) {
-                Some(WaitSpec::TimestampPath(t.to_string()))
             } else {
-                None
+                o.get("TimestampPath")
+                    .and_then(Value::as_str)
+                    .map(|t| WaitSpec::TimestampPath(t.to_string()))
             };
             match spec {
                 Some(s) => Kind::Wait(s),

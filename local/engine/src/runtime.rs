@@ -123,7 +123,8 @@ pub(crate) struct Tokens {
 }
 
 pub(crate) enum WriterMsg {
-    Op(WriteOp),
+    /// Boxed: a `WriteOp` is over 250 bytes, the other messages a pointer or two.
+    Op(Box<WriteOp>),
     Flush(oneshot::Sender<()>),
     /// Once everything sent before is committed: the execution's first `n` events are.
     Committed(Arc<Execution>, usize),
@@ -175,7 +176,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub fn send(&self, op: WriteOp) {
-        let _ = self.writer.send(WriterMsg::Op(op));
+        let _ = self.writer.send(WriterMsg::Op(Box::new(op)));
     }
     /// Wait until everything sent so far is committed.
     pub async fn flush(&self) {
@@ -232,26 +233,27 @@ pub(crate) async fn writer_loop(
         let mut ops: Vec<WriteOp> = Vec::new();
         let mut waiters = Vec::new();
         let push = |m: WriterMsg, ops: &mut Vec<WriteOp>, waiters: &mut Vec<Waiter>| match m {
-            WriterMsg::Op(WriteOp::Append {
-                execution_arn,
-                entries,
-            }) => {
-                if let Some(WriteOp::Append {
-                    execution_arn: last,
-                    entries: le,
-                }) = ops.last_mut()
-                {
-                    if *last == execution_arn {
+            WriterMsg::Op(op) => match *op {
+                WriteOp::Append {
+                    execution_arn,
+                    entries,
+                } => {
+                    if let Some(WriteOp::Append {
+                        execution_arn: last,
+                        entries: le,
+                    }) = ops.last_mut()
+                        && *last == execution_arn
+                    {
                         le.extend(entries);
                         return;
                     }
+                    ops.push(WriteOp::Append {
+                        execution_arn,
+                        entries,
+                    });
                 }
-                ops.push(WriteOp::Append {
-                    execution_arn,
-                    entries,
-                });
-            }
-            WriterMsg::Op(op) => ops.push(op),
+                op => ops.push(op),
+            },
             WriterMsg::Flush(tx) => waiters.push(Waiter::Flush(tx)),
             WriterMsg::Committed(exec, n) => waiters.push(Waiter::Committed(exec, n)),
             WriterMsg::Dirty => {}

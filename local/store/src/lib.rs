@@ -455,13 +455,12 @@ fn apply<'a>(
                             seq
                         }
                     };
-                    let def = match slots.defs.get(&*definition) {
+                    let def = match slots.defs.get(definition) {
                         Some(&d) => d,
                         None => {
                             let d = slots.next_def;
                             slots.next_def += 1;
-                            defs.insert(d, &*definition as &str)
-                                .map_err(|e| se("insert", e))?;
+                            defs.insert(d, &**definition).map_err(|e| se("insert", e))?;
                             slots.defs.insert(definition.clone(), d);
                             slots.added_defs.push(definition.clone());
                             d

@@ -213,7 +213,7 @@ fn set_versions(path: &std::path::Path, versions: &[(&str, Option<u64>)]) {
 }
 
 fn versions(path: &std::path::Path) -> (Option<u64>, Option<u64>) {
-    use redb::{ReadableDatabase, ReadableTable};
+    use redb::ReadableDatabase;
     let db = redb::Database::create(path).unwrap();
     let r = db.begin_read().unwrap();
     let meta = r.open_table(META).unwrap();
