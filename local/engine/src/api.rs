@@ -15,7 +15,7 @@ use crate::runtime::{
     Clock, ClockMode, Execution, Halt, Inner, Registry, SmEntry, TokenMsg, Tokens, writer_loop,
 };
 use crate::store::{
-    ExecutionRecord, JournalEntry, MemoryStore, StateMachineRecord, Store, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalEntry, MemoryStore, StateMachineRecord, Store, WriteOp,
 };
 
 /// Engine configuration.
@@ -235,8 +235,8 @@ impl Engine {
     pub async fn wait_for_status(&self, execution_arn: &str) -> Result<String, ApiError> {
         let exec = self.exec(execution_arn)?;
         exec.done.wait().await;
-        let status = exec.state.lock().unwrap().record.status.clone();
-        Ok(status)
+        let status = exec.state.lock().unwrap().record.status;
+        Ok(status.to_string())
     }
 
     /// Wait until the execution is no longer running; returns its `DescribeExecution`.
@@ -467,7 +467,7 @@ impl Engine {
         );
         if let Some(existing) = i.reg.lock().unwrap().execs.get(&arn).cloned() {
             let st = existing.state.lock().unwrap();
-            if st.record.input == input_text && st.record.status == "RUNNING" {
+            if st.record.input == input_text && st.record.status == ExecutionStatus::Running {
                 return Ok(
                     json!({"executionArn": arn, "startDate": epoch_seconds(st.record.start_date_ms)}),
                 );
@@ -483,7 +483,7 @@ impl Engine {
             state_machine_arn: sm.record.arn.clone(),
             definition: sm.record.definition.clone(),
             role_arn: sm.record.role_arn.clone(),
-            status: "RUNNING".into(),
+            status: ExecutionStatus::Running,
             input: input_text,
             output: None,
             error: None,
@@ -536,11 +536,11 @@ impl Engine {
     /// The status to show: with a durable store an execution's end is shown once it is
     /// committed (with its last events), so a reader who sees it ended also sees the whole
     /// history. Until then it is `RUNNING`.
-    fn shown_status<'a>(&self, exec: &Execution, rec: &'a ExecutionRecord) -> &'a str {
+    fn shown_status(&self, exec: &Execution, rec: &ExecutionRecord) -> ExecutionStatus {
         if self.inner.durable && rec.is_finished() && exec.done.get().is_none() {
-            "RUNNING"
+            ExecutionStatus::Running
         } else {
-            &rec.status
+            rec.status
         }
     }
 
@@ -551,11 +551,11 @@ impl Engine {
         let status = self.shown_status(&exec, rec);
         let mut o = json!({
             "executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name,
-            "status": status, "startDate": epoch_seconds(rec.start_date_ms),
+            "status": status.as_str(), "startDate": epoch_seconds(rec.start_date_ms),
             "input": rec.input, "inputDetails": {"included": true},
             "redriveCount": rec.redrive_count, "redriveStatus": "NOT_REDRIVABLE",
         });
-        if status == "RUNNING" {
+        if status == ExecutionStatus::Running {
             return Ok(o);
         }
         if let Some(s) = rec.stop_date_ms {
@@ -584,11 +584,11 @@ impl Engine {
             let st = e.state.lock().unwrap();
             let rec = &st.record;
             let status = self.shown_status(e, rec);
-            if rec.state_machine_arn != sm_arn || filter.is_some_and(|f| f != status) {
+            if rec.state_machine_arn != sm_arn || filter.is_some_and(|f| status != f) {
                 continue;
             }
-            let mut o = json!({"executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name, "status": status, "startDate": epoch_seconds(rec.start_date_ms)});
-            if let (Some(s), false) = (rec.stop_date_ms, status == "RUNNING") {
+            let mut o = json!({"executionArn": rec.arn, "stateMachineArn": rec.state_machine_arn, "name": rec.name, "status": status.as_str(), "startDate": epoch_seconds(rec.start_date_ms)});
+            if let (Some(s), false) = (rec.stop_date_ms, status == ExecutionStatus::Running) {
                 o["stopDate"] = epoch_seconds(s);
             }
             all.push(o);
@@ -643,7 +643,7 @@ impl Engine {
         let exec = self.exec(req_str(r, "executionArn")?)?;
         let error = r.get("error").and_then(Value::as_str).map(str::to_string);
         let cause = r.get("cause").and_then(Value::as_str).map(str::to_string);
-        let running = exec.state.lock().unwrap().record.status == "RUNNING";
+        let running = exec.state.lock().unwrap().record.status == ExecutionStatus::Running;
         if running {
             exec.halt.set(Halt::Stop(error, cause));
             exec.done.wait().await;

@@ -22,7 +22,7 @@ use crate::model::{
     Kind, MapSpec, NumberField, PathField, QueryLanguage, State, States, TaskSpec, WaitSpec,
 };
 use crate::runtime::{Execution, Halt, Inner, TokenMsg, TokenSlot, WriterMsg};
-use crate::store::JournalEntry;
+use crate::store::{ExecutionStatus, JournalEntry};
 
 /// The payload quota (256 KiB).
 pub const MAX_PAYLOAD: usize = 262_144;
@@ -487,7 +487,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                     "The state/task 'Execution' returned a result with a size exceeding the maximum number of bytes service limit.",
                 );
                 fail_execution(&run, &mut th, &f);
-                finish(&run, "FAILED", None, Some(f.error), f.cause);
+                finish(&run, ExecutionStatus::Failed, None, Some(f.error), f.cause);
                 return;
             }
             run.emit(
@@ -497,12 +497,17 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 details([("output", o.clone()), ("outputDetails", NT)]),
                 true,
             );
-            ("SUCCEEDED", o.as_str().map(str::to_string), None, None)
+            (
+                ExecutionStatus::Succeeded,
+                o.as_str().map(str::to_string),
+                None,
+                None,
+            )
         }
         End::Done(Err(f)) => {
             fail_execution(&run, &mut th, &f);
             (
-                "FAILED",
+                ExecutionStatus::Failed,
                 None,
                 Some(f.error).filter(|e| !e.is_empty()),
                 f.cause,
@@ -524,7 +529,7 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 details(d),
                 true,
             );
-            ("ABORTED", None, e, c)
+            (ExecutionStatus::Aborted, None, e, c)
         }
         End::TimedOut => {
             th.last = last_id;
@@ -535,7 +540,12 @@ pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<Execution>) {
                 details([("error", json!("States.Timeout"))]),
                 true,
             );
-            ("TIMED_OUT", None, Some("States.Timeout".to_string()), None)
+            (
+                ExecutionStatus::TimedOut,
+                None,
+                Some("States.Timeout".to_string()),
+                None,
+            )
         }
     };
     finish(&run, status, output, error, cause);
@@ -573,7 +583,7 @@ fn fail_broken(run: &Run) {
         (error, cause)
     };
     run.exec.mark_dirty(&run.inner);
-    finish(run, "FAILED", None, Some(error), Some(cause));
+    finish(run, ExecutionStatus::Failed, None, Some(error), Some(cause));
 }
 
 fn fail_execution(run: &Run, th: &mut Th, f: &Fail) {
@@ -595,7 +605,7 @@ fn fail_execution(run: &Run, th: &mut Th, f: &Fail) {
 
 fn finish(
     run: &Run,
-    status: &str,
+    status: ExecutionStatus,
     output: Option<String>,
     error: Option<String>,
     cause: Option<String>,
@@ -608,7 +618,7 @@ fn finish(
             .last()
             .map(|e| e.ts)
             .unwrap_or_else(|| run.inner.clock.now_ms());
-        st.record.status = status.to_string();
+        st.record.status = status;
         st.record.output = output;
         st.record.error = error;
         st.record.cause = cause;

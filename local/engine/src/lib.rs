@@ -27,8 +27,8 @@ pub use interp::{JOURNAL_UNREADABLE, REPLAY_MISMATCH};
 pub use lambdas::InProcessLambdas;
 pub use runtime::ClockMode;
 pub use store::{
-    ExecutionRecord, JOURNAL_FORMAT, JournalEntry, MemoryStore, Snapshot, StateMachineRecord,
-    Store, StoreError, WriteOp,
+    ExecutionRecord, ExecutionStatus, JOURNAL_FORMAT, JournalEntry, MemoryStore, Snapshot,
+    StateMachineRecord, Store, StoreError, WriteOp,
 };
 
 /// An error of the Step Functions API, named as AWS names it (`ExecutionDoesNotExist`,

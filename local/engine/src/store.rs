@@ -56,8 +56,9 @@ pub struct ExecutionRecord {
     /// record, not copied.
     pub definition: Arc<str>,
     pub role_arn: String,
-    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
-    pub status: String,
+    /// Stored (and shown by the API) as `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`,
+    /// `ABORTED`.
+    pub status: ExecutionStatus,
     /// The input text exactly as given to `StartExecution`.
     pub input: String,
     pub output: Option<String>,
@@ -70,7 +71,50 @@ pub struct ExecutionRecord {
 
 impl ExecutionRecord {
     pub fn is_finished(&self) -> bool {
-        self.status != "RUNNING"
+        self.status != ExecutionStatus::Running
+    }
+}
+
+/// An execution's status. It serialises as the API's string (`RUNNING`, `TIMED_OUT`, ...), so
+/// records are stored exactly as when the status was a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ExecutionStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ExecutionStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -272,5 +316,30 @@ impl Store for MemoryStore {
 
     fn is_durable(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExecutionStatus;
+
+    /// Statuses are stored and shown as the strings they were before they had a type.
+    #[test]
+    fn statuses_keep_their_strings() {
+        for (s, name) in [
+            (ExecutionStatus::Running, "RUNNING"),
+            (ExecutionStatus::Succeeded, "SUCCEEDED"),
+            (ExecutionStatus::Failed, "FAILED"),
+            (ExecutionStatus::TimedOut, "TIMED_OUT"),
+            (ExecutionStatus::Aborted, "ABORTED"),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<ExecutionStatus>(&format!("\"{name}\"")).unwrap(),
+                s
+            );
+            assert_eq!(s.to_string(), name);
+            assert!(s == name);
+        }
     }
 }

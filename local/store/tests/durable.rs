@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use cordon_engine::history::HistoryEvent;
-use cordon_engine::{ExecutionRecord, JournalEntry, StateMachineRecord, Store, WriteOp};
+use cordon_engine::{
+    ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord, Store, WriteOp,
+};
 use cordon_store::RedbStore;
 use serde_json::json;
 
@@ -18,14 +20,14 @@ fn sm(n: u32) -> StateMachineRecord {
     }
 }
 
-fn exec(n: u32, status: &str) -> ExecutionRecord {
+fn exec(n: u32, status: ExecutionStatus) -> ExecutionRecord {
     ExecutionRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:execution:sm0:e{n}"),
         name: format!("e{n}"),
         state_machine_arn: sm(0).arn,
         definition: sm(0).definition,
         role_arn: sm(0).role_arn,
-        status: status.into(),
+        status,
         input: format!("{{\"n\":{n}}}"),
         output: None,
         error: None,
@@ -71,11 +73,14 @@ async fn reopen_after_drop_returns_everything_in_order() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .write(vec![WriteOp::PutExecution(exec(n, "RUNNING"))])
+                    .write(vec![WriteOp::PutExecution(exec(
+                        n,
+                        ExecutionStatus::Running,
+                    ))])
                     .await
                     .unwrap();
                 for id in 1..=3u64 {
-                    let arn = exec(n, "RUNNING").arn;
+                    let arn = exec(n, ExecutionStatus::Running).arn;
                     store
                         .write(vec![WriteOp::Append {
                             execution_arn: arn,
@@ -89,13 +94,13 @@ async fn reopen_after_drop_returns_everything_in_order() {
         for t in tasks {
             t.await.unwrap();
         }
-        let mut done = exec(7, "SUCCEEDED");
+        let mut done = exec(7, ExecutionStatus::Succeeded);
         done.output = Some("{\"ok\":true}".into());
         store
             .write(vec![
                 WriteOp::PutExecution(done),
                 WriteOp::Append {
-                    execution_arn: exec(7, "RUNNING").arn,
+                    execution_arn: exec(7, ExecutionStatus::Running).arn,
                     entries: vec![JournalEntry::Value {
                         key: "uuid/1".into(),
                         value: json!("u-1"),
@@ -125,13 +130,13 @@ async fn reopen_after_drop_returns_everything_in_order() {
                 }
             );
         } else {
-            assert_eq!(rec, &exec(n, "RUNNING"));
+            assert_eq!(rec, &exec(n, ExecutionStatus::Running));
         }
     }
     // Appends after a reopen continue each journal where it stopped.
     store
         .write(vec![WriteOp::Append {
-            execution_arn: exec(3, "RUNNING").arn,
+            execution_arn: exec(3, ExecutionStatus::Running).arn,
             entries: vec![event(4)],
         }])
         .await
@@ -153,15 +158,18 @@ async fn a_bad_batch_fails_alone_and_atomically() {
     let good = {
         let s = store.clone();
         tokio::spawn(async move {
-            s.write(vec![WriteOp::PutExecution(exec(1, "RUNNING"))])
-                .await
+            s.write(vec![WriteOp::PutExecution(exec(
+                1,
+                ExecutionStatus::Running,
+            ))])
+            .await
         })
     };
     let bad = {
         let s = store.clone();
         tokio::spawn(async move {
             s.write(vec![
-                WriteOp::PutExecution(exec(2, "RUNNING")),
+                WriteOp::PutExecution(exec(2, ExecutionStatus::Running)),
                 WriteOp::Append {
                     execution_arn: "arn:nope".into(),
                     entries: vec![event(1)],
@@ -227,9 +235,9 @@ async fn one_execution(path: &std::path::Path) {
     store
         .write(vec![
             WriteOp::PutStateMachine(sm(0)),
-            WriteOp::PutExecution(exec(1, "RUNNING")),
+            WriteOp::PutExecution(exec(1, ExecutionStatus::Running)),
             WriteOp::Append {
-                execution_arn: exec(1, "RUNNING").arn,
+                execution_arn: exec(1, ExecutionStatus::Running).arn,
                 entries: vec![event(1), event(2)],
             },
         ])
