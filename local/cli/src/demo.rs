@@ -866,9 +866,7 @@ impl Demo<'_> {
             }
         }
         if output.get("containment").is_none() {
-            missing.push(format!(
-                "(b) nothing was contained (no containment in the case file)"
-            ));
+            missing.push("(b) nothing was contained (no containment in the case file)".to_string());
             return missing;
         }
         match iam.list_role_policies().role_name(EXFIL_ROLE).send().await {

@@ -709,8 +709,9 @@ impl Engine {
 
     fn describe_sm_for_execution(&self, r: &Value) -> Result<Value, ApiError> {
         let exec = self.exec(req_str(r, "executionArn")?)?;
-        let st = exec.state.lock().unwrap();
-        let rec = &st.record;
+        // The execution's state is released before the registry is taken: the lock order is
+        // registry → execution state, never the other way round.
+        let rec = exec.state.lock().unwrap().record.clone();
         let name = rec.state_machine_arn.rsplit(':').next().unwrap_or_default();
         let update = self
             .inner

@@ -36,7 +36,10 @@ async fn the_demo_passes_and_says_what_it_verified() {
         "support2 in 123456789012 is untouched",
         "every step happened in the simulated account: demo passed",
     ] {
-        assert!(out.contains(line), "the demo no longer says {line:?}:\n{out}");
+        assert!(
+            out.contains(line),
+            "the demo no longer says {line:?}:\n{out}"
+        );
     }
     assert!(
         !out.contains("FAILED") && !err.contains("panicked"),
