@@ -1,6 +1,7 @@
 //! One source of truth each, kept in step: the ASL's `${...}` and the template's substitutions,
-//! the function crates and the function resources, the IAM actions each role grants and the
-//! actions the code declares and calls, the response policy file and the template's default;
+//! the function crates and the function resources, every list of the functions and
+//! `permissions::FUNCTIONS`, the IAM actions each role grants (on which resources, under which
+//! conditions) and the grants the code declares and the actions it calls, the response policy file and the template's default;
 //! in organization mode, the member template's responder role and the actions and scoping of
 //! the central roles, and the event patterns of the organization bus and of the member
 //! accounts' forwarding rules and those of the default bus.
@@ -247,16 +248,16 @@ fn every_sdk_call_in_the_adapters_has_a_permission() {
             .iter()
             .flat_map(|f| {
                 cordon_aws::permissions::actions_for(f)
-                    .iter()
-                    .map(|a| action_key(a))
+                    .into_iter()
+                    .map(action_key)
             })
             .collect(),
         OPERATOR_COMMANDS
             .iter()
             .flat_map(|c| {
                 cordon_aws::permissions::actions_for(c)
-                    .iter()
-                    .map(|a| action_key(a))
+                    .into_iter()
+                    .map(action_key)
             })
             .collect(),
     );
@@ -1442,4 +1443,444 @@ fn every_parameter_is_in_exactly_one_parameter_group() {
         parameters.sort();
         assert_eq!(grouped, parameters, "{name}");
     }
+}
+
+// ------------------------------------------------------------------ resources and conditions
+
+use cordon_aws::permissions::{Condition, Grant, Resource, When};
+
+/// How the template spells each kind of resource a grant is on.
+fn resource_in_template(r: Resource) -> Value {
+    let sub = |s: &str| serde_json::json!({ "Fn::Sub": s });
+    match r {
+        Resource::Any => Value::String("*".into()),
+        Resource::User => sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"),
+        Resource::Role => sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"),
+        Resource::QuarantineInstanceRole => sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${QuarantineInstanceProfileName}",
+        ),
+        Resource::MemberResponderRole => sub("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"),
+        Resource::OrganizationAccountsAndOus => serde_json::json!([
+            {"Fn::Sub": "arn:${AWS::Partition}:organizations::*:account/${OrganizationId}/*"},
+            {"Fn::Sub": "arn:${AWS::Partition}:organizations::*:ou/${OrganizationId}/ou-*"}
+        ]),
+        Resource::Instance => {
+            sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")
+        }
+        Resource::NetworkAcl => {
+            sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-acl/*")
+        }
+        Resource::ApprovalsTopic => serde_json::json!({"Ref": "ApprovalsTopic"}),
+        Resource::AlertsTopic => serde_json::json!({"Ref": "AlertsTopic"}),
+        Resource::Hub => sub("arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default"),
+        Resource::DefaultProduct => sub(
+            "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default",
+        ),
+        Resource::StateMachineExecution => sub(
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-incident-response:*",
+        ),
+        Resource::PolicyParameter => serde_json::json!({"Fn::Join": ["/", {"Fn::Split": ["//",
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${ResponsePolicyParameterName}"}
+        ]}]}),
+    }
+}
+
+/// How the template spells each IAM condition a grant carries.
+fn condition_in_template(c: Condition) -> Value {
+    match c {
+        Condition::None => Value::Null,
+        Condition::QuarantinePolicyArn => {
+            serde_json::json!({"ArnEquals": {"iam:PolicyARN": {"Ref": "QuarantinePolicy"}}})
+        }
+        Condition::PassedToEc2 => {
+            serde_json::json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+        }
+        Condition::ResourceInOrganization => {
+            serde_json::json!({"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}})
+        }
+    }
+}
+
+/// The template condition a grant exists under.
+fn when_in_template(w: When) -> Option<&'static str> {
+    match w {
+        When::Always => None,
+        When::Organization => Some("IsOrganization"),
+        When::PolicyParameter => Some(POLICY_PARAMETER_CONDITION),
+        When::QuarantineInstanceProfile => Some(INSTANCE_PROFILE_CONDITION),
+    }
+}
+
+/// One (action, resource, condition, template condition) a role grants or a function declares,
+/// as the template spells it, for comparison and messages.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Granted {
+    action: String,
+    resource: String,
+    condition: String,
+    when: String,
+}
+
+impl std::fmt::Display for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {}", self.action, self.resource)?;
+        if self.condition != "null" {
+            write!(f, " if {}", self.condition)?;
+        }
+        if !self.when.is_empty() {
+            write!(f, " (only when {})", self.when)?;
+        }
+        Ok(())
+    }
+}
+
+fn declared(g: &Grant) -> Granted {
+    Granted {
+        action: action_key(g.action),
+        resource: resource_in_template(g.resource).to_string(),
+        condition: condition_in_template(g.condition).to_string(),
+        when: when_in_template(g.when).unwrap_or_default().to_string(),
+    }
+}
+
+/// Everything the `aws-api` policy of `role` allows, one entry per action of each Allow
+/// statement, with the template condition of the statement or of its policy. Panics on a
+/// statement shape the comparison cannot see through (NotAction, NotResource, nested `Fn::If`).
+fn allowed(t: &Value, role: &str) -> Vec<Granted> {
+    let mut out = Vec::new();
+    for p in t["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let (policy_when, p) = match conditional_statement(&p) {
+            Some((c, p)) => (c.to_string(), p.clone()),
+            None => (String::new(), p),
+        };
+        if p["PolicyName"] != "aws-api" {
+            continue;
+        }
+        for s in raw_statements(&p["PolicyDocument"]) {
+            let (when, s) = match conditional_statement(&s) {
+                Some((c, s)) => {
+                    assert!(policy_when.is_empty(), "{role}: nested conditions");
+                    (c.to_string(), s.clone())
+                }
+                None => (policy_when.clone(), s),
+            };
+            assert!(s.get("Fn::If").is_none(), "{role}: unexpected Fn::If {s}");
+            for key in s.as_object().unwrap().keys() {
+                assert!(
+                    ["Sid", "Effect", "Action", "Resource", "Condition"].contains(&key.as_str()),
+                    "{role}: statement key {key} ({s})"
+                );
+            }
+            if s["Effect"] == "Deny" {
+                continue;
+            }
+            assert_eq!(s["Effect"], "Allow", "{role}: {s}");
+            for a in string_or_list(&s["Action"]) {
+                out.push(Granted {
+                    action: action_key(&a),
+                    resource: s["Resource"].to_string(),
+                    condition: s["Condition"].to_string(),
+                    when: when.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What `binary`'s role grants that `grants` does not declare, and the other way round; one
+/// line each, naming the function, the action and the resource.
+fn grant_differences(t: &Value, binary: &str, role: &str, grants: &[Grant]) -> Vec<String> {
+    let granted = allowed(t, role);
+    let declared: Vec<Granted> = grants.iter().map(declared).collect();
+    let mut out = Vec::new();
+    for g in &granted {
+        if granted.iter().filter(|x| *x == g).count() > 1
+            && !out.iter().any(|o: &String| o.contains(&g.to_string()))
+        {
+            out.push(format!("{binary}: {role} grants {g} twice"));
+        }
+        if !declared.contains(g) {
+            let why = match declared.iter().find(|d| d.action == g.action) {
+                Some(d) => format!("declared as {d}"),
+                None => "not declared".to_string(),
+            };
+            out.push(format!(
+                "{binary}: {role} grants {g}, {why} in cordon_aws::permissions"
+            ));
+        }
+    }
+    for d in &declared {
+        if !granted.contains(d) {
+            out.push(format!(
+                "{binary}: declares {d}, which {role} does not grant so"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_role_grants_each_declared_action_on_the_declared_resource_under_the_declared_condition() {
+    let t = template();
+    let mut problems = Vec::new();
+    for (binary, f) in functions(&t) {
+        let grants = cordon_aws::permissions::grants_for(&binary);
+        assert!(!grants.is_empty(), "{binary}: nothing declared");
+        problems.extend(grant_differences(&t, &binary, &f.role_logical_id, grants));
+    }
+    assert!(
+        problems.is_empty(),
+        "{TEMPLATE} vs cordon_aws::permissions::grants_for:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_widened_resource_a_lost_condition_or_an_undeclared_grant_is_reported() {
+    // The check above is only as good as its comparison: mutate the quarantine role.
+    let original = template();
+    let role = functions(&original)["quarantine"].role_logical_id.clone();
+    let grants = cordon_aws::permissions::grants_for("quarantine");
+    assert!(grant_differences(&original, "quarantine", &role, grants).is_empty());
+    let statements_of = |t: &mut Value| -> Vec<Value> {
+        t["Resources"][&role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let set = |t: &mut Value, sid: &str, key: &str, value: Value| {
+        let mut list = statements_of(t);
+        let s = list
+            .iter_mut()
+            .map(|s| {
+                if s.get("Fn::If").is_some() {
+                    &mut s["Fn::If"][1]
+                } else {
+                    s
+                }
+            })
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"));
+        s[key] = value;
+        t["Resources"][&role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] =
+            Value::Array(list);
+    };
+    let cases: [(&str, &str, Value, &str); 4] = [
+        (
+            "AttachOnlyTheQuarantinePolicy",
+            "Resource",
+            "*".into(),
+            r#"quarantine: QuarantineRole grants iam:attachuserpolicy on "*""#,
+        ),
+        (
+            "AttachOnlyTheQuarantinePolicy",
+            "Condition",
+            Value::Null,
+            "iam:attachuserpolicy on {\"Fn::Sub\":\"arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*\"}, declared as",
+        ),
+        (
+            "PassOnlyTheQuarantineInstanceRoleAndOnlyToEc2",
+            "Resource",
+            resource_in_template(Resource::Role),
+            "quarantine: QuarantineRole grants iam:passrole on {\"Fn::Sub\":\"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*\"}",
+        ),
+        (
+            "EnforceImdsV2",
+            "Action",
+            serde_json::json!([
+                "ec2:ModifyInstanceMetadataOptions",
+                "ec2:TerminateInstances"
+            ]),
+            "quarantine: QuarantineRole grants ec2:terminateinstances on",
+        ),
+    ];
+    for (sid, key, value, expected) in cases {
+        let mut t = original.clone();
+        set(&mut t, sid, key, value);
+        let found = grant_differences(&t, "quarantine", &role, grants);
+        assert!(
+            found.iter().any(|m| m.contains(expected)),
+            "{sid}.{key}: expected {expected:?} in {found:#?}"
+        );
+    }
+    // A forgotten declaration: the role grants an action the list no longer has.
+    let fewer: Vec<Grant> = grants
+        .iter()
+        .filter(|g| g.action != "ec2:CreateNetworkAclEntry")
+        .copied()
+        .collect();
+    let found = grant_differences(&original, "quarantine", &role, &fewer);
+    assert_eq!(
+        found,
+        [
+            "quarantine: QuarantineRole grants ec2:createnetworkaclentry on \
+          {\"Fn::Sub\":\"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-acl/*\"}, \
+          not declared in cordon_aws::permissions"
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ the list of functions
+
+/// `what` differs from `permissions::FUNCTIONS`: a message naming the place and the difference,
+/// or none.
+fn list_difference(place: &str, found: &[String]) -> Option<String> {
+    let expected: BTreeSet<&str> = cordon_aws::permissions::FUNCTIONS.iter().copied().collect();
+    let got: BTreeSet<&str> = found.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = expected.difference(&got).copied().collect();
+    let extra: Vec<&str> = got.difference(&expected).copied().collect();
+    let twice = found.len() != got.len();
+    (!missing.is_empty() || !extra.is_empty() || twice).then(|| {
+        format!(
+            "{place}: missing {missing:?}, not in permissions::FUNCTIONS {extra:?}{}",
+            if twice { ", some listed twice" } else { "" }
+        )
+    })
+}
+
+/// The words after each `-p` of a command line, but `cordon`.
+fn dash_p(line: &str) -> Vec<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "-p" && w[1] != "cordon")
+        .map(|w| w[1].trim_matches(['`', '"']).to_string())
+        .collect()
+}
+
+/// The string literals of `const NAME: &[&str] = &[...];` in a Rust source.
+fn const_list(source: &str, name: &str) -> Option<Vec<String>> {
+    let start = source.find(&format!("const {name}: &[&str] = &["))?;
+    let body = &source[start..];
+    let body = &body[body.find("= &[")? + 4..body.find("];")?];
+    let re = regex::Regex::new(r#""([^"]*)""#).unwrap();
+    Some(re.captures_iter(body).map(|c| c[1].to_string()).collect())
+}
+
+#[test]
+fn every_list_of_the_functions_is_permissions_functions() {
+    let mut lists: Vec<(String, Vec<String>)> = Vec::new();
+
+    // The workspace members under functions/, but the libraries.
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|m| m.split(']').next())
+        .expect("Cargo.toml: [workspace] members");
+    lists.push((
+        "Cargo.toml workspace members under functions/".into(),
+        members
+            .split(',')
+            .map(|m| m.trim().trim_matches('"'))
+            .filter_map(|m| m.strip_prefix("functions/"))
+            .filter(|m| !["core", "aws"].contains(m))
+            .map(str::to_string)
+            .collect(),
+    ));
+    lists.push((
+        "the crates in functions/".into(),
+        function_crates().into_iter().collect(),
+    ));
+
+    // The template's functions: their cargo-lambda Binary, and the name each is deployed as.
+    let t = template();
+    lists.push((
+        format!("{TEMPLATE} AWS::Serverless::Function BuildProperties.Binary"),
+        functions(&t).into_keys().collect(),
+    ));
+    lists.push((
+        format!("{TEMPLATE} AWS::Serverless::Function FunctionName (${{AWS::StackName}}-<name>)"),
+        resources_of_type(&t, "AWS::Serverless::Function")
+            .values()
+            .map(|r| {
+                r["Properties"]["FunctionName"]["Fn::Sub"]
+                    .as_str()
+                    .and_then(|n| n.strip_prefix("${AWS::StackName}-"))
+                    .unwrap_or("?")
+                    .to_string()
+            })
+            .collect(),
+    ));
+
+    // ./dev demo's build line.
+    let dev = read("dev");
+    let builds: Vec<&str> = dev
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cargo build") && l.contains("-p cordon"))
+        .collect();
+    assert_eq!(
+        builds.len(),
+        1,
+        "./dev: the demo's `cargo build ... -p cordon` line: {builds:?}"
+    );
+    lists.push((
+        "./dev demo's `cargo build -p` list".into(),
+        dash_p(builds[0]),
+    ));
+
+    // The offline stack: the packages it runs, and the build hint when binaries are missing.
+    let stack = read("local/stack/src/stack.rs");
+    lists.push((
+        "local/stack/src/stack.rs FUNCTION_PACKAGES".into(),
+        const_list(&stack, "FUNCTION_PACKAGES")
+            .expect("local/stack/src/stack.rs: FUNCTION_PACKAGES"),
+    ));
+    let hint = stack
+        .lines()
+        .find(|l| l.contains("`cargo build -p"))
+        .expect("local/stack/src/stack.rs: the missing-binaries build hint");
+    lists.push((
+        "local/stack/src/stack.rs missing-binaries hint".into(),
+        dash_p(hint),
+    ));
+
+    let problems: Vec<String> = lists
+        .iter()
+        .filter_map(|(place, found)| list_difference(place, found))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(lists.len(), 7);
+}
+
+#[test]
+fn a_list_of_the_functions_that_differs_is_reported() {
+    let found = vec![
+        "enrich".to_string(),
+        "classify".into(),
+        "notify".into(),
+        "triage".into(),
+    ];
+    let msg = list_difference("somewhere", &found).unwrap();
+    assert_eq!(
+        msg,
+        r#"somewhere: missing ["approve", "quarantine", "request-approval"], not in permissions::FUNCTIONS ["triage"]"#
+    );
+    assert!(
+        list_difference(
+            "x",
+            &cordon_aws::permissions::FUNCTIONS
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+        )
+        .is_none()
+    );
+    assert_eq!(
+        dash_p("cargo build --locked -p enrich -p notify -p cordon"),
+        ["enrich", "notify"]
+    );
+    assert_eq!(
+        const_list(
+            "pub const X: &[&str] = &[\n    \"a\",\n    \"b-c\",\n];",
+            "X"
+        )
+        .unwrap(),
+        ["a", "b-c"]
+    );
 }

@@ -6,18 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// The six Lambda function crates, the only ones that may know the Lambda runtime.
+use cordon_aws::permissions::FUNCTIONS;
 use cordon_tests::root;
 use serde_json::Value;
-
-/// The six Lambda function crates, the only ones that may know the Lambda runtime.
-const FUNCTIONS: [&str; 6] = [
-    "enrich",
-    "classify",
-    "request-approval",
-    "approve",
-    "quarantine",
-    "notify",
-];
 
 const LAMBDA_RUNTIME: [&str; 2] = ["lambda_runtime", "lambda_http"];
 
@@ -268,7 +260,7 @@ fn the_engine_and_the_security_logic_know_nothing_of_each_other() {
             offending.push(format!("cordon-engine depends on {dep} ({path})"));
         }
     }
-    for package in SECURITY.iter().chain(&FUNCTIONS) {
+    for package in SECURITY.iter().chain(FUNCTIONS) {
         for (dep, path) in m.normal_closure(package) {
             if dep == "cordon-engine" {
                 offending.push(format!("{package} depends on {dep} ({path})"));
