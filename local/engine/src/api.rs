@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::ApiError;
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
+use crate::error::ApiError;
 use crate::history::HistoryEvent;
 use crate::interp;
 use crate::model::{self, Definition};
@@ -17,6 +17,7 @@ use crate::runtime::{
 use crate::store::{
     ExecutionRecord, ExecutionStatus, JournalEntry, MemoryStore, StateMachineRecord, Store, WriteOp,
 };
+use crate::time::epoch_seconds;
 
 /// Engine configuration.
 pub struct EngineConfig {
@@ -59,15 +60,6 @@ pub struct Engine {
 struct Tasks {
     handles: HashMap<u64, tokio::task::AbortHandle>,
     next: u64,
-}
-
-/// Epoch seconds with millisecond fraction, as the AWS JSON protocol sends timestamps.
-pub fn epoch_seconds(ms: i64) -> Value {
-    if ms % 1000 == 0 {
-        Value::from(ms / 1000)
-    } else {
-        Value::from(ms as f64 / 1000.0)
-    }
 }
 
 fn err(code: &str, msg: impl Into<String>) -> ApiError {

@@ -11,18 +11,22 @@
 
 pub mod api;
 pub mod dispatch;
+mod error;
 pub mod history;
 mod interp;
+pub mod journal;
 pub mod lambdas;
 pub mod model;
 mod runtime;
 pub mod store;
+pub mod time;
 
-pub use api::{Engine, EngineConfig, epoch_seconds};
+pub use api::{Engine, EngineConfig};
 pub use dispatch::{
     IntegrationPattern, LambdaInvokeError, LambdaInvoker, LambdaResponse, LambdaValueResponse,
     ServiceIntegration, ServiceRequest, TaskError,
 };
+pub use error::ApiError;
 pub use interp::{JOURNAL_UNREADABLE, REPLAY_MISMATCH};
 pub use lambdas::InProcessLambdas;
 pub use runtime::ClockMode;
@@ -30,22 +34,4 @@ pub use store::{
     ExecutionRecord, ExecutionStatus, JOURNAL_FORMAT, JournalEntry, MemoryStore, Snapshot,
     StateMachineRecord, Store, StoreError, WriteOp,
 };
-
-/// An error of the Step Functions API, named as AWS names it (`ExecutionDoesNotExist`,
-/// `InvalidToken`, `TaskTimedOut`, `ValidationException`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ApiError {
-    /// The exception name; the server puts it in `__type`.
-    pub code: String,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use time::epoch_seconds;

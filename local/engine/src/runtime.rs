@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{LambdaInvoker, ServiceIntegration};
-use crate::history::{Ev, HistoryEvent};
+use crate::history::{Event, HistoryEvent};
 use crate::model::Definition;
 use crate::store::{ExecutionRecord, JournalEntry, StateMachineRecord, Store, WriteOp};
 
@@ -307,7 +307,7 @@ pub(crate) async fn writer_loop(
 /// Mutable state of one execution.
 pub(crate) struct ExecState {
     pub record: ExecutionRecord,
-    pub history: Vec<Ev>,
+    pub history: Vec<Event>,
     /// How many of `history` were handed to the writer (the rest is the unwritten journal;
     /// events are kept once, not copied into a pending list).
     pub stored: usize,
@@ -406,7 +406,7 @@ impl Execution {
             .enumerate()
             .map(|(i, e)| (e.key.clone(), i))
             .collect();
-        let mut history: Vec<Ev> = history.into_iter().map(Ev::from_event).collect();
+        let mut history: Vec<Event> = history.into_iter().map(Event::from_event).collect();
         if history.is_empty() {
             history.reserve_exact(def.history_hint.load(std::sync::atomic::Ordering::Relaxed));
         }
@@ -447,7 +447,7 @@ impl Execution {
                 .unwrap_or_default();
             (
                 json!({
-                    "Id": record.arn, "Input": input, "StartTime": crate::interp::iso(record.start_date_ms),
+                    "Id": record.arn, "Input": input, "StartTime": crate::time::iso(record.start_date_ms),
                     "Name": record.name, "RoleArn": record.role_arn, "RedriveCount": record.redrive_count,
                 }),
                 json!({"Id": record.state_machine_arn, "Name": sm_name}),
@@ -482,8 +482,10 @@ impl Execution {
         let entries = if st.stored == st.history.len() && st.pending_values.is_empty() {
             Vec::new()
         } else {
-            let mut entries: Vec<JournalEntry> =
-                st.history[st.stored..].iter().map(Ev::to_journal).collect();
+            let mut entries: Vec<JournalEntry> = st.history[st.stored..]
+                .iter()
+                .map(JournalEntry::of_event)
+                .collect();
             st.stored = st.history.len();
             entries.extend(std::mem::take(&mut st.pending_values));
             entries

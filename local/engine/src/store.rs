@@ -17,13 +17,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::HistoryEvent;
+use crate::history::{Event, HistoryEvent};
 
-/// The format of journal entries: the encoded event ([`crate::history`]'s binary form), the
-/// JSON of [`JournalEntry`] and the replay keys. A durable store records it with what it
-/// persists and refuses a store written with another; bump it whenever any of these change.
-/// (What an engine emits at a replay key is checked event by event on replay.)
-pub const JOURNAL_FORMAT: u64 = 1;
+pub use crate::journal::JOURNAL_FORMAT;
 
 /// A store failure; the engine reports it as `InternalServerError`... or stops writing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,10 +131,16 @@ pub enum JournalEntry {
 }
 
 impl JournalEntry {
+    /// The entry for an event the engine emitted: `Event` of it, encoded straight from the
+    /// engine's compact form.
+    pub(crate) fn of_event(e: &Event) -> JournalEntry {
+        JournalEntry::Encoded(crate::journal::encode(e).into_boxed_slice())
+    }
+
     /// The entry an `Encoded` one stands for (others as they are).
     pub fn decode(self) -> Result<JournalEntry, StoreError> {
         match self {
-            JournalEntry::Encoded(bytes) => crate::history::decode(&bytes)
+            JournalEntry::Encoded(bytes) => crate::journal::decode(&bytes)
                 .map(JournalEntry::Event)
                 .map_err(|e| StoreError(format!("corrupt journal entry: {e}"))),
             e => Ok(e),
@@ -156,11 +158,11 @@ impl JournalEntry {
     /// A stored entry: JSON (`{...}`) or the engine's encoded form.
     pub fn from_stored(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
         match bytes.first() {
-            Some(&crate::history::ENCODED_EVENT) => Ok(JournalEntry::Encoded(bytes.into())),
+            Some(&crate::journal::ENCODED_EVENT) => Ok(JournalEntry::Encoded(bytes.into())),
             // The range kept for encoded events: another encoding of a later or earlier engine.
             Some(&b @ 0xE0..=0xEF) => Err(StoreError(format!(
                 "journal entry in encoding {b:#x}, which this engine does not read (it reads {:#x}): written by a different engine version",
-                crate::history::ENCODED_EVENT
+                crate::journal::ENCODED_EVENT
             ))),
             _ => serde_json::from_slice(bytes)
                 .map_err(|e| StoreError(format!("corrupt journal entry: {e}"))),
