@@ -117,12 +117,7 @@ pub(super) fn number(
     match nf {
         NumberField::Literal(n) => Ok(*n),
         NumberField::Path(p) => {
-            let sc = Scope {
-                input,
-                context: ctx,
-                variables: vars,
-                entropy: ent,
-            };
+            let sc = path_scope(input, ctx, vars, ent);
             let v = eval::query(p, &sc, field).map_err(|e| cx.rt(e))?;
             if matches!(
                 field,
@@ -142,11 +137,7 @@ pub(super) fn number(
         }
         NumberField::Jsonata(e) => {
             let states = json!({"input": input, "context": ctx});
-            let sc = JsonataScope {
-                states: &states,
-                variables: vars,
-                entropy: ent,
-            };
+            let sc = jsonata_scope(&states, vars, ent);
             let v = eval::jsonata(e, &sc).map_err(|e| cx.rt(e))?;
             v.as_f64().ok_or_else(|| cx.rt(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{e}' specified for the field '{field}' returned an unexpected result type. Expected 'number', but was '{v}'."))))
         }
@@ -163,12 +154,7 @@ pub(super) fn assign_jp(
     match &cx.st.assign {
         None => Ok(None),
         Some(a) => {
-            let sc = Scope {
-                input,
-                context: ctx,
-                variables: vars,
-                entropy: ent,
-            };
+            let sc = path_scope(input, ctx, vars, ent);
             Ok(Some(obj(
                 eval::payload_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
             )))
@@ -187,12 +173,7 @@ pub(super) fn output_path(
         PathField::Default => Ok(v),
         PathField::Null => Ok(Value::Object(Map::new())),
         PathField::Path(p) => {
-            let sc = Scope {
-                input: &v,
-                context: ctx,
-                variables: vars,
-                entropy: ent,
-            };
+            let sc = path_scope(&v, ctx, vars, ent);
             eval::query(p, &sc, "OutputPath").map_err(|e| cx.rt(e))
         }
     }
@@ -252,4 +233,33 @@ pub(super) struct TaskCall<'a> {
     pub token: Option<String>,
     pub timeout: Option<i64>,
     pub heartbeat: Option<i64>,
+}
+
+/// What a JSONPath expression, payload template or Choice rule reads.
+pub(super) fn path_scope<'a>(
+    input: &'a Value,
+    context: &'a Value,
+    variables: &'a Map<String, Value>,
+    entropy: &'a dyn Entropy,
+) -> Scope<'a> {
+    Scope {
+        input,
+        context,
+        variables,
+        entropy,
+    }
+}
+
+/// What a JSONata expression reads: `$states` (input, context, result, errorOutput) and the
+/// variables.
+pub(super) fn jsonata_scope<'a>(
+    states: &'a Value,
+    variables: &'a Map<String, Value>,
+    entropy: &'a dyn Entropy,
+) -> JsonataScope<'a> {
+    JsonataScope {
+        states,
+        variables,
+        entropy,
+    }
 }

@@ -4,10 +4,12 @@
 
 use std::borrow::Cow;
 
-use cordon_asl_eval::{self as eval, EvalError, JsonataScope, Scope};
+use cordon_asl_eval::{self as eval, EvalError};
 use serde_json::{Map, Value, json};
 
-use super::data::{StateCtx, assign_jp, context, number, obj, output_path, result_path};
+use super::data::{
+    StateCtx, assign_jp, context, jsonata_scope, number, obj, output_path, path_scope, result_path,
+};
 use super::fail::Fail;
 use super::fanout::{RunStates, run_map, run_parallel};
 use super::replay::{JournaledEntropy, Run, Thread};
@@ -39,12 +41,7 @@ pub(super) async fn execute(
     // InputPath
     let input = {
         let ent = JournaledEntropy { run, th };
-        let sc = Scope {
-            input: raw_input,
-            context: &ctx,
-            variables: vars,
-            entropy: &ent,
-        };
+        let sc = path_scope(raw_input, &ctx, vars, &ent);
         match &st.input_path {
             PathField::Default => Cow::Borrowed(raw_input),
             PathField::Null => Cow::Owned(Value::Object(Map::new())),
@@ -57,12 +54,7 @@ pub(super) async fn execute(
     let result: Option<Value> = match &st.kind {
         Kind::Pass => {
             let ent = JournaledEntropy { run, th };
-            let sc = Scope {
-                input: &input,
-                context: &ctx,
-                variables: vars,
-                entropy: &ent,
-            };
+            let sc = path_scope(&input, &ctx, vars, &ent);
             Some(match (&st.parameters, &st.result) {
                 (Some(p), _) => {
                     eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?
@@ -79,12 +71,7 @@ pub(super) async fn execute(
             cause_path,
         } => {
             let ent = JournaledEntropy { run, th };
-            let sc = Scope {
-                input: &input,
-                context: &ctx,
-                variables: vars,
-                entropy: &ent,
-            };
+            let sc = path_scope(&input, &ctx, vars, &ent);
             let pick = |lit: &Option<String>,
                         path: &Option<String>,
                         field: &str|
@@ -112,12 +99,7 @@ pub(super) async fn execute(
         }
         Kind::Choice { choices, default } => {
             let ent = JournaledEntropy { run, th };
-            let sc = Scope {
-                input: &input,
-                context: &ctx,
-                variables: vars,
-                entropy: &ent,
-            };
+            let sc = path_scope(&input, &ctx, vars, &ent);
             let mut chosen = None;
             let mut assign = None;
             for c in choices {
@@ -153,12 +135,7 @@ pub(super) async fn execute(
         Kind::Wait(spec) => {
             let deadline = {
                 let ent = JournaledEntropy { run, th };
-                let sc = Scope {
-                    input: &input,
-                    context: &ctx,
-                    variables: vars,
-                    entropy: &ent,
-                };
+                let sc = path_scope(&input, &ctx, vars, &ent);
                 match spec {
                     WaitSpec::Seconds(NumberField::Path(p)) => {
                         let v = eval::query(p, &sc, "SecondsPath").map_err(|_| {
@@ -208,12 +185,7 @@ pub(super) async fn execute(
             let args = match &st.parameters {
                 Some(p) => {
                     let ent = JournaledEntropy { run, th };
-                    let sc = Scope {
-                        input: &input,
-                        context: &ctx,
-                        variables: vars,
-                        entropy: &ent,
-                    };
+                    let sc = path_scope(&input, &ctx, vars, &ent);
                     Cow::Owned(eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?)
                 }
                 None => Cow::Borrowed(input.as_ref()),
@@ -233,12 +205,7 @@ pub(super) async fn execute(
         }
         Some(mut result) => {
             if let Some(rs) = &st.result_selector {
-                let sc = Scope {
-                    input: &result,
-                    context: &ctx,
-                    variables: vars,
-                    entropy: &ent,
-                };
+                let sc = path_scope(&result, &ctx, vars, &ent);
                 result = eval::payload_template(rs, &sc, "ResultSelector").map_err(|e| cx.rt(e))?;
             }
             let assigned = assign_jp(cx, &result, &ctx, vars, &ent)?;
@@ -273,11 +240,7 @@ async fn execute_jsonata(
         Kind::Pass | Kind::Succeed => None,
         Kind::Fail { error, cause, .. } => {
             let ent = JournaledEntropy { run, th };
-            let sc = JsonataScope {
-                states: &states,
-                variables: vars,
-                entropy: &ent,
-            };
+            let sc = jsonata_scope(&states, vars, &ent);
             let ev = |s: &Option<String>, f: &str| -> Result<Option<String>, Fail> {
                 match s {
                     None => Ok(None),
@@ -300,11 +263,7 @@ async fn execute_jsonata(
         }
         Kind::Choice { choices, default } => {
             let ent = JournaledEntropy { run, th };
-            let sc = JsonataScope {
-                states: &states,
-                variables: vars,
-                entropy: &ent,
-            };
+            let sc = jsonata_scope(&states, vars, &ent);
             let mut chosen = None;
             for c in choices {
                 let cond = c.get("Condition").cloned().unwrap_or(Value::Bool(false));
@@ -361,11 +320,7 @@ async fn execute_jsonata(
                     }
                     WaitSpec::Timestamp(t) => parse_iso(t).unwrap_or(cx.entered_ts),
                     WaitSpec::TimestampJsonata(e) => {
-                        let sc = JsonataScope {
-                            states: &states,
-                            variables: vars,
-                            entropy: &ent,
-                        };
+                        let sc = jsonata_scope(&states, vars, &ent);
                         let v = eval::jsonata(e, &sc).map_err(|e| cx.rt(e))?;
                         eval::jsonata_wait_timestamp(&v).map_err(|e| cx.rt(e))?
                     }
@@ -382,11 +337,7 @@ async fn execute_jsonata(
             let args = match &st.arguments {
                 Some(a) => {
                     let ent = JournaledEntropy { run, th };
-                    let sc = JsonataScope {
-                        states: &states,
-                        variables: vars,
-                        entropy: &ent,
-                    };
+                    let sc = jsonata_scope(&states, vars, &ent);
                     eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?
                 }
                 None => input.clone(),
@@ -399,11 +350,7 @@ async fn execute_jsonata(
         states["result"] = r.clone();
     }
     let ent = JournaledEntropy { run, th };
-    let sc = JsonataScope {
-        states: &states,
-        variables: vars,
-        entropy: &ent,
-    };
+    let sc = jsonata_scope(&states, vars, &ent);
     let assigned = match &st.assign {
         Some(a) => Some(obj(
             eval::jsonata_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?

@@ -3,12 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use cordon_asl_eval::{self as eval, EvalError, JsonataScope, Scope};
+use cordon_asl_eval::{self as eval, EvalError};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::data::{StateCtx, number};
+use super::data::{StateCtx, jsonata_scope, number, path_scope};
 use super::fail::Fail;
 use super::replay::{JournaledEntropy, Run, Thread};
 use crate::history::{Details, details};
@@ -84,11 +84,7 @@ pub(super) async fn run_map(
             match &spec.items {
                 Some(i) => {
                     let states = json!({"input": input, "context": ctx});
-                    let sc = JsonataScope {
-                        states: &states,
-                        variables: vars,
-                        entropy: &ent,
-                    };
+                    let sc = jsonata_scope(&states, vars, &ent);
                     eval::jsonata_template(i, &sc, "Items").map_err(|e| cx.rt(e))?
                 }
                 None => input.clone(),
@@ -96,21 +92,11 @@ pub(super) async fn run_map(
         } else {
             match (&spec.items_path, &spec.items) {
                 (_, Some(i)) => {
-                    let sc = Scope {
-                        input,
-                        context: ctx,
-                        variables: vars,
-                        entropy: &ent,
-                    };
+                    let sc = path_scope(input, ctx, vars, &ent);
                     eval::payload_template(i, &sc, "Items").map_err(|e| cx.rt(e))?
                 }
                 (PathField::Path(p), None) => {
-                    let sc = Scope {
-                        input,
-                        context: ctx,
-                        variables: vars,
-                        entropy: &ent,
-                    };
+                    let sc = path_scope(input, ctx, vars, &ent);
                     eval::query(p, &sc, "ItemsPath").map_err(|e| cx.rt(e))?
                 }
                 _ => input.clone(),
@@ -244,7 +230,7 @@ pub(super) async fn run_map(
                         o.insert("Map".into(), json!({"Item": item_ctx}));
                     }
                     let states = json!({"input": input, "context": c2});
-                    let sc = JsonataScope { states: &states, variables: vars, entropy: &ent };
+                    let sc = jsonata_scope(&states, vars, &ent);
                     eval::jsonata_template(s, &sc, "ItemSelector").map_err(|e| cx.rt(e))
                 }
                 Some(s) => {
@@ -256,7 +242,7 @@ pub(super) async fn run_map(
                     if let Value::Object(o) = &mut c2 {
                         o.insert("Map".into(), json!({"Item": item_ctx}));
                     }
-                    let sc = Scope { input, context: &c2, variables: vars, entropy: &ent };
+                    let sc = path_scope(input, &c2, vars, &ent);
                     eval::payload_template(s, &sc, "ItemSelector").map_err(|e| cx.rt(e))
                 }
                 None => Ok(item.clone()),

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use cordon_asl_eval::{self as eval, Entropy, JsonataScope, Scope};
+use cordon_asl_eval::{self as eval, Entropy};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::data::{MAX_PAYLOAD, StateCtx, context, obj, result_path, size_fail};
+use super::data::{
+    MAX_PAYLOAD, StateCtx, context, jsonata_scope, obj, path_scope, result_path, size_fail,
+};
 use super::evaluate::execute;
 use super::fail::{Fail, error_matches};
 use super::replay::{JournaledEntropy, Run, Thread};
@@ -185,11 +187,7 @@ pub(super) async fn run_state(
                             let ctx = context(run, &cx, None);
                             let states = json!({"input": input, "context": ctx, "errorOutput": eo});
                             let ent = JournaledEntropy { run, th };
-                            let sc = JsonataScope {
-                                states: &states,
-                                variables: vars,
-                                entropy: &ent,
-                            };
+                            let sc = jsonata_scope(&states, vars, &ent);
                             let assigned = match &c.assign {
                                 Some(a) => Some(obj(eval::jsonata_template(a, &sc, "Assign")
                                     .map_err(|e| cx.rt(e))?)),
@@ -206,12 +204,7 @@ pub(super) async fn run_state(
                             let ent = JournaledEntropy { run, th };
                             let assigned = match &c.assign {
                                 Some(a) => {
-                                    let sc = Scope {
-                                        input: &eo,
-                                        context: &ctx,
-                                        variables: vars,
-                                        entropy: &ent,
-                                    };
+                                    let sc = path_scope(&eo, &ctx, vars, &ent);
                                     Some(obj(eval::payload_template(a, &sc, "Assign")
                                         .map_err(|e| cx.rt(e))?))
                                 }

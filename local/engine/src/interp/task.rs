@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
-use cordon_asl_eval::{self as eval, JsonataScope, Scope};
+use cordon_asl_eval::{self as eval};
 use serde_json::{Map, Value};
 
-use super::data::{StateCtx, TaskCall, context, number};
+use super::data::{StateCtx, TaskCall, context, jsonata_scope, number, path_scope};
 use super::fail::Fail;
 use super::lambda;
 use super::replay::{JournaledEntropy, Run, Thread};
@@ -136,11 +136,7 @@ pub(super) async fn run_task(
             Some(states) => {
                 let mut states = states.clone();
                 states["context"] = ctx.clone();
-                let sc = JsonataScope {
-                    states: &states,
-                    variables: vars,
-                    entropy: &ent,
-                };
+                let sc = jsonata_scope(&states, vars, &ent);
                 let p = match &st.arguments {
                     Some(a) => Cow::Owned(
                         eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?,
@@ -150,12 +146,7 @@ pub(super) async fn run_task(
                 (p, ["TimeoutSeconds", "HeartbeatSeconds"])
             }
             None => {
-                let sc = Scope {
-                    input,
-                    context: &ctx,
-                    variables: vars,
-                    entropy: &ent,
-                };
+                let sc = path_scope(input, &ctx, vars, &ent);
                 let p = match &st.parameters {
                     Some(p) => Cow::Owned(
                         eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?,
