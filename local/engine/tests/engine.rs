@@ -1,92 +1,31 @@
 //! Engine behaviour through `Engine::call`, in-process Lambdas and the virtual clock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cordon_engine::{ClockMode, Engine, EngineConfig, InProcessLambdas, MemoryStore, Store};
+use cordon_engine::{Engine, MemoryStore, Store};
 use serde_json::{Value, json};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/test";
+mod support;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn lambdas(calls: Arc<AtomicUsize>) -> InProcessLambdas {
-    let c2 = calls.clone();
-    InProcessLambdas::new()
-        .with("echo", |v| async move { Ok(v) })
-        .with("flaky", move |v| {
-            let n = c2.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n < 2 {
-                    Err(("Transient".to_string(), "try again".to_string()))
-                } else {
-                    Ok(v)
-                }
-            }
-        })
-        .with("boom", |_| async move {
-            Err(("SubjectNotFound".to_string(), "no such user".to_string()))
-        })
-}
-
-async fn engine_with(store: Arc<dyn Store>, calls: Arc<AtomicUsize>) -> Engine {
-    Engine::start(EngineConfig {
-        clock: ClockMode::Virtual,
-        store,
-        lambda: Some(Arc::new(lambdas(calls))),
-        services: HashMap::new(),
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use support::{
+    DurableMemory, ROLE, create_state_machine, engine_with, history, rt, start_execution, types,
+};
 
 async fn engine() -> Engine {
     engine_with(Arc::new(MemoryStore::new()), Arc::default()).await
 }
 
 async fn run(e: &Engine, def: Value, input: Value) -> (Value, Vec<Value>) {
-    let name = format!("sm{}", uuid_like());
-    let sm = e
-        .call(
-            "CreateStateMachine",
-            json!({"name": name, "definition": def.to_string(), "roleArn": ROLE}),
-        )
-        .await
-        .unwrap();
-    let ex = e
-        .call(
-            "StartExecution",
-            json!({"stateMachineArn": sm["stateMachineArn"], "input": input.to_string()}),
-        )
-        .await
-        .unwrap();
-    let arn = ex["executionArn"].as_str().unwrap().to_string();
+    let sm = create_state_machine(e, &format!("sm{}", uuid_like()), &def).await;
+    let arn = start_execution(e, &sm, json!({"input": input.to_string()})).await;
     let d = e.wait_for_execution(&arn).await.unwrap();
-    let h = e
-        .call(
-            "GetExecutionHistory",
-            json!({"executionArn": arn, "maxResults": 1000}),
-        )
-        .await
-        .unwrap();
-    (d, h["events"].as_array().unwrap().clone())
+    (d, history(e, &arn).await)
 }
 
 fn uuid_like() -> usize {
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::SeqCst)
-}
-
-fn types(h: &[Value]) -> Vec<&str> {
-    h.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
 
 #[test]
@@ -204,28 +143,8 @@ fn parallel_and_map_events() {
     });
 }
 
-struct Sqs;
-#[async_trait::async_trait]
-impl cordon_engine::ServiceIntegration for Sqs {
-    async fn call(
-        &self,
-        _r: cordon_engine::ServiceRequest,
-    ) -> Result<Value, cordon_engine::TaskError> {
-        Ok(json!({"MessageId": "m-1"}))
-    }
-}
-
 async fn token_engine(store: Arc<dyn Store>) -> Engine {
-    let mut services: HashMap<String, Arc<dyn cordon_engine::ServiceIntegration>> = HashMap::new();
-    services.insert("sqs".into(), Arc::new(Sqs));
-    Engine::start(EngineConfig {
-        clock: ClockMode::Virtual,
-        store,
-        services,
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap()
+    engine_with(store, Arc::default()).await
 }
 
 fn token_def(hb: Option<u64>) -> Value {
@@ -238,22 +157,8 @@ fn token_def(hb: Option<u64>) -> Value {
 }
 
 async fn start(e: &Engine, def: Value) -> String {
-    let name = format!("tk{}", uuid_like());
-    let sm = e
-        .call(
-            "CreateStateMachine",
-            json!({"name": name, "definition": def.to_string(), "roleArn": ROLE}),
-        )
-        .await
-        .unwrap();
-    let ex = e
-        .call(
-            "StartExecution",
-            json!({"stateMachineArn": sm["stateMachineArn"], "name": "x"}),
-        )
-        .await
-        .unwrap();
-    ex["executionArn"].as_str().unwrap().to_string()
+    let sm = create_state_machine(e, &format!("tk{}", uuid_like()), &def).await;
+    start_execution(e, &sm, json!({"name": "x"})).await
 }
 
 async fn token_of(e: &Engine, arn: &str) -> String {
@@ -393,23 +298,6 @@ fn api_errors() {
         let l = e.call("ListExecutions", json!({"stateMachineArn": smarn, "statusFilter":"ABORTED"})).await.unwrap();
         assert_eq!(l["executions"].as_array().unwrap().len(), 1);
     });
-}
-
-/// A `MemoryStore` that claims durability: executions then wait for commits before side
-/// effects and completion, and the journal reaches the store as they run (the redb path).
-struct DurableMemory(MemoryStore);
-
-#[async_trait::async_trait]
-impl Store for DurableMemory {
-    async fn write(
-        &self,
-        ops: Vec<cordon_engine::WriteOp>,
-    ) -> Result<(), cordon_engine::StoreError> {
-        self.0.write(ops).await
-    }
-    async fn load(&self) -> Result<cordon_engine::Snapshot, cordon_engine::StoreError> {
-        self.0.load().await
-    }
 }
 
 #[test]

@@ -2,74 +2,18 @@
 //! by an engine that emits other events (or in another order) fails the execution with
 //! `Engine.ReplayMismatch` instead of being replayed wrong; a journal that matches resumes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cordon_engine::history::HistoryEvent;
-use cordon_engine::{
-    ClockMode, Engine, EngineConfig, InProcessLambdas, JournalEntry, MemoryStore, Snapshot, Store,
-    StoreError, WriteOp,
-};
+use cordon_engine::{JournalEntry, MemoryStore, Store, WriteOp};
 use serde_json::{Value, json};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/test";
+mod support;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-/// A `MemoryStore` that claims durability (the redb path: the engine waits for commits).
-struct DurableMemory(MemoryStore);
-
-#[async_trait::async_trait]
-impl Store for DurableMemory {
-    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.0.write(ops).await
-    }
-    async fn load(&self) -> Result<Snapshot, StoreError> {
-        self.0.load().await
-    }
-}
-
-struct Sqs;
-#[async_trait::async_trait]
-impl cordon_engine::ServiceIntegration for Sqs {
-    async fn call(
-        &self,
-        _r: cordon_engine::ServiceRequest,
-    ) -> Result<Value, cordon_engine::TaskError> {
-        Ok(json!({"MessageId": "m-1"}))
-    }
-}
-
-async fn engine(store: Arc<dyn Store>, calls: Arc<AtomicUsize>) -> Engine {
-    let lambdas = InProcessLambdas::new().with("flaky", move |v| {
-        let n = calls.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n < 2 {
-                Err(("Transient".to_string(), "try again".to_string()))
-            } else {
-                Ok(v)
-            }
-        }
-    });
-    let mut services: HashMap<String, Arc<dyn cordon_engine::ServiceIntegration>> = HashMap::new();
-    services.insert("sqs".into(), Arc::new(Sqs));
-    Engine::start(EngineConfig {
-        clock: ClockMode::Virtual,
-        store,
-        lambda: Some(Arc::new(lambdas)),
-        services,
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use support::{
+    DurableMemory, create_state_machine, engine_with as engine, history, rt, start_execution, types,
+};
 
 /// A Lambda task retried twice, a Pass, then a long Wait.
 fn definition() -> Value {
@@ -84,23 +28,11 @@ fn definition() -> Value {
 fn run_then_stop(store: Arc<dyn Store>, calls: Arc<AtomicUsize>, def: Value, secs: u64) -> String {
     rt().block_on(async {
         let e = engine(store, calls).await;
-        let sm = e
-            .call(
-                "CreateStateMachine",
-                json!({"name":"rp","definition":def.to_string(),"roleArn":ROLE}),
-            )
-            .await
-            .unwrap();
-        let ex = e
-            .call(
-                "StartExecution",
-                json!({"stateMachineArn": sm["stateMachineArn"], "name":"x1", "input":"{}"}),
-            )
-            .await
-            .unwrap();
+        let sm = create_state_machine(&e, "rp", &def).await;
+        let arn = start_execution(&e, &sm, json!({"name": "x1", "input": "{}"})).await;
         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
         e.shutdown().await;
-        ex["executionArn"].as_str().unwrap().to_string()
+        arn
     })
 }
 
@@ -160,19 +92,8 @@ fn resume(store: Arc<dyn Store>, calls: Arc<AtomicUsize>, arn: &str) -> (Value, 
     rt().block_on(async {
         let e = engine(store, calls).await;
         let d = e.wait_for_execution(arn).await.unwrap();
-        let h = e
-            .call(
-                "GetExecutionHistory",
-                json!({"executionArn": arn, "maxResults": 1000}),
-            )
-            .await
-            .unwrap();
-        (d, h["events"].as_array().unwrap().clone())
+        (d, history(&e, arn).await)
     })
-}
-
-fn types(h: &[Value]) -> Vec<&str> {
-    h.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
 
 fn position(events: &[HistoryEvent], ty: &str) -> usize {
