@@ -24,7 +24,9 @@ pub(super) struct StateCtx<'a> {
 }
 
 impl StateCtx<'_> {
-    pub(super) fn rt(&self, e: EvalError) -> Fail {
+    /// An evaluation error of this state as the failure AWS reports: its cause says which state
+    /// (and the event that entered it).
+    pub(super) fn fail(&self, e: EvalError) -> Fail {
         let name = &self.st.name;
         if e.cause
             .starts_with("An error occurred while executing the state")
@@ -111,35 +113,35 @@ pub(super) fn number(
     input: &Value,
     ctx: &Value,
     vars: &Map<String, Value>,
-    ent: &dyn Entropy,
+    entropy: &dyn Entropy,
     field: &str,
 ) -> Result<f64, Fail> {
     match nf {
         NumberField::Literal(n) => Ok(*n),
         NumberField::Path(p) => {
-            let sc = path_scope(input, ctx, vars, ent);
-            let v = eval::query(p, &sc, field).map_err(|e| cx.rt(e))?;
+            let scope = path_scope(input, ctx, vars, entropy);
+            let v = eval::query(p, &scope, field).map_err(|e| cx.fail(e))?;
             if matches!(
                 field,
                 "MaxConcurrencyPath"
                     | "ToleratedFailureCountPath"
                     | "ToleratedFailurePercentagePath"
             ) {
-                return eval::map_path_number(field, p, &v).map_err(|e| cx.rt(e));
+                return eval::map_path_number(field, p, &v).map_err(|e| cx.fail(e));
             }
             v.as_f64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 .ok_or_else(|| {
-                    cx.rt(EvalError::runtime(format!(
+                    cx.fail(EvalError::runtime(format!(
                         "Value of field '{field}' is not a number: {v}"
                     )))
                 })
         }
         NumberField::Jsonata(e) => {
             let states = json!({"input": input, "context": ctx});
-            let sc = jsonata_scope(&states, vars, ent);
-            let v = eval::jsonata(e, &sc).map_err(|e| cx.rt(e))?;
-            v.as_f64().ok_or_else(|| cx.rt(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{e}' specified for the field '{field}' returned an unexpected result type. Expected 'number', but was '{v}'."))))
+            let scope = jsonata_scope(&states, vars, entropy);
+            let v = eval::jsonata(e, &scope).map_err(|e| cx.fail(e))?;
+            v.as_f64().ok_or_else(|| cx.fail(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{e}' specified for the field '{field}' returned an unexpected result type. Expected 'number', but was '{v}'."))))
         }
     }
 }
@@ -149,14 +151,14 @@ pub(super) fn assign_jp(
     input: &Value,
     ctx: &Value,
     vars: &Map<String, Value>,
-    ent: &dyn Entropy,
+    entropy: &dyn Entropy,
 ) -> Result<Option<Map<String, Value>>, Fail> {
     match &cx.st.assign {
         None => Ok(None),
         Some(a) => {
-            let sc = path_scope(input, ctx, vars, ent);
+            let scope = path_scope(input, ctx, vars, entropy);
             Ok(Some(obj(
-                eval::payload_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
+                eval::payload_template(a, &scope, "Assign").map_err(|e| cx.fail(e))?
             )))
         }
     }
@@ -166,15 +168,15 @@ pub(super) fn output_path(
     cx: &StateCtx,
     ctx: &Value,
     vars: &Map<String, Value>,
-    ent: &dyn Entropy,
+    entropy: &dyn Entropy,
     v: Value,
 ) -> Result<Value, Fail> {
     match &cx.st.output_path {
         PathField::Default => Ok(v),
         PathField::Null => Ok(Value::Object(Map::new())),
         PathField::Path(p) => {
-            let sc = path_scope(&v, ctx, vars, ent);
-            eval::query(p, &sc, "OutputPath").map_err(|e| cx.rt(e))
+            let scope = path_scope(&v, ctx, vars, entropy);
+            eval::query(p, &scope, "OutputPath").map_err(|e| cx.fail(e))
         }
     }
 }

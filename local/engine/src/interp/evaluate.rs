@@ -40,24 +40,24 @@ pub(super) async fn execute(
     let mut ctx = context(run, cx, None);
     // InputPath
     let input = {
-        let ent = JournaledEntropy { run, th };
-        let sc = path_scope(raw_input, &ctx, vars, &ent);
+        let entropy = JournaledEntropy { run, th };
+        let scope = path_scope(raw_input, &ctx, vars, &entropy);
         match &st.input_path {
             PathField::Default => Cow::Borrowed(raw_input),
             PathField::Null => Cow::Owned(Value::Object(Map::new())),
             PathField::Path(p) => {
-                Cow::Owned(eval::query(p, &sc, "InputPath").map_err(|e| cx.rt(e))?)
+                Cow::Owned(eval::query(p, &scope, "InputPath").map_err(|e| cx.fail(e))?)
             }
         }
     };
     let mut next = None;
     let result: Option<Value> = match &st.kind {
         Kind::Pass => {
-            let ent = JournaledEntropy { run, th };
-            let sc = path_scope(&input, &ctx, vars, &ent);
+            let entropy = JournaledEntropy { run, th };
+            let scope = path_scope(&input, &ctx, vars, &entropy);
             Some(match (&st.parameters, &st.result) {
                 (Some(p), _) => {
-                    eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?
+                    eval::payload_template(p, &scope, "Parameters").map_err(|e| cx.fail(e))?
                 }
                 (None, Some(r)) => r.clone(),
                 (None, None) => input.as_ref().clone(),
@@ -70,19 +70,19 @@ pub(super) async fn execute(
             error_path,
             cause_path,
         } => {
-            let ent = JournaledEntropy { run, th };
-            let sc = path_scope(&input, &ctx, vars, &ent);
+            let entropy = JournaledEntropy { run, th };
+            let scope = path_scope(&input, &ctx, vars, &entropy);
             let pick = |lit: &Option<String>,
                         path: &Option<String>,
                         field: &str|
              -> Result<Option<String>, Fail> {
                 if let Some(p) = path {
                     let v = if p.starts_with("States.") {
-                        eval::intrinsic(p, &sc)
+                        eval::intrinsic(p, &scope)
                     } else {
-                        eval::query(p, &sc, field)
+                        eval::query(p, &scope, field)
                     }
-                    .map_err(|e| cx.rt(e))?;
+                    .map_err(|e| cx.fail(e))?;
                     return Ok(Some(match v {
                         Value::String(s) => s,
                         other => other.to_string(),
@@ -98,12 +98,12 @@ pub(super) async fn execute(
             });
         }
         Kind::Choice { choices, default } => {
-            let ent = JournaledEntropy { run, th };
-            let sc = path_scope(&input, &ctx, vars, &ent);
+            let entropy = JournaledEntropy { run, th };
+            let scope = path_scope(&input, &ctx, vars, &entropy);
             let mut chosen = None;
             let mut assign = None;
             for c in choices {
-                if eval::choice_rule(c, &sc).map_err(|e| cx.rt(e))? {
+                if eval::choice_rule(c, &scope).map_err(|e| cx.fail(e))? {
                     chosen = c.get("Next").and_then(Value::as_str).map(str::to_string);
                     assign = c.get("Assign").cloned();
                     break;
@@ -122,10 +122,10 @@ pub(super) async fn execute(
             let mut assigned = None;
             if let Some(a) = assign.as_ref().or(st.assign.as_ref()) {
                 assigned = Some(obj(
-                    eval::payload_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
+                    eval::payload_template(a, &scope, "Assign").map_err(|e| cx.fail(e))?
                 ));
             }
-            let output = output_path(cx, &ctx, vars, &ent, input.into_owned())?;
+            let output = output_path(cx, &ctx, vars, &entropy, input.into_owned())?;
             return Ok(Step {
                 next,
                 output,
@@ -134,33 +134,33 @@ pub(super) async fn execute(
         }
         Kind::Wait(spec) => {
             let deadline = {
-                let ent = JournaledEntropy { run, th };
-                let sc = path_scope(&input, &ctx, vars, &ent);
+                let entropy = JournaledEntropy { run, th };
+                let scope = path_scope(&input, &ctx, vars, &entropy);
                 match spec {
                     WaitSpec::Seconds(NumberField::Path(p)) => {
-                        let v = eval::query(p, &sc, "SecondsPath").map_err(|_| {
-                            cx.rt(EvalError::runtime(format!(
+                        let v = eval::query(p, &scope, "SecondsPath").map_err(|_| {
+                            cx.fail(EvalError::runtime(format!(
                                 "The SecondsPath parameter does not reference an input value: {p}"
                             )))
                         })?;
                         let Some(s) = v.as_i64() else {
-                            return Err(cx.rt(EvalError::runtime(format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {v}"))));
+                            return Err(cx.fail(EvalError::runtime(format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {v}"))));
                         };
                         if s < 0 {
-                            return Err(cx.rt(EvalError::runtime(format!(
+                            return Err(cx.fail(EvalError::runtime(format!(
                                 "The SecondsPath parameter references a negative value: {p} == {v}"
                             ))));
                         }
                         cx.entered_ts + s * 1000
                     }
                     WaitSpec::Seconds(n) => {
-                        let s = number(n, cx, &input, &ctx, vars, &ent, "Seconds")?;
+                        let s = number(n, cx, &input, &ctx, vars, &entropy, "Seconds")?;
                         cx.entered_ts + (s * 1000.0) as i64
                     }
                     WaitSpec::Timestamp(t) => parse_iso(t).unwrap_or(cx.entered_ts),
                     WaitSpec::TimestampPath(p) => {
-                        let v = eval::query(p, &sc, "TimestampPath").map_err(|e| cx.rt(e))?;
-                        v.as_str().and_then(parse_iso).ok_or_else(|| cx.rt(EvalError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))))?
+                        let v = eval::query(p, &scope, "TimestampPath").map_err(|e| cx.fail(e))?;
+                        v.as_str().and_then(parse_iso).ok_or_else(|| cx.fail(EvalError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))))?
                     }
                     WaitSpec::TimestampJsonata(_) => cx.entered_ts,
                 }
@@ -184,9 +184,11 @@ pub(super) async fn execute(
             // `Parameters` become each branch's input.
             let args = match &st.parameters {
                 Some(p) => {
-                    let ent = JournaledEntropy { run, th };
-                    let sc = path_scope(&input, &ctx, vars, &ent);
-                    Cow::Owned(eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?)
+                    let entropy = JournaledEntropy { run, th };
+                    let scope = path_scope(&input, &ctx, vars, &entropy);
+                    Cow::Owned(
+                        eval::payload_template(p, &scope, "Parameters").map_err(|e| cx.fail(e))?,
+                    )
                 }
                 None => Cow::Borrowed(input.as_ref()),
             };
@@ -194,27 +196,31 @@ pub(super) async fn execute(
         }
         Kind::Map(spec) => Some(run_map(run, cx, spec, &input, &ctx, vars, th, run_states).await?),
     };
-    let ent = JournaledEntropy { run, th };
+    let entropy = JournaledEntropy { run, th };
     let (output, assigned) = match result {
         None => {
-            let assigned = assign_jp(cx, &input, &ctx, vars, &ent)?;
+            let assigned = assign_jp(cx, &input, &ctx, vars, &entropy)?;
             (
-                output_path(cx, &ctx, vars, &ent, input.into_owned())?,
+                output_path(cx, &ctx, vars, &entropy, input.into_owned())?,
                 assigned,
             )
         }
         Some(mut result) => {
             if let Some(rs) = &st.result_selector {
-                let sc = path_scope(&result, &ctx, vars, &ent);
-                result = eval::payload_template(rs, &sc, "ResultSelector").map_err(|e| cx.rt(e))?;
+                let scope = path_scope(&result, &ctx, vars, &entropy);
+                result =
+                    eval::payload_template(rs, &scope, "ResultSelector").map_err(|e| cx.fail(e))?;
             }
-            let assigned = assign_jp(cx, &result, &ctx, vars, &ent)?;
+            let assigned = assign_jp(cx, &result, &ctx, vars, &entropy)?;
             let with_result = match &st.result_path {
                 PathField::Default => result,
                 PathField::Null => raw_input.clone(),
-                PathField::Path(p) => result_path(raw_input, p, result).map_err(|e| cx.rt(e))?,
+                PathField::Path(p) => result_path(raw_input, p, result).map_err(|e| cx.fail(e))?,
             };
-            (output_path(cx, &ctx, vars, &ent, with_result)?, assigned)
+            (
+                output_path(cx, &ctx, vars, &entropy, with_result)?,
+                assigned,
+            )
         }
     };
     Ok(Step {
@@ -239,14 +245,14 @@ async fn execute_jsonata(
     let result: Option<Value> = match &st.kind {
         Kind::Pass | Kind::Succeed => None,
         Kind::Fail { error, cause, .. } => {
-            let ent = JournaledEntropy { run, th };
-            let sc = jsonata_scope(&states, vars, &ent);
+            let entropy = JournaledEntropy { run, th };
+            let scope = jsonata_scope(&states, vars, &entropy);
             let ev = |s: &Option<String>, f: &str| -> Result<Option<String>, Fail> {
                 match s {
                     None => Ok(None),
                     Some(s) => {
-                        let v = eval::jsonata_template(&Value::String(s.clone()), &sc, f)
-                            .map_err(|e| cx.rt(e))?;
+                        let v = eval::jsonata_template(&Value::String(s.clone()), &scope, f)
+                            .map_err(|e| cx.fail(e))?;
                         Ok(Some(match v {
                             Value::String(s) => s,
                             o => o.to_string(),
@@ -262,19 +268,20 @@ async fn execute_jsonata(
             });
         }
         Kind::Choice { choices, default } => {
-            let ent = JournaledEntropy { run, th };
-            let sc = jsonata_scope(&states, vars, &ent);
+            let entropy = JournaledEntropy { run, th };
+            let scope = jsonata_scope(&states, vars, &entropy);
             let mut chosen = None;
             for c in choices {
                 let cond = c.get("Condition").cloned().unwrap_or(Value::Bool(false));
-                let v = eval::jsonata_template(&cond, &sc, "Condition").map_err(|e| cx.rt(e))?;
+                let v =
+                    eval::jsonata_template(&cond, &scope, "Condition").map_err(|e| cx.fail(e))?;
                 match v {
                     Value::Bool(true) => {
                         chosen = Some(c);
                         break;
                     }
                     Value::Bool(false) => {}
-                    other => return Err(cx.rt(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{other}'.", cond.as_str().unwrap_or_default())))),
+                    other => return Err(cx.fail(EvalError::new("States.QueryEvaluationError", format!("The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{other}'.", cond.as_str().unwrap_or_default())))),
                 }
             }
             let (n, assign, output) = match chosen {
@@ -296,12 +303,12 @@ async fn execute_jsonata(
             next = n;
             let assigned = match &assign {
                 Some(a) => Some(obj(
-                    eval::jsonata_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
+                    eval::jsonata_template(a, &scope, "Assign").map_err(|e| cx.fail(e))?
                 )),
                 None => None,
             };
             let output = match &output {
-                Some(o) => eval::jsonata_template(o, &sc, "Output").map_err(|e| cx.rt(e))?,
+                Some(o) => eval::jsonata_template(o, &scope, "Output").map_err(|e| cx.fail(e))?,
                 None => input.clone(),
             };
             return Ok(Step {
@@ -312,17 +319,18 @@ async fn execute_jsonata(
         }
         Kind::Wait(spec) => {
             let deadline = {
-                let ent = JournaledEntropy { run, th };
+                let entropy = JournaledEntropy { run, th };
                 match spec {
                     WaitSpec::Seconds(n) => {
                         cx.entered_ts
-                            + (number(n, cx, input, &ctx, vars, &ent, "Seconds")? * 1000.0) as i64
+                            + (number(n, cx, input, &ctx, vars, &entropy, "Seconds")? * 1000.0)
+                                as i64
                     }
                     WaitSpec::Timestamp(t) => parse_iso(t).unwrap_or(cx.entered_ts),
                     WaitSpec::TimestampJsonata(e) => {
-                        let sc = jsonata_scope(&states, vars, &ent);
-                        let v = eval::jsonata(e, &sc).map_err(|e| cx.rt(e))?;
-                        eval::jsonata_wait_timestamp(&v).map_err(|e| cx.rt(e))?
+                        let scope = jsonata_scope(&states, vars, &entropy);
+                        let v = eval::jsonata(e, &scope).map_err(|e| cx.fail(e))?;
+                        eval::jsonata_wait_timestamp(&v).map_err(|e| cx.fail(e))?
                     }
                     WaitSpec::TimestampPath(_) => cx.entered_ts,
                 }
@@ -336,9 +344,9 @@ async fn execute_jsonata(
         Kind::Parallel { branches } => {
             let args = match &st.arguments {
                 Some(a) => {
-                    let ent = JournaledEntropy { run, th };
-                    let sc = jsonata_scope(&states, vars, &ent);
-                    eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?
+                    let entropy = JournaledEntropy { run, th };
+                    let scope = jsonata_scope(&states, vars, &entropy);
+                    eval::jsonata_template(a, &scope, "Arguments").map_err(|e| cx.fail(e))?
                 }
                 None => input.clone(),
             };
@@ -349,16 +357,16 @@ async fn execute_jsonata(
     if let Some(r) = &result {
         states["result"] = r.clone();
     }
-    let ent = JournaledEntropy { run, th };
-    let sc = jsonata_scope(&states, vars, &ent);
+    let entropy = JournaledEntropy { run, th };
+    let scope = jsonata_scope(&states, vars, &entropy);
     let assigned = match &st.assign {
         Some(a) => Some(obj(
-            eval::jsonata_template(a, &sc, "Assign").map_err(|e| cx.rt(e))?
+            eval::jsonata_template(a, &scope, "Assign").map_err(|e| cx.fail(e))?
         )),
         None => None,
     };
     let output = match &st.output {
-        Some(o) => eval::jsonata_template(o, &sc, "Output").map_err(|e| cx.rt(e))?,
+        Some(o) => eval::jsonata_template(o, &scope, "Output").map_err(|e| cx.fail(e))?,
         None => result.unwrap_or_else(|| input.clone()),
     };
     Ok(Step {

@@ -35,11 +35,11 @@ impl Fail {
 }
 
 /// Whether a Retrier's or Catcher's `ErrorEquals` matches `error`.
-pub(super) fn error_matches(ee: &[String], error: &str) -> bool {
+pub(super) fn error_matches(error_equals: &[String], error: &str) -> bool {
     if error == "States.Runtime" {
         return false;
     }
-    ee.iter().any(|e| {
+    error_equals.iter().any(|e| {
         e == error
             || (e == "States.ALL" && error != "States.Runtime")
             || (e == "States.TaskFailed"

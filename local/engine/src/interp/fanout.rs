@@ -79,25 +79,25 @@ pub(super) async fn run_map(
     let st = cx.st;
     let jsonata = st.ql == QueryLanguage::Jsonata;
     let (items, max_conc) = {
-        let ent = JournaledEntropy { run, th };
+        let entropy = JournaledEntropy { run, th };
         let items = if jsonata {
             match &spec.items {
                 Some(i) => {
                     let states = json!({"input": input, "context": ctx});
-                    let sc = jsonata_scope(&states, vars, &ent);
-                    eval::jsonata_template(i, &sc, "Items").map_err(|e| cx.rt(e))?
+                    let scope = jsonata_scope(&states, vars, &entropy);
+                    eval::jsonata_template(i, &scope, "Items").map_err(|e| cx.fail(e))?
                 }
                 None => input.clone(),
             }
         } else {
             match (&spec.items_path, &spec.items) {
                 (_, Some(i)) => {
-                    let sc = path_scope(input, ctx, vars, &ent);
-                    eval::payload_template(i, &sc, "Items").map_err(|e| cx.rt(e))?
+                    let scope = path_scope(input, ctx, vars, &entropy);
+                    eval::payload_template(i, &scope, "Items").map_err(|e| cx.fail(e))?
                 }
                 (PathField::Path(p), None) => {
-                    let sc = path_scope(input, ctx, vars, &ent);
-                    eval::query(p, &sc, "ItemsPath").map_err(|e| cx.rt(e))?
+                    let scope = path_scope(input, ctx, vars, &entropy);
+                    eval::query(p, &scope, "ItemsPath").map_err(|e| cx.fail(e))?
                 }
                 _ => input.clone(),
             }
@@ -105,7 +105,7 @@ pub(super) async fn run_map(
         let mc = spec
             .max_concurrency
             .as_ref()
-            .map(|n| number(n, cx, input, ctx, vars, &ent, "MaxConcurrencyPath"))
+            .map(|n| number(n, cx, input, ctx, vars, &entropy, "MaxConcurrencyPath"))
             .transpose()?;
         (items, mc)
     };
@@ -125,13 +125,13 @@ pub(super) async fn run_map(
             Value::String(_) => "string",
             _ => "null",
         };
-        return Err(cx.rt(EvalError::new(
+        return Err(cx.fail(EvalError::new(
             "States.QueryEvaluationError",
             format!("The JSONata expression '{e}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{ty}' for value: {items}"),
         )));
     }
     let Value::Array(mut items) = items else {
-        let f = cx.rt(EvalError::new(
+        let f = cx.fail(EvalError::new(
             if jsonata {
                 "States.QueryEvaluationError"
             } else {
@@ -170,11 +170,21 @@ pub(super) async fn run_map(
     );
     // AWS reads the tolerated-failure paths once the Map has started.
     let (tol_count, tol_pct) = {
-        let ent = JournaledEntropy { run, th };
+        let entropy = JournaledEntropy { run, th };
         let tc = spec
             .tolerated_count
             .as_ref()
-            .map(|n| number(n, cx, input, ctx, vars, &ent, "ToleratedFailureCountPath"))
+            .map(|n| {
+                number(
+                    n,
+                    cx,
+                    input,
+                    ctx,
+                    vars,
+                    &entropy,
+                    "ToleratedFailureCountPath",
+                )
+            })
             .transpose()?;
         let tp = spec
             .tolerated_percentage
@@ -186,7 +196,7 @@ pub(super) async fn run_map(
                     input,
                     ctx,
                     vars,
-                    &ent,
+                    &entropy,
                     "ToleratedFailurePercentagePath",
                 )
             })
@@ -222,7 +232,7 @@ pub(super) async fn run_map(
             let d = details([("index", Value::from(i)), ("name", name.clone())]);
             run.emit(&mut ith, "MapIterationStarted", "mapIterationStartedEventDetails", d.clone(), true);
             let item_ctx = json!({"Index": i, "Value": item});
-            let ent = JournaledEntropy { run, th: &ith };
+            let entropy = JournaledEntropy { run, th: &ith };
             let sel = match &spec.item_selector {
                 Some(s) if jsonata => {
                     let mut c2 = ctx.clone();
@@ -230,8 +240,8 @@ pub(super) async fn run_map(
                         o.insert("Map".into(), json!({"Item": item_ctx}));
                     }
                     let states = json!({"input": input, "context": c2});
-                    let sc = jsonata_scope(&states, vars, &ent);
-                    eval::jsonata_template(s, &sc, "ItemSelector").map_err(|e| cx.rt(e))
+                    let scope = jsonata_scope(&states, vars, &entropy);
+                    eval::jsonata_template(s, &scope, "ItemSelector").map_err(|e| cx.fail(e))
                 }
                 Some(s) => {
                     let mut c2 = if ctx.is_null() {
@@ -242,8 +252,8 @@ pub(super) async fn run_map(
                     if let Value::Object(o) = &mut c2 {
                         o.insert("Map".into(), json!({"Item": item_ctx}));
                     }
-                    let sc = path_scope(input, &c2, vars, &ent);
-                    eval::payload_template(s, &sc, "ItemSelector").map_err(|e| cx.rt(e))
+                    let scope = path_scope(input, &c2, vars, &entropy);
+                    eval::payload_template(s, &scope, "ItemSelector").map_err(|e| cx.fail(e))
                 }
                 None => Ok(item.clone()),
             };

@@ -155,8 +155,8 @@ pub(super) async fn run_state(
                             delay = delay.min(m);
                         }
                         if r.jitter_full {
-                            let ent = JournaledEntropy { run, th };
-                            let x = ent.next_u64();
+                            let entropy = JournaledEntropy { run, th };
+                            let x = entropy.next_u64();
                             delay *= (x % 1_000_000) as f64 / 1_000_000.0;
                         }
                         attempts[i] += 1;
@@ -182,43 +182,42 @@ pub(super) async fn run_state(
                     .find(|c| error_matches(&c.error_equals, &f.error))
                 {
                     let eo = f.output();
-                    let (output, assigned) =
-                        if st.ql == QueryLanguage::Jsonata {
-                            let ctx = context(run, &cx, None);
-                            let states = json!({"input": input, "context": ctx, "errorOutput": eo});
-                            let ent = JournaledEntropy { run, th };
-                            let sc = jsonata_scope(&states, vars, &ent);
-                            let assigned = match &c.assign {
-                                Some(a) => Some(obj(eval::jsonata_template(a, &sc, "Assign")
-                                    .map_err(|e| cx.rt(e))?)),
-                                None => None,
-                            };
-                            let output = match &c.output {
-                                Some(o) => eval::jsonata_template(o, &sc, "Output")
-                                    .map_err(|e| cx.rt(e))?,
-                                None => eo,
-                            };
-                            (output, assigned)
-                        } else {
-                            let ctx = context(run, &cx, None);
-                            let ent = JournaledEntropy { run, th };
-                            let assigned = match &c.assign {
-                                Some(a) => {
-                                    let sc = path_scope(&eo, &ctx, vars, &ent);
-                                    Some(obj(eval::payload_template(a, &sc, "Assign")
-                                        .map_err(|e| cx.rt(e))?))
-                                }
-                                None => None,
-                            };
-                            let output = match &c.result_path {
-                                PathField::Default => eo,
-                                PathField::Null => input.clone(),
-                                PathField::Path(p) => {
-                                    result_path(&input, p, eo).map_err(|e| cx.rt(e))?
-                                }
-                            };
-                            (output, assigned)
+                    let (output, assigned) = if st.ql == QueryLanguage::Jsonata {
+                        let ctx = context(run, &cx, None);
+                        let states = json!({"input": input, "context": ctx, "errorOutput": eo});
+                        let entropy = JournaledEntropy { run, th };
+                        let scope = jsonata_scope(&states, vars, &entropy);
+                        let assigned = match &c.assign {
+                            Some(a) => Some(obj(eval::jsonata_template(a, &scope, "Assign")
+                                .map_err(|e| cx.fail(e))?)),
+                            None => None,
                         };
+                        let output = match &c.output {
+                            Some(o) => eval::jsonata_template(o, &scope, "Output")
+                                .map_err(|e| cx.fail(e))?,
+                            None => eo,
+                        };
+                        (output, assigned)
+                    } else {
+                        let ctx = context(run, &cx, None);
+                        let entropy = JournaledEntropy { run, th };
+                        let assigned = match &c.assign {
+                            Some(a) => {
+                                let scope = path_scope(&eo, &ctx, vars, &entropy);
+                                Some(obj(eval::payload_template(a, &scope, "Assign")
+                                    .map_err(|e| cx.fail(e))?))
+                            }
+                            None => None,
+                        };
+                        let output = match &c.result_path {
+                            PathField::Default => eo,
+                            PathField::Null => input.clone(),
+                            PathField::Path(p) => {
+                                result_path(&input, p, eo).map_err(|e| cx.fail(e))?
+                            }
+                        };
+                        (output, assigned)
+                    };
                     if let Some(a) = &assigned {
                         for (k, v) in a {
                             vars.insert(k.clone(), v.clone());

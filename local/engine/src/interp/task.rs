@@ -131,25 +131,25 @@ pub(super) async fn run_task(
         } else {
             Value::Null
         };
-        let ent = JournaledEntropy { run, th };
+        let entropy = JournaledEntropy { run, th };
         let (params, [timeout_field, heartbeat_field]) = match jsonata_states {
             Some(states) => {
                 let mut states = states.clone();
                 states["context"] = ctx.clone();
-                let sc = jsonata_scope(&states, vars, &ent);
+                let scope = jsonata_scope(&states, vars, &entropy);
                 let p = match &st.arguments {
                     Some(a) => Cow::Owned(
-                        eval::jsonata_template(a, &sc, "Arguments").map_err(|e| cx.rt(e))?,
+                        eval::jsonata_template(a, &scope, "Arguments").map_err(|e| cx.fail(e))?,
                     ),
                     None => Cow::Borrowed(input),
                 };
                 (p, ["TimeoutSeconds", "HeartbeatSeconds"])
             }
             None => {
-                let sc = path_scope(input, &ctx, vars, &ent);
+                let scope = path_scope(input, &ctx, vars, &entropy);
                 let p = match &st.parameters {
                     Some(p) => Cow::Owned(
-                        eval::payload_template(p, &sc, "Parameters").map_err(|e| cx.rt(e))?,
+                        eval::payload_template(p, &scope, "Parameters").map_err(|e| cx.fail(e))?,
                     ),
                     None => Cow::Borrowed(input),
                 };
@@ -158,7 +158,7 @@ pub(super) async fn run_task(
         };
         let seconds = |n: &Option<NumberField>, field| {
             n.as_ref()
-                .map(|n| number(n, cx, input, &ctx, vars, &ent, field))
+                .map(|n| number(n, cx, input, &ctx, vars, &entropy, field))
                 .transpose()
         };
         let t = seconds(&spec.timeout, timeout_field)?;
