@@ -134,13 +134,21 @@ impl<'a> Parser<'a> {
                             .next()
                             .ok_or_else(|| self.err("bad escape"))?;
                         self.i += n.len_utf8();
+                        // Only `\'`, `\{`, `\}` and `\\` are escapes in an intrinsic's
+                        // string literal; AWS refuses anything else (e.g. `\"`) at creation.
                         match n {
                             '{' | '}' => {
                                 out.push('\\');
                                 out.push(n);
                             }
                             '\\' => out.push_str("\\\\"),
-                            o => out.push(o),
+                            '\'' => out.push('\''),
+                            o => {
+                                return Err(format!(
+                                    "Invalid escape sequence '\\{o}' in a string literal in '{}'",
+                                    self.src
+                                ));
+                            }
                         }
                     }
                     o => out.push(o),
@@ -425,6 +433,14 @@ fn call_fn(name: &str, a: &[Value], scope: &Scope, expr: &str) -> Result<Value, 
                 Value::String(s) => s.clone(),
                 other => compact(other),
             };
+            // Documented: "The data you provide must be an object string containing 10,000
+            // characters or less."
+            let n = data.chars().count();
+            if n > HASH_MAX_CHARS {
+                return Err(EvalError::runtime(format!(
+                    "The function '{expr}' had the following error: The input data must contain {HASH_MAX_CHARS} characters or less, but has {n} characters"
+                )));
+            }
             let alg = str_arg(&a[1], "second", expr)?;
             Value::String(hash(&data, alg).map_err(|m| fail(expr, m))?)
         }
@@ -458,7 +474,24 @@ fn call_fn(name: &str, a: &[Value], scope: &Scope, expr: &str) -> Result<Value, 
                     "The end argument must be greater than the start argument",
                 ));
             }
-            let r = scope.entropy.next_u64() % ((e - s) as u64);
+            let span = (e - s) as u64;
+            let r = match a.get(2) {
+                // "If you use this function with the same seed value, it returns an identical
+                // number": a seeded call draws nothing from the entropy source.
+                Some(seed) => {
+                    let Some(seed) = seed.as_f64().filter(|f| f.is_finite()) else {
+                        return Err(fail(
+                            expr,
+                            format!(
+                                "The seed argument must be a number, but was {}",
+                                compact(seed)
+                            ),
+                        ));
+                    };
+                    seeded_below(seed as i64, span)
+                }
+                None => scope.entropy.next_u64() % span,
+            };
             Value::from(s + r as i64)
         }
         "States.MathAdd" => {
@@ -480,6 +513,40 @@ fn call_fn(name: &str, a: &[Value], scope: &Scope, expr: &str) -> Result<Value, 
         "States.UUID" => Value::String(scope.entropy.uuid()),
         other => return Err(fail(expr, format!("Unsupported function {other}"))),
     })
+}
+
+/// `States.Hash` refuses longer input.
+const HASH_MAX_CHARS: usize = 10_000;
+
+/// A number in `[0, bound)` determined by `seed` alone: `java.util.Random(seed).nextInt(bound)`
+/// (the generator a JVM service seeds), with a 64-bit draw when `bound` exceeds `i32`.
+pub fn seeded_below(seed: i64, bound: u64) -> u64 {
+    const MULT: i64 = 0x5_DEEC_E66D;
+    const MASK: i64 = (1 << 48) - 1;
+    let mut state = (seed ^ MULT) & MASK;
+    let mut next = |bits: u32| -> i32 {
+        state = state.wrapping_mul(MULT).wrapping_add(0xB) & MASK;
+        (state >> (48 - bits)) as i32
+    };
+    if bound == 0 {
+        return 0;
+    }
+    if bound > i32::MAX as u64 {
+        let hi = next(32) as u32 as u64;
+        let lo = next(32) as u32 as u64;
+        return ((hi << 32) | lo) % bound;
+    }
+    let bound = bound as i32;
+    if bound & bound.wrapping_neg() == bound {
+        return ((bound as i64 * next(31) as i64) >> 31) as u64;
+    }
+    loop {
+        let bits = next(31);
+        let val = bits % bound;
+        if bits.wrapping_sub(val).wrapping_add(bound - 1) >= 0 {
+            return val as u64;
+        }
+    }
 }
 
 /// Integers stay integers; `-0` becomes `0`.

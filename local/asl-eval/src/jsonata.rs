@@ -425,11 +425,12 @@ fn describe(expr: &str, field: &str) -> String {
     }
 }
 
-fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
+/// The message of a jsonata-rs error without its position prefix: jsonata-rs words messages
+/// "T1006 @ 12: message" or "12: message".
+fn bare_message(e: &jsonata_rs::Error) -> String {
     let code = e.code().to_string();
     let text = e.to_string();
-    // jsonata-rs words messages "T1006 @ 12: message" or "12: message"
-    let msg = match text.split_once(": ") {
+    match text.split_once(": ") {
         Some((head, m))
             if head.chars().all(|c| c.is_ascii_digit())
                 || (head.starts_with(code.as_str()) && head.contains(" @ ")) =>
@@ -437,7 +438,12 @@ fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
             m.to_string()
         }
         _ => text.clone(),
-    };
+    }
+}
+
+fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
+    let code = e.code().to_string();
+    let msg = bare_message(e);
     EvalError::new(
         "States.QueryEvaluationError",
         format!(
@@ -445,6 +451,31 @@ fn eval_error(expr: &str, field: &str, e: &jsonata_rs::Error) -> EvalError {
             describe(expr, field)
         ),
     )
+}
+
+/// Parses one expression (without evaluating it). The error is the parser's message without
+/// its code and position, as AWS reports it at `CreateStateMachine`
+/// (`Unexpected end of expression`).
+pub fn check_syntax(expr: &str) -> Result<(), String> {
+    let expr = strip(expr).unwrap_or(expr);
+    // jsonata-rs panics on syntax it does not implement yet (the parent operator `%`): that is
+    // valid JSONata, so it is not refused here.
+    let parsed = std::panic::catch_unwind(|| {
+        let arena = Bump::new();
+        JsonAta::new(expr, &arena)
+            .map(|_| ())
+            .map_err(|e| bare_message(&e))
+    });
+    let Ok(parsed) = parsed else { return Ok(()) };
+    parsed.map_err(|m| {
+        // jsonata-rs quotes tokens with backticks and names the end of input `(end)`; JSONata
+        // (and AWS) write `Expected "]", got ","` and `Unexpected end of expression`.
+        if m.contains("`(end)`") {
+            "Unexpected end of expression".to_string()
+        } else {
+            m.replace('`', "\"")
+        }
+    })
 }
 
 /// Evaluates one expression; `field` names the ASL field for AWS's error wording (may be empty).

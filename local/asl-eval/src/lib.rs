@@ -313,6 +313,38 @@ pub fn validate_path(p: &str) -> Result<(), String> {
     path::parse(p).map(|_| ())
 }
 
+/// Validates a `ResultPath` at definition time: a reference path (no wildcards, filters, slices
+/// or unions) into the state's data, `$` or `$.a.b[0]`; the context object (`$$`) and variables
+/// (`$name`) are not places a result can be written to.
+pub fn validate_result_path(p: &str) -> Result<(), String> {
+    let parsed = path::parse(p)?;
+    match &parsed.root {
+        path::Root::Input => {}
+        path::Root::Context => {
+            return Err(format!(
+                "'{p}' refers to the context object; a ResultPath must refer to the state's data ('$' or '$.field')"
+            ));
+        }
+        path::Root::Variable(v) => {
+            return Err(format!(
+                "'{p}' refers to the variable '{v}'; a ResultPath must refer to the state's data ('$' or '$.field')"
+            ));
+        }
+    }
+    if !parsed.is_definite() || parsed.segs.iter().any(|s| matches!(s, path::Seg::Length)) {
+        return Err(format!(
+            "'{p}' is not a definite path; a ResultPath cannot contain wildcards, filters, slices or unions"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates one JSONata expression (with or without its `{% %}` delimiters) at definition
+/// time. The error is the parser's message as AWS reports it (`Unexpected end of expression`).
+pub fn validate_jsonata(expr: &str) -> Result<(), String> {
+    jsonata::check_syntax(expr)
+}
+
 /// Validates an intrinsic function call at definition time (name, arity, syntax, paths).
 pub fn validate_intrinsic(e: &str) -> Result<(), String> {
     let call = intrinsic::parse(e.trim())?;
