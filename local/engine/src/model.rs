@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+mod validate;
+
 /// `QueryLanguage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryLanguage {
@@ -165,6 +167,7 @@ pub fn parse(text: &str, can_dispatch: &dyn Fn(&str) -> bool) -> Result<Definiti
     };
     let mut errors = Vec::new();
     let root = parse_states(obj, ql, "", can_dispatch, &mut errors);
+    validate::check(text, obj, ql, &mut errors);
     if !errors.is_empty() {
         return Err(format!(
             "Invalid State Machine Definition: '{}'",
@@ -316,12 +319,8 @@ fn number_field(
     errors: &mut Vec<String>,
 ) -> Option<NumberField> {
     let pk = format!("{k}Path");
+    // `k` and `kPath` together are refused in `validate`.
     if let Some(v) = o.get(k) {
-        if o.contains_key(&pk) {
-            errors.push(format!(
-                "SCHEMA_VALIDATION_FAILED: Only one of '{k}' and '{pk}' may be set at {sat}"
-            ));
-        }
         return match v {
             Value::Number(n) => Some(NumberField::Literal(n.as_f64().unwrap_or(0.0))),
             Value::String(s)
@@ -414,27 +413,7 @@ fn parse_state(
             return None;
         }
     };
-    if ql == QueryLanguage::Jsonata {
-        for k in [
-            "InputPath",
-            "OutputPath",
-            "ResultPath",
-            "Parameters",
-            "ResultSelector",
-            "ItemsPath",
-            "ItemSelector",
-        ] {
-            if o.contains_key(k) && k != "ItemSelector" {
-                errors.push(format!("SCHEMA_VALIDATION_FAILED: The field '{k}' is not supported for JSONata at {sat}"));
-            }
-        }
-    } else {
-        for k in ["Arguments", "Output"] {
-            if o.contains_key(k) {
-                errors.push(format!("SCHEMA_VALIDATION_FAILED: The field \"{k}\" is not supported for JSONPath at {sat}"));
-            }
-        }
-    }
+    // The fields a state may have (per type and query language) are checked in `validate`.
     let next = str_field(o, "Next", sat, errors);
     let end = o.get("End").and_then(Value::as_bool).unwrap_or(false);
     let terminal = matches!(type_name, "Succeed" | "Fail");
@@ -593,38 +572,58 @@ fn parse_state(
         },
         "Parallel" => {
             let mut branches = Vec::new();
-            let bs = o
-                .get("Branches")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if bs.is_empty() {
-                errors.push(format!(
-                    "SCHEMA_VALIDATION_FAILED: These fields are required: [Branches] at {sat}"
-                ));
-            }
+            let bs: &[Value] = match o.get("Branches") {
+                None => {
+                    errors.push(format!(
+                        "SCHEMA_VALIDATION_FAILED: These fields are required: [Branches] at {sat}"
+                    ));
+                    &[]
+                }
+                Some(Value::Array(a)) if a.is_empty() => {
+                    errors.push(format!(
+                        "SCHEMA_VALIDATION_FAILED: Value cannot be empty at {sat}/Branches"
+                    ));
+                    &[]
+                }
+                Some(Value::Array(a)) => a,
+                Some(_) => {
+                    errors.push(format!(
+                        "SCHEMA_VALIDATION_FAILED: Field 'Branches' must be an array of state machines (objects with StartAt and States) at {sat}/Branches"
+                    ));
+                    &[]
+                }
+            };
             for (i, b) in bs.iter().enumerate() {
-                let bql = match b.get("QueryLanguage") {
-                    Some(q) => parse_ql(q, sat).unwrap_or(ql),
+                let bat = format!("{sat}/Branches[{i}]");
+                let Some(bo) = b.as_object() else {
+                    errors.push(format!(
+                        "SCHEMA_VALIDATION_FAILED: A branch must be an object with StartAt and States at {bat}"
+                    ));
+                    continue;
+                };
+                let bql = match bo.get("QueryLanguage") {
+                    Some(q) => parse_ql(q, &format!("{bat}/QueryLanguage")).unwrap_or(ql),
                     None => ql,
                 };
-                if let Some(st) = b.as_object().and_then(|bo| {
-                    parse_states(
-                        bo,
-                        bql,
-                        &format!("{sat}/Branches[{i}]"),
-                        can_dispatch,
-                        errors,
-                    )
-                }) {
+                if let Some(st) = parse_states(bo, bql, &bat, can_dispatch, errors) {
                     branches.push(Arc::new(st));
                 }
+            }
+            if branches.len() != bs.len() && errors.is_empty() {
+                // every branch that did not parse has reported why; never run fewer branches
+                errors.push(format!(
+                    "SCHEMA_VALIDATION_FAILED: Invalid branch at {sat}/Branches"
+                ));
             }
             Kind::Parallel { branches }
         }
         "Map" => {
-            let proc_v = o.get("ItemProcessor").or_else(|| o.get("Iterator"));
-            let Some(po) = proc_v.and_then(Value::as_object) else {
+            let proc_key = if o.contains_key("ItemProcessor") {
+                "ItemProcessor"
+            } else {
+                "Iterator"
+            };
+            let Some(po) = o.get(proc_key).and_then(Value::as_object) else {
                 errors.push(format!(
                     "SCHEMA_VALIDATION_FAILED: These fields are required: [ItemProcessor] at {sat}"
                 ));
@@ -634,13 +633,8 @@ fn parse_state(
                 Some(q) => parse_ql(q, sat).unwrap_or(ql),
                 None => ql,
             };
-            let processor = parse_states(
-                po,
-                pql,
-                &format!("{sat}/ItemProcessor"),
-                can_dispatch,
-                errors,
-            )?;
+            let processor =
+                parse_states(po, pql, &format!("{sat}/{proc_key}"), can_dispatch, errors)?;
             let item_selector = o
                 .get("ItemSelector")
                 .or_else(|| o.get("Parameters"))
