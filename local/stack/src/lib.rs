@@ -14,7 +14,11 @@
 //! The stack reads the very files that get deployed: the template (functions, environment,
 //! rules, quarantine policy document, quarantine instance profile, custom actions), the ASL
 //! definitions and the policy file.
+//!
+//! [`account`] reads an account's IAM and EC2 back and decides whether a containment really
+//! happened: what `cordon demo` and the end-to-end tests check with.
 
+pub mod account;
 #[cfg(test)]
 mod asl_tests;
 mod file;
