@@ -5,6 +5,9 @@
 //! URL, the template's EventBridge rules) plus the SDK clients a test uses to arrange the
 //! simulated account and to read back what cordon did: IAM and EC2 state in moto, the alerts
 //! and approvals topics through their SQS queues, the execution history in the engine.
+//! IAM and EC2 are read (and instance roles and instances arranged) through
+//! [`cordon_stack::account`], which `cordon demo` checks with too; here a failed call fails
+//! the test.
 //!
 //! Everything waits for a condition with a generous deadline and polls; nothing sleeps and
 //! hopes, so the scenarios hold on a loaded two-core machine.
@@ -18,6 +21,9 @@ use serde_json::{Value, json};
 
 pub mod proxy;
 
+pub use cordon_stack::account::{
+    AccountView, AclEntry, CallError, InstanceState, NetworkAcl, RoleState, UserState,
+};
 pub use proxy::{Fault, FaultProxy};
 
 /// How long a scenario waits for any one condition (an execution to end, a message to
@@ -121,196 +127,6 @@ impl SnsMessage {
             raw: body.to_string(),
         }
     }
-}
-
-/// IAM and EC2 clients acting in one account, with the instance helpers scenarios use.
-pub struct AccountView {
-    pub iam: aws_sdk_iam::Client,
-    pub ec2: aws_sdk_ec2::Client,
-}
-
-impl AccountView {
-    /// An instance role (trusted by EC2) in an instance profile of its own.
-    pub async fn create_role_with_profile(&self, role: &str, profile: &str) {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-        });
-        self.iam
-            .create_role()
-            .role_name(role)
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .expect("CreateRole");
-        self.iam
-            .create_instance_profile()
-            .instance_profile_name(profile)
-            .send()
-            .await
-            .expect("CreateInstanceProfile");
-        self.iam
-            .add_role_to_instance_profile()
-            .instance_profile_name(profile)
-            .role_name(role)
-            .send()
-            .await
-            .expect("AddRoleToInstanceProfile");
-    }
-
-    /// A running instance with `profile`, IMDSv1 allowed and this hop limit, tagged with a
-    /// `Name` (and an Auto Scaling group, as EC2 Auto Scaling tags its instances); its id.
-    pub async fn run_instance(
-        &self,
-        profile: &str,
-        name: &str,
-        auto_scaling_group: Option<&str>,
-        hop_limit: i32,
-    ) -> String {
-        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-        let mut tags = TagSpecification::builder()
-            .resource_type(ResourceType::Instance)
-            .tags(Tag::builder().key("Name").value(name).build());
-        if let Some(group) = auto_scaling_group {
-            tags = tags.tags(
-                Tag::builder()
-                    .key("aws:autoscaling:groupName")
-                    .value(group)
-                    .build(),
-            );
-        }
-        let out = self
-            .ec2
-            .run_instances()
-            .image_id("ami-12c6146b")
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
-            .min_count(1)
-            .max_count(1)
-            .iam_instance_profile(
-                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                    .name(profile)
-                    .build(),
-            )
-            .metadata_options(
-                aws_sdk_ec2::types::InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(aws_sdk_ec2::types::HttpTokensState::Optional)
-                    .http_put_response_hop_limit(hop_limit)
-                    .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .tag_specifications(tags.build())
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "RunInstances: {}",
-                    aws_sdk_ec2::error::DisplayErrorContext(e)
-                )
-            });
-        out.instances()[0].instance_id().unwrap().to_string()
-    }
-
-    /// What cordon may change on an instance: its profile (by association), IMDS tokens and
-    /// hop limit.
-    pub async fn instance_state(&self, instance_id: &str) -> InstanceState {
-        let out = self
-            .ec2
-            .describe_iam_instance_profile_associations()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("instance-id")
-                    .values(instance_id)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeIamInstanceProfileAssociations");
-        let profile = out
-            .iam_instance_profile_associations()
-            .iter()
-            .find(|a| a.instance_id() == Some(instance_id))
-            .and_then(|a| a.iam_instance_profile())
-            .and_then(|p| p.arn())
-            .map(str::to_string);
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        let meta = out.reservations()[0].instances()[0].metadata_options();
-        InstanceState {
-            profile,
-            http_tokens: meta
-                .and_then(|m| m.http_tokens())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            hop_limit: meta
-                .and_then(|m| m.http_put_response_hop_limit())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The network ACL of the instance's subnet and its entries
-    /// `(rule number, egress, action, cidr)`, sorted.
-    pub async fn instance_acl(
-        &self,
-        instance_id: &str,
-    ) -> (String, Vec<(i32, bool, String, String)>) {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        let subnet = out.reservations()[0].instances()[0]
-            .subnet_id()
-            .expect("the instance has a subnet")
-            .to_string();
-        let out = self
-            .ec2
-            .describe_network_acls()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("association.subnet-id")
-                    .values(subnet)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeNetworkAcls");
-        let acl = &out.network_acls()[0];
-        let mut entries: Vec<_> = acl
-            .entries()
-            .iter()
-            .map(|e| {
-                (
-                    e.rule_number().unwrap_or_default(),
-                    e.egress().unwrap_or_default(),
-                    e.rule_action()
-                        .map(|a| a.as_str().to_string())
-                        .unwrap_or_default(),
-                    e.cidr_block().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        entries.sort();
-        (
-            acl.network_acl_id().unwrap_or_default().to_string(),
-            entries,
-        )
-    }
-}
-
-/// What cordon may change on an EC2 instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceState {
-    /// The associated instance profile's ARN.
-    pub profile: Option<String>,
-    pub http_tokens: String,
-    pub hop_limit: i32,
 }
 
 /// A running offline stack and the clients a scenario reads and arranges it with.
@@ -676,128 +492,43 @@ impl Scenario {
     }
 
     pub async fn user_tags(&self, name: &str) -> BTreeMap<String, String> {
-        let out = self
-            .iam
-            .list_user_tags()
-            .user_name(name)
-            .send()
-            .await
-            .expect("ListUserTags");
-        out.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
+        expect_call(self.home().user_tags(name).await)
     }
 
     pub async fn role_tags(&self, name: &str) -> BTreeMap<String, String> {
-        let out = self
-            .iam
-            .list_role_tags()
-            .role_name(name)
-            .send()
-            .await
-            .expect("ListRoleTags");
-        out.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
+        expect_call(self.home().role_tags(name).await)
     }
 
     /// ARNs of the managed policies attached to the user, sorted.
     pub async fn user_policies(&self, name: &str) -> Vec<String> {
-        let out = self
-            .iam
-            .list_attached_user_policies()
-            .user_name(name)
-            .send()
-            .await
-            .expect("ListAttachedUserPolicies");
-        let mut arns: Vec<String> = out
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect();
-        arns.sort();
-        arns
+        expect_call(self.home().user_policies(name).await)
     }
 
     pub async fn user_inline_policies(&self, name: &str) -> Vec<String> {
-        let out = self
-            .iam
-            .list_user_policies()
-            .user_name(name)
-            .send()
-            .await
-            .expect("ListUserPolicies");
-        out.policy_names().to_vec()
+        expect_call(self.home().user_inline_policies(name).await)
     }
 
     pub async fn role_inline_policies(&self, name: &str) -> Vec<String> {
-        let out = self
-            .iam
-            .list_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .expect("ListRolePolicies");
-        out.policy_names().to_vec()
+        expect_call(self.home().role_inline_policies(name).await)
     }
 
     /// An inline role policy's document, parsed (IAM returns it URL-encoded).
     pub async fn role_policy_document(&self, role: &str, policy: &str) -> Value {
-        let out = self
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(policy)
-            .send()
-            .await
-            .expect("GetRolePolicy");
-        let doc = out.policy_document();
-        cordon_aws::iam::decode_policy_document(doc)
-            .unwrap_or_else(|| panic!("policy document is not (URL-encoded) JSON: {doc}"))
+        expect_call(self.home().role_policy_document(role, policy).await)
     }
 
     /// Access key id → `Active`/`Inactive`.
     pub async fn key_statuses(&self, name: &str) -> BTreeMap<String, String> {
-        let out = self
-            .iam
-            .list_access_keys()
-            .user_name(name)
-            .send()
-            .await
-            .expect("ListAccessKeys");
-        out.access_key_metadata()
-            .iter()
-            .map(|k| {
-                (
-                    k.access_key_id().unwrap_or_default().to_string(),
-                    k.status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                )
-            })
-            .collect()
+        expect_call(self.home().key_statuses(name).await)
     }
 
     pub async fn has_login_profile(&self, name: &str) -> bool {
-        self.iam
-            .get_login_profile()
-            .user_name(name)
-            .send()
-            .await
-            .is_ok()
+        expect_call(self.home().has_login_profile(name).await)
     }
 
     /// Everything a quarantine may change on a user, for before/after comparisons.
     pub async fn user_state(&self, name: &str) -> UserState {
-        UserState {
-            tags: self.user_tags(name).await,
-            policies: self.user_policies(name).await,
-            inline_policies: self.user_inline_policies(name).await,
-            keys: self.key_statuses(name).await,
-            login_profile: self.has_login_profile(name).await,
-        }
+        expect_call(self.home().user_state(name).await)
     }
 
     // ------------------------------------------------------------------ EC2 in moto
@@ -819,16 +550,12 @@ impl Scenario {
 
     /// IAM and EC2 in `account` (see [`Scenario::config_in`]).
     pub async fn account(&self, account: &str) -> AccountView {
-        let config = self.config_in(account).await;
-        AccountView {
-            iam: aws_sdk_iam::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-        }
+        AccountView::new(&self.config_in(account).await)
     }
 
     /// [`AccountView::create_role_with_profile`] in the stack's account.
     pub async fn create_role_with_profile(&self, role: &str, profile: &str) {
-        self.home().create_role_with_profile(role, profile).await
+        expect_call(self.home().create_role_with_profile(role, profile).await)
     }
 
     /// [`AccountView::run_instance`] in the stack's account.
@@ -839,38 +566,26 @@ impl Scenario {
         auto_scaling_group: Option<&str>,
         hop_limit: i32,
     ) -> String {
-        self.home()
-            .run_instance(profile, name, auto_scaling_group, hop_limit)
-            .await
+        expect_call(
+            self.home()
+                .run_instance(profile, name, auto_scaling_group, hop_limit)
+                .await,
+        )
     }
 
     /// [`AccountView::instance_state`] in the stack's account.
     pub async fn instance_state(&self, instance_id: &str) -> InstanceState {
-        self.home().instance_state(instance_id).await
+        expect_call(self.home().instance_state(instance_id).await)
     }
 
     /// [`AccountView::instance_acl`] in the stack's account.
-    pub async fn instance_acl(
-        &self,
-        instance_id: &str,
-    ) -> (String, Vec<(i32, bool, String, String)>) {
-        self.home().instance_acl(instance_id).await
+    pub async fn instance_acl(&self, instance_id: &str) -> NetworkAcl {
+        expect_call(self.home().instance_acl(instance_id).await)
     }
 
     /// The instance's IMDS `HttpTokens` (`optional` or `required`).
     pub async fn http_tokens(&self, instance_id: &str) -> String {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        out.reservations()[0].instances()[0]
-            .metadata_options()
-            .and_then(|m| m.http_tokens())
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default()
+        self.instance_state(instance_id).await.http_tokens
     }
 
     // ------------------------------------------------------------------ function endpoints
@@ -906,14 +621,9 @@ impl Scenario {
     }
 }
 
-/// What a quarantine may change on an IAM user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserState {
-    pub tags: BTreeMap<String, String>,
-    pub policies: Vec<String>,
-    pub inline_policies: Vec<String>,
-    pub keys: BTreeMap<String, String>,
-    pub login_profile: bool,
+/// What a read of moto answered; a failed read fails the test, naming the call.
+fn expect_call<T>(answer: Result<T, CallError>) -> T {
+    answer.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The execution output (the case file).

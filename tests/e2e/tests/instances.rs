@@ -93,7 +93,7 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
     .await;
     let [web1, web2, web3] = three_web_servers(&s).await;
     // Someone's deny rules at the lowest numbers of the subnet's ACL.
-    let (acl, _) = s.instance_acl(&web1).await;
+    let acl = s.instance_acl(&web1).await.id;
     for (n, egress) in [(1, false), (2, true), (3, false)] {
         s.ec2
             .create_network_acl_entry()
@@ -107,7 +107,7 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
             .await
             .expect("CreateNetworkAclEntry");
     }
-    let (_, acl_before) = s.instance_acl(&web1).await;
+    let acl_before = s.instance_acl(&web1).await.entries;
     let before = [
         s.instance_state(&web1).await,
         s.instance_state(&web2).await,
@@ -164,7 +164,7 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
     assert_eq!(action(&out, "revoke-sessions")["status"], "skipped");
 
     // The attacker's address is denied at the first free number, before every allow.
-    let (_, acl_after) = s.instance_acl(&web1).await;
+    let acl_after = s.instance_acl(&web1).await.entries;
     let added: Vec<_> = acl_after
         .iter()
         .filter(|e| !acl_before.contains(e))
@@ -174,8 +174,18 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
     assert_eq!(
         added,
         vec![
-            (4, false, "deny".to_string(), cidr.clone()),
-            (4, true, "deny".to_string(), cidr.clone())
+            AclEntry {
+                rule_number: 4,
+                egress: false,
+                action: "deny".to_string(),
+                cidr: cidr.clone()
+            },
+            AclEntry {
+                rule_number: 4,
+                egress: true,
+                action: "deny".to_string(),
+                cidr: cidr.clone()
+            }
         ]
     );
     let tags = s.role_tags(ROLE).await;
@@ -227,7 +237,7 @@ async fn one_of_three_instances_sharing_a_role_is_contained_alone_and_release_re
     );
     assert_eq!(s.instance_state(&web1).await, before[0]);
     assert_eq!(s.instance_state(&web2).await, before[1]);
-    assert_eq!(s.instance_acl(&web1).await.1, acl_before);
+    assert_eq!(s.instance_acl(&web1).await.entries, acl_before);
     assert!(!s.role_tags(ROLE).await.contains_key("SecurityStatus"));
     s.stop().await;
 }
@@ -379,12 +389,12 @@ async fn a_member_accounts_instance_is_contained_there_and_the_same_names_here_a
     .await;
     // The same role, profile and instance names in the member and in the security account.
     let prod = s.account(PROD).await;
-    prod.create_role_with_profile(ROLE, PROFILE).await;
-    let web1 = prod.run_instance(PROFILE, "web-1", None, 2).await;
+    prod.create_role_with_profile(ROLE, PROFILE).await.unwrap();
+    let web1 = prod.run_instance(PROFILE, "web-1", None, 2).await.unwrap();
     let home = s.home();
-    home.create_role_with_profile(ROLE, PROFILE).await;
-    let here = home.run_instance(PROFILE, "web-1", None, 2).await;
-    let here_before = home.instance_state(&here).await;
+    home.create_role_with_profile(ROLE, PROFILE).await.unwrap();
+    let here = home.run_instance(PROFILE, "web-1", None, 2).await.unwrap();
+    let here_before = home.instance_state(&here).await.unwrap();
 
     let event: Value =
         serde_json::from_str(&exfiltration_from(&web1).to_string().replace(SECURITY, PROD))
@@ -397,11 +407,11 @@ async fn a_member_accounts_instance_is_contained_there_and_the_same_names_here_a
     );
     assert_eq!(action(&out, "swap-instance-profile")["status"], "done");
     assert_eq!(
-        prod.instance_state(&web1).await.profile,
+        prod.instance_state(&web1).await.unwrap().profile,
         Some(format!(
             "arn:aws:iam::{PROD}:instance-profile/{QUARANTINE_PROFILE}"
         ))
     );
-    assert_eq!(home.instance_state(&here).await, here_before);
+    assert_eq!(home.instance_state(&here).await.unwrap(), here_before);
     s.stop().await;
 }
