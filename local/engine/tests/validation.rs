@@ -2,36 +2,20 @@
 //! `InvalidDefinition` message shape: `Invalid State Machine Definition: '<CODE>: <message> at
 //! <path>'` (several findings joined with ", "), and accepts the legal near-misses.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cordon_engine::{ApiError, ClockMode, Engine, EngineConfig, InProcessLambdas, MemoryStore};
+use cordon_engine::{ApiError, Engine, MemoryStore};
 use serde_json::{Value, json};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/test";
+mod support;
+
+use support::{ROLE, create_state_machine, engine_with, rt, start_execution};
+
 const ECHO: &str = "arn:aws:lambda:us-east-1:123456789012:function:echo";
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
 async fn engine() -> Engine {
-    Engine::start(EngineConfig {
-        clock: ClockMode::Virtual,
-        store: Arc::new(MemoryStore::new()),
-        lambda: Some(Arc::new(
-            InProcessLambdas::new().with("echo", |v| async move { Ok(v) }),
-        )),
-        services: HashMap::new(),
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap()
+    engine_with(Arc::new(MemoryStore::new()), Arc::default()).await
 }
 
 fn create(def: &Value) -> Result<Value, ApiError> {
@@ -49,23 +33,9 @@ fn create(def: &Value) -> Result<Value, ApiError> {
 fn run(def: &Value, input: Value) -> Value {
     rt().block_on(async {
         let e = engine().await;
-        let sm = e
-            .call(
-                "CreateStateMachine",
-                json!({"name": "v", "definition": def.to_string(), "roleArn": ROLE}),
-            )
-            .await
-            .unwrap();
-        let ex = e
-            .call(
-                "StartExecution",
-                json!({"stateMachineArn": sm["stateMachineArn"], "input": input.to_string()}),
-            )
-            .await
-            .unwrap();
-        e.wait_for_execution(ex["executionArn"].as_str().unwrap())
-            .await
-            .unwrap()
+        let sm = create_state_machine(&e, "v", def).await;
+        let arn = start_execution(&e, &sm, json!({"input": input.to_string()})).await;
+        e.wait_for_execution(&arn).await.unwrap()
     })
 }
 
