@@ -479,7 +479,35 @@ pub fn check_syntax(expr: &str) -> Result<(), String> {
 }
 
 /// Evaluates one expression; `field` names the ASL field for AWS's error wording (may be empty).
+///
+/// jsonata-rs panics on syntax it does not implement (the parent operator `%`): that becomes a
+/// `States.QueryEvaluationError` naming the expression, so the execution fails where it would
+/// otherwise have lost the task running it and stayed `RUNNING` for ever.
 pub fn evaluate(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        evaluate_unguarded(expr, scope, field)
+    }))
+    .unwrap_or_else(|_| {
+        let expr = strip(expr).unwrap_or(expr);
+        Err(EvalError::new(
+            "States.QueryEvaluationError",
+            format!(
+                "The JSONata expression '{}' specified for the field '{field}' uses syntax this engine cannot evaluate (such as the parent operator '%'); AWS may evaluate it.",
+                bounded(expr)
+            ),
+        ))
+    })
+}
+
+/// An expression as an error message quotes it: at most 200 characters.
+fn bounded(expr: &str) -> String {
+    match expr.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &expr[..i]),
+        None => expr.to_string(),
+    }
+}
+
+fn evaluate_unguarded(expr: &str, scope: &JsonataScope, field: &str) -> Result<Value, EvalError> {
     // Callers may hand over the field's raw string `{% expr %}`; AWS names the bare expression.
     let expr = strip(expr).unwrap_or(expr);
     let clock = scope.entropy.now_millis();

@@ -948,3 +948,18 @@ fn the_project_state_machines_are_accepted() {
     }
     assert!(n >= 2);
 }
+
+/// The parent operator `%` is valid JSONata, so creation accepts it; the JSONata library this
+/// engine uses cannot evaluate it (it panics): the execution fails with a
+/// `States.QueryEvaluationError` saying so, instead of losing its task and staying `RUNNING`.
+#[test]
+fn jsonata_the_engine_cannot_evaluate_fails_the_execution_instead_of_hanging() {
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": "{% $states.input.a.b.%.c %}", "End": true}}});
+    let d = run(&def, json!({"a": {"b": {"c": 1}}}));
+    assert_eq!(d["status"], "FAILED", "{d}");
+    assert_eq!(d["error"], "States.QueryEvaluationError", "{d}");
+    let cause = d["cause"].as_str().unwrap();
+    assert!(cause.contains("parent operator"), "{cause}");
+    assert!(cause.contains("$states.input.a.b.%.c"), "{cause}");
+}
