@@ -12,7 +12,7 @@ use super::data::{StateCtx, jsonata_scope, number, path_scope};
 use super::fail::Fail;
 use super::replay::{JournaledEntropy, Run, Thread};
 use crate::history::{Details, details};
-use crate::model::{MapSpec, PathField, QueryLanguage, States};
+use crate::model::{MapSpec, NumberField, PathField, QueryLanguage, States};
 use crate::time::iso;
 
 /// The state loop: runs an inner state machine (a branch, an iteration) on a thread. Given to
@@ -171,37 +171,16 @@ pub(super) async fn run_map(
     // AWS reads the tolerated-failure paths once the Map has started.
     let (tol_count, tol_pct) = {
         let entropy = JournaledEntropy { run, th };
-        let tc = spec
-            .tolerated_count
-            .as_ref()
-            .map(|n| {
-                number(
-                    n,
-                    cx,
-                    input,
-                    ctx,
-                    vars,
-                    &entropy,
-                    "ToleratedFailureCountPath",
-                )
-            })
-            .transpose()?;
-        let tp = spec
-            .tolerated_percentage
-            .as_ref()
-            .map(|n| {
-                number(
-                    n,
-                    cx,
-                    input,
-                    ctx,
-                    vars,
-                    &entropy,
-                    "ToleratedFailurePercentagePath",
-                )
-            })
-            .transpose()?;
-        (tc, tp)
+        let read = |field: &Option<NumberField>, name: &str| {
+            field
+                .as_ref()
+                .map(|n| number(n, cx, input, ctx, vars, &entropy, name))
+                .transpose()
+        };
+        (
+            read(&spec.tolerated_count, "ToleratedFailureCountPath")?,
+            read(&spec.tolerated_percentage, "ToleratedFailurePercentagePath")?,
+        )
     };
     let base = format!("{}:{}", th.prefix, th.seq);
     let pointer = Mutex::new(started);
