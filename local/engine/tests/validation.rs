@@ -615,6 +615,28 @@ fn a_machine_without_terminal_state_is_refused() {
         "Workflow has no terminal state",
         "null",
     );
+    // AWS reports the missing terminal state alone, not the states nothing reaches.
+    let m = refused(&json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"},
+        "C": {"Type": "Pass", "Next": "A"}}}));
+    has(
+        &m,
+        "MISSING_END_STATE",
+        "Workflow has no terminal state",
+        "null",
+    );
+    assert!(!m.contains("not reachable"), "{m}");
+    // With a terminal state nothing reaches, that state is the finding.
+    let m = refused(&json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"},
+        "C": {"Type": "Succeed"}}}));
+    has(
+        &m,
+        "MISSING_TRANSITION_TARGET",
+        "State \"C\" is not reachable.",
+        "/States/C",
+    );
+    assert!(!m.contains("MISSING_END_STATE"), "{m}");
     let m = refused(
         &json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
         "ItemProcessor": {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "A"}}}}}}),

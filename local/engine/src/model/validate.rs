@@ -78,7 +78,8 @@ fn machine(
     graph(obj, states, at, container, errors);
 }
 
-/// Reachability from `StartAt` and the presence of a terminal state.
+/// The presence of a terminal state and, when there is one, reachability from `StartAt`: AWS
+/// reports a machine without terminal state alone, without the states it cannot reach.
 fn graph(
     obj: &Map<String, Value>,
     states: &Map<String, Value>,
@@ -95,6 +96,8 @@ fn graph(
         errors.push(format!(
             "MISSING_END_STATE: Workflow has no terminal state at {loc}"
         ));
+        // AWS then reports no unreachable state of this machine.
+        return;
     }
     let Some(start) = obj.get("StartAt").and_then(Value::as_str) else {
         return;
