@@ -381,7 +381,7 @@ fn parse_state(
         None => parent_ql,
         Some(q) => match parse_ql(q, &format!("{sat}/QueryLanguage")) {
             Ok(QueryLanguage::JsonPath) if parent_ql == QueryLanguage::Jsonata => {
-                errors.push(format!("SCHEMA_VALIDATION_FAILED: 'QueryLanguage' cannot be JSONPath in a JSONata state machine at {sat}/QueryLanguage"));
+                errors.push(format!("SCHEMA_VALIDATION_FAILED: 'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine at {sat}"));
                 parent_ql
             }
             Ok(q) => q,
@@ -601,9 +601,11 @@ fn parse_state(
                     ));
                     continue;
                 };
+                // A branch's states take the machine's language, not the Parallel's (as AWS
+                // does), unless the branch declares one.
                 let bql = match bo.get("QueryLanguage") {
-                    Some(q) => parse_ql(q, &format!("{bat}/QueryLanguage")).unwrap_or(ql),
-                    None => ql,
+                    Some(q) => parse_ql(q, &format!("{bat}/QueryLanguage")).unwrap_or(parent_ql),
+                    None => parent_ql,
                 };
                 if let Some(st) = parse_states(bo, bql, &bat, can_dispatch, errors) {
                     branches.push(Arc::new(st));
@@ -629,12 +631,15 @@ fn parse_state(
                 ));
                 return None;
             };
-            let pql = match po.get("QueryLanguage") {
-                Some(q) => parse_ql(q, sat).unwrap_or(ql),
-                None => ql,
-            };
-            let processor =
-                parse_states(po, pql, &format!("{sat}/{proc_key}"), can_dispatch, errors)?;
+            // The processor's states take the machine's language, not the Map's (as AWS does;
+            // a processor may not declare one).
+            let processor = parse_states(
+                po,
+                parent_ql,
+                &format!("{sat}/{proc_key}"),
+                can_dispatch,
+                errors,
+            )?;
             let item_selector = o
                 .get("ItemSelector")
                 .or_else(|| o.get("Parameters"))

@@ -322,6 +322,7 @@ fn unknown_state_and_top_level_fields_are_refused() {
 
 #[test]
 fn query_language_specific_fields_are_refused_in_the_other_language() {
+    // AWS's wording, located at the state (measured with ValidateStateMachineDefinition).
     let m = refused(
         &json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
         "S": {"Type": "Task", "Resource": ECHO, "TimeoutSecondsPath": "$.t", "ResultPath": "$.r", "End": true}}}),
@@ -329,21 +330,21 @@ fn query_language_specific_fields_are_refused_in_the_other_language() {
     has(
         &m,
         "SCHEMA_VALIDATION_FAILED",
-        "'TimeoutSecondsPath' is not supported for the 'JSONata' QueryLanguage",
-        "/States/S/TimeoutSecondsPath",
+        "The QueryLanguage is set to 'JSONata', but field 'TimeoutSecondsPath' is only supported for the 'JSONPath' QueryLanguage",
+        "/States/S",
     );
     has(
         &m,
         "SCHEMA_VALIDATION_FAILED",
-        "'ResultPath' is not supported for the 'JSONata' QueryLanguage",
-        "/States/S/ResultPath",
+        "The QueryLanguage is set to 'JSONata', but field 'ResultPath' is only supported for the 'JSONPath' QueryLanguage",
+        "/States/S",
     );
     let m = refused(&pass_with(json!({"Output": {"a": 1}})));
     has(
         &m,
         "SCHEMA_VALIDATION_FAILED",
-        "'Output' is not supported for the 'JSONPath' QueryLanguage",
-        "/States/P/Output",
+        "The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage",
+        "/States/P",
     );
     let m = refused(
         &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "QueryLanguage": "JSONata",
@@ -352,9 +353,64 @@ fn query_language_specific_fields_are_refused_in_the_other_language() {
     has(
         &m,
         "SCHEMA_VALIDATION_FAILED",
-        "'SecondsPath' is not supported for the 'JSONata' QueryLanguage",
-        "/States/W/SecondsPath",
+        "but field 'SecondsPath' is only supported for the 'JSONPath' QueryLanguage",
+        "/States/W",
     );
+}
+
+#[test]
+fn a_state_may_not_be_jsonpath_in_a_jsonata_machine() {
+    let m = refused(
+        &json!({"QueryLanguage": "JSONata", "StartAt": "X", "States": {
+        "X": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}}),
+    );
+    has(
+        &m,
+        "SCHEMA_VALIDATION_FAILED",
+        "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+        "/States/X",
+    );
+}
+
+/// A Map's or Parallel's own `QueryLanguage` is not its inner machine's: those states take the
+/// machine's language (as AWS does), and a processor may not declare one.
+#[test]
+fn inner_machines_take_the_machine_language_not_the_map_or_parallel_one() {
+    let m = refused(&json!({"StartAt": "M", "States": {"M": {"Type": "Map",
+        "QueryLanguage": "JSONata", "End": true,
+        "ItemProcessor": {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "Output": "{% $states.input %}", "End": true}}}}}}));
+    has(
+        &m,
+        "SCHEMA_VALIDATION_FAILED",
+        "The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage",
+        "/States/M/ItemProcessor/States/P",
+    );
+    let m = refused(
+        &json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+            "P": {"Type": "Pass", "End": true}}}}}}),
+    );
+    has(
+        &m,
+        "SCHEMA_VALIDATION_FAILED",
+        "Field 'QueryLanguage' is not supported",
+        "/States/M/ItemProcessor",
+    );
+    let m = refused(&json!({"StartAt": "B", "States": {"B": {"Type": "Parallel",
+        "QueryLanguage": "JSONata", "End": true, "Branches": [{"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "Output": "{% 1 %}", "End": true}}}]}}}));
+    has(
+        &m,
+        "SCHEMA_VALIDATION_FAILED",
+        "field 'Output' is only supported for the 'JSONata' QueryLanguage",
+        "/States/B/Branches[0]/States/P",
+    );
+    // inner states that declare JSONata themselves are JSONata
+    accepted(&json!({"StartAt": "M", "States": {"M": {"Type": "Map",
+        "QueryLanguage": "JSONata", "End": true,
+        "ItemProcessor": {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input %}", "End": true}}}}}}));
 }
 
 #[test]

@@ -60,7 +60,10 @@ fn machine(
     if container != Container::Root {
         for k in obj.keys() {
             let ok = match k.as_str() {
-                "StartAt" | "States" | "Comment" | "QueryLanguage" => true,
+                "StartAt" | "States" | "Comment" => true,
+                // AWS refuses it on ItemProcessor/Iterator; a processor's states take the
+                // machine's language.
+                "QueryLanguage" => container == Container::Branch,
                 "ProcessorConfig" => container == Container::Processor,
                 _ => false,
             };
@@ -259,9 +262,14 @@ fn state(sv: &Value, parent_ql: QueryLanguage, sat: &str, errors: &mut Vec<Strin
         if !allowed(ty, k) {
             errors.push(format!("{SCHEMA}: Field '{k}' is not supported at {sat}"));
         } else if wrong_ql {
+            let other = match ql {
+                QueryLanguage::Jsonata => QueryLanguage::JsonPath,
+                QueryLanguage::JsonPath => QueryLanguage::Jsonata,
+            };
             errors.push(format!(
-                "{SCHEMA}: The field '{k}' is not supported for the '{}' QueryLanguage at {sat}/{k}",
-                ql_name(ql)
+                "{SCHEMA}: The QueryLanguage is set to '{}', but field '{k}' is only supported for the '{}' QueryLanguage at {sat}",
+                ql_name(ql),
+                ql_name(other)
             ));
         }
     }
@@ -363,7 +371,7 @@ fn state(sv: &Value, parent_ql: QueryLanguage, sat: &str, errors: &mut Vec<Strin
     {
         for (i, b) in bs.iter().enumerate() {
             if let Some(bo) = b.as_object() {
-                let bql = inner_ql(bo, ql);
+                let bql = inner_ql(bo, parent_ql);
                 machine(
                     bo,
                     bql,
@@ -377,7 +385,7 @@ fn state(sv: &Value, parent_ql: QueryLanguage, sat: &str, errors: &mut Vec<Strin
     if ty == "Map" {
         for key in ["ItemProcessor", "Iterator"] {
             if let Some(po) = o.get(key).and_then(Value::as_object) {
-                let pql = inner_ql(po, ql);
+                let pql = inner_ql(po, parent_ql);
                 machine(
                     po,
                     pql,
